@@ -1,0 +1,78 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum MapsError {
+    /// The data length does not match `channels * height * width`.
+    #[error("layer data has {got} values but shape {channels}x{height}x{width} needs {expected}")]
+    ShapeMismatch {
+        /// Channel count given.
+        channels: usize,
+        /// Map height given.
+        height: usize,
+        /// Map width given.
+        width: usize,
+        /// `channels * height * width`.
+        expected: usize,
+        /// Length of the data actually supplied.
+        got: usize,
+    },
+    /// A shape whose element count does not fit in `usize`, or has the wrong rank.
+    #[error("unsupported shape {shape:?}: {reason}")]
+    BadShape {
+        /// The offending shape.
+        shape: Vec<u64>,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A channel index outside `0..channels`.
+    #[error("channel {channel} is out of range: the layer has {channels} channels")]
+    ChannelOutOfRange {
+        /// The requested channel.
+        channel: usize,
+        /// How many channels the layer has.
+        channels: usize,
+    },
+    /// The grid image would exceed [`crate::MAX_GRID_SIDE`] pixels on a side.
+    #[error(
+        "grid image would be {width}x{height} px, over the {max} px limit per side; use a smaller tile size"
+    )]
+    TooLarge {
+        /// Width the image would have had.
+        width: u64,
+        /// Height the image would have had.
+        height: u64,
+        /// The per-side limit.
+        max: u32,
+    },
+    /// Nonsensical grid options (zero tile size, zero columns, ...).
+    #[error("invalid grid options: {0}")]
+    InvalidOptions(String),
+    /// An I/O error while reading or writing `path`.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A `.npy` file that could not be read as float32 data.
+    #[error("cannot use .npy file {}: {message}", path.display())]
+    Npy {
+        /// The file involved.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl MapsError {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

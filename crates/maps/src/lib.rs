@@ -1,0 +1,25 @@
+//! Feature-map processing: colormaps, normalisation, statistics, sorting and tile grids; no burn, no egui.
+//! Everything here works on plain `f32` slices laid out NCHW with N = 1.
+
+#![warn(missing_docs)]
+
+mod colormap;
+mod error;
+mod grid;
+mod layer;
+mod norm;
+mod npy;
+mod resample;
+mod sort;
+mod stats;
+mod text;
+
+pub use colormap::{Colormap, INVALID_COLOR, colorize};
+pub use error::MapsError;
+pub use grid::{GridOptions, MAX_GRID_SIDE, grid_dimensions, render_grid};
+pub use layer::LayerMaps;
+pub use norm::{NormSettings, Normalization, PreparedNorm, ValueRange};
+pub use npy::{read_npy, write_npy};
+pub use resample::{Resample, resample};
+pub use sort::{SortKey, tile_order};
+pub use stats::ChannelStats;
