@@ -1,0 +1,151 @@
+//! Choosing where the network runs: burn's wgpu backend on a GPU adapter, or burn's pure-Rust
+//! `flex` backend on the CPU.
+
+use burn::tensor::wgpu::wgpu;
+use burn::tensor::{Device, DeviceKind};
+
+use crate::error::NetError;
+
+/// The user's choice of backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// wgpu on a hardware GPU if one exists, else the CPU (`flex`).
+    #[default]
+    Auto,
+    /// wgpu, on a hardware GPU, or on a software adapter (lavapipe) when there is none.
+    Wgpu,
+    /// burn's `flex` backend on the CPU.
+    Cpu,
+}
+
+impl BackendChoice {
+    /// Parse `auto`, `wgpu`, `gpu`, `cpu`, `flex`.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Some(Self::Auto),
+            "wgpu" | "gpu" => Some(Self::Wgpu),
+            "cpu" | "flex" => Some(Self::Cpu),
+            _ => None,
+        }
+    }
+}
+
+/// A device the network can run on, and what it is in words.
+#[derive(Clone, Debug)]
+pub struct ComputeDevice {
+    /// The burn device.
+    pub device: Device,
+    /// `wgpu` or `cpu`.
+    pub backend: &'static str,
+    /// The adapter or CPU, as the system names it.
+    pub name: String,
+}
+
+/// A wgpu adapter seen on this machine.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    /// Name as the driver reports it.
+    pub name: String,
+    /// Whether it is a software (CPU) adapter such as lavapipe or llvmpipe.
+    pub is_cpu: bool,
+    /// Graphics API (Vulkan, Metal, Dx12, Gl).
+    pub api: String,
+}
+
+/// The wgpu adapters visible to this process.
+pub fn adapters() -> Vec<AdapterSummary> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .map(|a| {
+            let info = a.get_info();
+            AdapterSummary {
+                name: info.name,
+                is_cpu: info.device_type == wgpu::DeviceType::Cpu,
+                api: format!("{:?}", info.backend),
+            }
+        })
+        .collect()
+}
+
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+fn cpu() -> ComputeDevice {
+    ComputeDevice {
+        device: Device::flex(),
+        backend: "cpu",
+        name: format!("flex on {} ({} threads)", cpu_name(), rayon_threads()),
+    }
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn wgpu_on(adapter: &AdapterSummary) -> Result<ComputeDevice, NetError> {
+    let kind = if adapter.is_cpu {
+        DeviceKind::Cpu
+    } else {
+        DeviceKind::DefaultDevice
+    };
+    let device = Device::wgpu_options()
+        .device_kind(kind)
+        .init()
+        .or_else(|e| {
+            // Already initialised by an earlier call in this process: reuse it.
+            if e.to_string().contains("already") {
+                Ok(Device::wgpu(match adapter.is_cpu {
+                    true => DeviceKind::Cpu,
+                    false => DeviceKind::DefaultDevice,
+                }))
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| NetError::Device(format!("wgpu on {}: {e}", adapter.name)))?;
+    Ok(ComputeDevice {
+        device,
+        backend: "wgpu",
+        name: format!("{} ({})", adapter.name, adapter.api),
+    })
+}
+
+/// Pick the device for a choice. `Auto` never fails: without a usable GPU it falls back to the CPU.
+pub fn select(choice: BackendChoice) -> Result<ComputeDevice, NetError> {
+    match choice {
+        BackendChoice::Cpu => Ok(cpu()),
+        BackendChoice::Auto => {
+            let gpus: Vec<_> = adapters().into_iter().filter(|a| !a.is_cpu).collect();
+            match gpus.first() {
+                Some(gpu) => Ok(wgpu_on(gpu).unwrap_or_else(|_| cpu())),
+                None => Ok(cpu()),
+            }
+        }
+        BackendChoice::Wgpu => {
+            let all = adapters();
+            let pick = all
+                .iter()
+                .find(|a| !a.is_cpu)
+                .or_else(|| all.first())
+                .ok_or_else(|| {
+                    NetError::Device(
+                        "no wgpu adapter found (install a GPU driver, or Mesa's lavapipe: \
+                         `apt-get install mesa-vulkan-drivers`), or use --backend cpu"
+                            .into(),
+                    )
+                })?;
+            wgpu_on(pick)
+        }
+    }
+}

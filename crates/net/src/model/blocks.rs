@@ -1,0 +1,325 @@
+//! The building blocks of Inception-V3, one module per torchvision class, field names mirroring
+//! torchvision's so parameter paths equal its state-dict keys.
+#![allow(non_snake_case)]
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
+use burn::tensor::module::{avg_pool2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+use burn::tensor::{Device, Tensor};
+
+use crate::catalogue::{Catalogue, LayerInfo};
+use crate::taps::Recorder;
+
+/// BatchNorm epsilon of Inception-V3 (torchvision and Keras both use 1e-3; burn's default is 1e-5).
+pub const BN_EPSILON: f64 = 1e-3;
+
+/// torchvision `BasicConv2d`: conv (no bias) → BatchNorm(eps 1e-3) → ReLU.
+#[derive(Module, Debug)]
+pub struct BasicConv2d {
+    /// The convolution.
+    pub conv: Conv2d,
+    /// Its batch norm.
+    pub bn: BatchNorm,
+}
+
+impl BasicConv2d {
+    /// Build the conv described by a catalogue entry (weights zero until loaded).
+    pub fn new(info: &LayerInfo, device: &Device) -> Self {
+        let kernel = info.kernel.unwrap_or([1, 1]);
+        let stride = info.stride.unwrap_or([1, 1]);
+        let [ph, pw] = info.padding.unwrap_or([0, 0]);
+        let conv = Conv2dConfig::new([info.in_channels, info.shape[0]], kernel)
+            .with_stride(stride)
+            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+            .with_bias(false)
+            .with_initializer(Initializer::Zeros)
+            .init(device);
+        let bn = BatchNormConfig::new(info.shape[0])
+            .with_epsilon(BN_EPSILON)
+            .init(device);
+        Self { conv, bn }
+    }
+
+    /// Forward, recording the post-ReLU (and, on request, pre-ReLU) output under `id`.
+    pub fn forward(&self, x: Tensor<4>, id: &str, rec: &mut Recorder) -> Tensor<4> {
+        let y = self.bn.forward(self.conv.forward(x));
+        if rec.wants_pre_relu(id) {
+            rec.tap_pre_relu(id, &y);
+        }
+        let y = rec.relu.apply(y);
+        rec.tap(id, &y);
+        y
+    }
+}
+
+/// Look a conv up in the catalogue and build it.
+pub(crate) fn conv(prefix: &str, name: &str, device: &Device) -> BasicConv2d {
+    let id = if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    };
+    match Catalogue::inception_v3().get(&id) {
+        Some(info) => BasicConv2d::new(info, device),
+        // The ids below are the catalogue's own; a miss is a programming error caught by tests.
+        None => unreachable!("catalogue has no conv `{id}`"),
+    }
+}
+
+/// 3x3 stride-1 average pool, padded by one; counts padded zeros or not.
+pub(crate) fn avg_pool_3x3(x: Tensor<4>, counts_padding: bool) -> Tensor<4> {
+    avg_pool2d(
+        x,
+        AvgPoolOptions::new([3, 3])
+            .with_stride([1, 1])
+            .with_padding([1, 1])
+            .with_count_include_pad(counts_padding),
+    )
+}
+
+/// 3x3 stride-2 max pool, no padding.
+pub(crate) fn max_pool_3x3_s2(x: Tensor<4>) -> Tensor<4> {
+    max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]))
+}
+
+fn tapped_cat(parts: Vec<Tensor<4>>, id: &str, rec: &mut Recorder) -> Tensor<4> {
+    let y = Tensor::cat(parts, 1);
+    rec.tap(id, &y);
+    y
+}
+
+fn pool_branch(x: &Tensor<4>, p: &str, rec: &mut Recorder) -> Tensor<4> {
+    let y = avg_pool_3x3(x.clone(), rec.avg_pool_counts_padding);
+    rec.tap(&format!("{p}.branch_pool.avg_pool"), &y);
+    y
+}
+
+/// torchvision `InceptionA` (Mixed_5b, 5c, 5d).
+#[derive(Module, Debug)]
+pub struct InceptionA {
+    pub branch1x1: BasicConv2d,
+    pub branch5x5_1: BasicConv2d,
+    pub branch5x5_2: BasicConv2d,
+    pub branch3x3dbl_1: BasicConv2d,
+    pub branch3x3dbl_2: BasicConv2d,
+    pub branch3x3dbl_3: BasicConv2d,
+    pub branch_pool: BasicConv2d,
+}
+
+impl InceptionA {
+    /// Block `p` (e.g. `Mixed_5b`).
+    pub fn new(p: &str, d: &Device) -> Self {
+        Self {
+            branch1x1: conv(p, "branch1x1", d),
+            branch5x5_1: conv(p, "branch5x5_1", d),
+            branch5x5_2: conv(p, "branch5x5_2", d),
+            branch3x3dbl_1: conv(p, "branch3x3dbl_1", d),
+            branch3x3dbl_2: conv(p, "branch3x3dbl_2", d),
+            branch3x3dbl_3: conv(p, "branch3x3dbl_3", d),
+            branch_pool: conv(p, "branch_pool", d),
+        }
+    }
+
+    /// Forward with taps under prefix `p`.
+    pub fn forward(&self, x: Tensor<4>, p: &str, rec: &mut Recorder) -> Tensor<4> {
+        let id = |n: &str| format!("{p}.{n}");
+        let b1 = self.branch1x1.forward(x.clone(), &id("branch1x1"), rec);
+        let b5 = self.branch5x5_1.forward(x.clone(), &id("branch5x5_1"), rec);
+        let b5 = self.branch5x5_2.forward(b5, &id("branch5x5_2"), rec);
+        let b3 = self
+            .branch3x3dbl_1
+            .forward(x.clone(), &id("branch3x3dbl_1"), rec);
+        let b3 = self.branch3x3dbl_2.forward(b3, &id("branch3x3dbl_2"), rec);
+        let b3 = self.branch3x3dbl_3.forward(b3, &id("branch3x3dbl_3"), rec);
+        let bp = pool_branch(&x, p, rec);
+        let bp = self.branch_pool.forward(bp, &id("branch_pool"), rec);
+        tapped_cat(vec![b1, b5, b3, bp], p, rec)
+    }
+}
+
+/// torchvision `InceptionB` (Mixed_6a).
+#[derive(Module, Debug)]
+pub struct InceptionB {
+    pub branch3x3: BasicConv2d,
+    pub branch3x3dbl_1: BasicConv2d,
+    pub branch3x3dbl_2: BasicConv2d,
+    pub branch3x3dbl_3: BasicConv2d,
+}
+
+impl InceptionB {
+    /// Block `p`.
+    pub fn new(p: &str, d: &Device) -> Self {
+        Self {
+            branch3x3: conv(p, "branch3x3", d),
+            branch3x3dbl_1: conv(p, "branch3x3dbl_1", d),
+            branch3x3dbl_2: conv(p, "branch3x3dbl_2", d),
+            branch3x3dbl_3: conv(p, "branch3x3dbl_3", d),
+        }
+    }
+
+    /// Forward with taps under prefix `p`.
+    pub fn forward(&self, x: Tensor<4>, p: &str, rec: &mut Recorder) -> Tensor<4> {
+        let id = |n: &str| format!("{p}.{n}");
+        let b3 = self.branch3x3.forward(x.clone(), &id("branch3x3"), rec);
+        let bd = self
+            .branch3x3dbl_1
+            .forward(x.clone(), &id("branch3x3dbl_1"), rec);
+        let bd = self.branch3x3dbl_2.forward(bd, &id("branch3x3dbl_2"), rec);
+        let bd = self.branch3x3dbl_3.forward(bd, &id("branch3x3dbl_3"), rec);
+        let bp = max_pool_3x3_s2(x);
+        rec.tap(&id("branch_pool.max_pool"), &bp);
+        tapped_cat(vec![b3, bd, bp], p, rec)
+    }
+}
+
+/// torchvision `InceptionC` (Mixed_6b … 6e).
+#[derive(Module, Debug)]
+pub struct InceptionC {
+    pub branch1x1: BasicConv2d,
+    pub branch7x7_1: BasicConv2d,
+    pub branch7x7_2: BasicConv2d,
+    pub branch7x7_3: BasicConv2d,
+    pub branch7x7dbl_1: BasicConv2d,
+    pub branch7x7dbl_2: BasicConv2d,
+    pub branch7x7dbl_3: BasicConv2d,
+    pub branch7x7dbl_4: BasicConv2d,
+    pub branch7x7dbl_5: BasicConv2d,
+    pub branch_pool: BasicConv2d,
+}
+
+impl InceptionC {
+    /// Block `p`.
+    pub fn new(p: &str, d: &Device) -> Self {
+        Self {
+            branch1x1: conv(p, "branch1x1", d),
+            branch7x7_1: conv(p, "branch7x7_1", d),
+            branch7x7_2: conv(p, "branch7x7_2", d),
+            branch7x7_3: conv(p, "branch7x7_3", d),
+            branch7x7dbl_1: conv(p, "branch7x7dbl_1", d),
+            branch7x7dbl_2: conv(p, "branch7x7dbl_2", d),
+            branch7x7dbl_3: conv(p, "branch7x7dbl_3", d),
+            branch7x7dbl_4: conv(p, "branch7x7dbl_4", d),
+            branch7x7dbl_5: conv(p, "branch7x7dbl_5", d),
+            branch_pool: conv(p, "branch_pool", d),
+        }
+    }
+
+    /// Forward with taps under prefix `p`.
+    pub fn forward(&self, x: Tensor<4>, p: &str, rec: &mut Recorder) -> Tensor<4> {
+        let id = |n: &str| format!("{p}.{n}");
+        let b1 = self.branch1x1.forward(x.clone(), &id("branch1x1"), rec);
+        let b7 = self.branch7x7_1.forward(x.clone(), &id("branch7x7_1"), rec);
+        let b7 = self.branch7x7_2.forward(b7, &id("branch7x7_2"), rec);
+        let b7 = self.branch7x7_3.forward(b7, &id("branch7x7_3"), rec);
+        let bd = self
+            .branch7x7dbl_1
+            .forward(x.clone(), &id("branch7x7dbl_1"), rec);
+        let bd = self.branch7x7dbl_2.forward(bd, &id("branch7x7dbl_2"), rec);
+        let bd = self.branch7x7dbl_3.forward(bd, &id("branch7x7dbl_3"), rec);
+        let bd = self.branch7x7dbl_4.forward(bd, &id("branch7x7dbl_4"), rec);
+        let bd = self.branch7x7dbl_5.forward(bd, &id("branch7x7dbl_5"), rec);
+        let bp = pool_branch(&x, p, rec);
+        let bp = self.branch_pool.forward(bp, &id("branch_pool"), rec);
+        tapped_cat(vec![b1, b7, bd, bp], p, rec)
+    }
+}
+
+/// torchvision `InceptionD` (Mixed_7a).
+#[derive(Module, Debug)]
+pub struct InceptionD {
+    pub branch3x3_1: BasicConv2d,
+    pub branch3x3_2: BasicConv2d,
+    pub branch7x7x3_1: BasicConv2d,
+    pub branch7x7x3_2: BasicConv2d,
+    pub branch7x7x3_3: BasicConv2d,
+    pub branch7x7x3_4: BasicConv2d,
+}
+
+impl InceptionD {
+    /// Block `p`.
+    pub fn new(p: &str, d: &Device) -> Self {
+        Self {
+            branch3x3_1: conv(p, "branch3x3_1", d),
+            branch3x3_2: conv(p, "branch3x3_2", d),
+            branch7x7x3_1: conv(p, "branch7x7x3_1", d),
+            branch7x7x3_2: conv(p, "branch7x7x3_2", d),
+            branch7x7x3_3: conv(p, "branch7x7x3_3", d),
+            branch7x7x3_4: conv(p, "branch7x7x3_4", d),
+        }
+    }
+
+    /// Forward with taps under prefix `p`.
+    pub fn forward(&self, x: Tensor<4>, p: &str, rec: &mut Recorder) -> Tensor<4> {
+        let id = |n: &str| format!("{p}.{n}");
+        let b3 = self.branch3x3_1.forward(x.clone(), &id("branch3x3_1"), rec);
+        let b3 = self.branch3x3_2.forward(b3, &id("branch3x3_2"), rec);
+        let b7 = self
+            .branch7x7x3_1
+            .forward(x.clone(), &id("branch7x7x3_1"), rec);
+        let b7 = self.branch7x7x3_2.forward(b7, &id("branch7x7x3_2"), rec);
+        let b7 = self.branch7x7x3_3.forward(b7, &id("branch7x7x3_3"), rec);
+        let b7 = self.branch7x7x3_4.forward(b7, &id("branch7x7x3_4"), rec);
+        let bp = max_pool_3x3_s2(x);
+        rec.tap(&id("branch_pool.max_pool"), &bp);
+        tapped_cat(vec![b3, b7, bp], p, rec)
+    }
+}
+
+/// torchvision `InceptionE` (Mixed_7b, 7c).
+#[derive(Module, Debug)]
+pub struct InceptionE {
+    pub branch1x1: BasicConv2d,
+    pub branch3x3_1: BasicConv2d,
+    pub branch3x3_2a: BasicConv2d,
+    pub branch3x3_2b: BasicConv2d,
+    pub branch3x3dbl_1: BasicConv2d,
+    pub branch3x3dbl_2: BasicConv2d,
+    pub branch3x3dbl_3a: BasicConv2d,
+    pub branch3x3dbl_3b: BasicConv2d,
+    pub branch_pool: BasicConv2d,
+}
+
+impl InceptionE {
+    /// Block `p`.
+    pub fn new(p: &str, d: &Device) -> Self {
+        Self {
+            branch1x1: conv(p, "branch1x1", d),
+            branch3x3_1: conv(p, "branch3x3_1", d),
+            branch3x3_2a: conv(p, "branch3x3_2a", d),
+            branch3x3_2b: conv(p, "branch3x3_2b", d),
+            branch3x3dbl_1: conv(p, "branch3x3dbl_1", d),
+            branch3x3dbl_2: conv(p, "branch3x3dbl_2", d),
+            branch3x3dbl_3a: conv(p, "branch3x3dbl_3a", d),
+            branch3x3dbl_3b: conv(p, "branch3x3dbl_3b", d),
+            branch_pool: conv(p, "branch_pool", d),
+        }
+    }
+
+    /// Forward with taps under prefix `p`.
+    pub fn forward(&self, x: Tensor<4>, p: &str, rec: &mut Recorder) -> Tensor<4> {
+        let id = |n: &str| format!("{p}.{n}");
+        let b1 = self.branch1x1.forward(x.clone(), &id("branch1x1"), rec);
+        let b3 = self.branch3x3_1.forward(x.clone(), &id("branch3x3_1"), rec);
+        let b3a = self
+            .branch3x3_2a
+            .forward(b3.clone(), &id("branch3x3_2a"), rec);
+        let b3b = self.branch3x3_2b.forward(b3, &id("branch3x3_2b"), rec);
+        let b3 = tapped_cat(vec![b3a, b3b], &id("branch3x3"), rec);
+        let bd = self
+            .branch3x3dbl_1
+            .forward(x.clone(), &id("branch3x3dbl_1"), rec);
+        let bd = self.branch3x3dbl_2.forward(bd, &id("branch3x3dbl_2"), rec);
+        let bda = self
+            .branch3x3dbl_3a
+            .forward(bd.clone(), &id("branch3x3dbl_3a"), rec);
+        let bdb = self
+            .branch3x3dbl_3b
+            .forward(bd, &id("branch3x3dbl_3b"), rec);
+        let bd = tapped_cat(vec![bda, bdb], &id("branch3x3dbl"), rec);
+        let bp = pool_branch(&x, p, rec);
+        let bp = self.branch_pool.forward(bp, &id("branch_pool"), rec);
+        tapped_cat(vec![b1, b3, bd, bp], p, rec)
+    }
+}

@@ -1,0 +1,213 @@
+//! Inception-V3 ("Rethinking the Inception Architecture for Computer Vision", Szegedy et al.,
+//! 2016) exactly as torchvision's `Inception3` defines it, with every layer tapped.
+#![allow(non_snake_case)]
+
+pub mod blocks;
+
+use burn::module::Module;
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::module::adaptive_avg_pool2d;
+use burn::tensor::{Device, Tensor};
+
+pub use blocks::{
+    BN_EPSILON, BasicConv2d, InceptionA, InceptionB, InceptionC, InceptionD, InceptionE,
+};
+
+use crate::taps::{DeviceTaps, Recorder, ReluRule, TapRequest};
+
+/// Activation after a dense layer of a Keras head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenseActivation {
+    /// None (`linear`).
+    Linear,
+    /// ReLU.
+    Relu,
+    /// Softmax (the last layer of a classifier; the model reports logits before it).
+    Softmax,
+}
+
+/// A Keras classifier head: dense layers after the global pool (the nsfwjs model's
+/// Dense 256 relu → Dense 128 relu → Dense 5 softmax). Dropout is the identity at inference.
+#[derive(Module, Debug)]
+pub struct DenseHead {
+    /// The dense layers, in order.
+    pub layers: Vec<Linear>,
+    /// Activation after each layer.
+    #[module(skip)]
+    pub activations: Vec<DenseActivation>,
+}
+
+/// What head a model is built with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeadSpec {
+    /// Trunk only.
+    None,
+    /// torchvision's `fc`: Linear 2048 → classes.
+    Fc {
+        /// Number of classes.
+        classes: usize,
+    },
+    /// A Keras dense stack: (units, activation) per layer.
+    Dense(Vec<(usize, DenseActivation)>),
+}
+
+/// torchvision `Inception3` (AuxLogits are accepted in weight files and ignored).
+#[derive(Module, Debug)]
+pub struct InceptionV3 {
+    pub Conv2d_1a_3x3: BasicConv2d,
+    pub Conv2d_2a_3x3: BasicConv2d,
+    pub Conv2d_2b_3x3: BasicConv2d,
+    pub Conv2d_3b_1x1: BasicConv2d,
+    pub Conv2d_4a_3x3: BasicConv2d,
+    pub Mixed_5b: InceptionA,
+    pub Mixed_5c: InceptionA,
+    pub Mixed_5d: InceptionA,
+    pub Mixed_6a: InceptionB,
+    pub Mixed_6b: InceptionC,
+    pub Mixed_6c: InceptionC,
+    pub Mixed_6d: InceptionC,
+    pub Mixed_6e: InceptionC,
+    pub Mixed_7a: InceptionD,
+    pub Mixed_7b: InceptionE,
+    pub Mixed_7c: InceptionE,
+    /// torchvision's classifier, when the weights carry one.
+    pub fc: Option<Linear>,
+    /// A Keras dense head, when the weights carry one.
+    pub dense_head: Option<DenseHead>,
+    /// Average-pool semantics: torchvision counts padded zeros, Keras/TF does not.
+    #[module(skip)]
+    pub avg_pool_counts_padding: bool,
+}
+
+/// Stop the pass as soon as the recorder has everything it needs.
+macro_rules! step {
+    ($rec:ident, $e:expr) => {{
+        let y = $e;
+        if $rec.finished() {
+            return None;
+        }
+        y
+    }};
+}
+
+impl InceptionV3 {
+    /// An Inception-V3 with zero weights (load real ones with [`crate::weights`]).
+    pub fn new(head: &HeadSpec, avg_pool_counts_padding: bool, device: &Device) -> Self {
+        use blocks::conv;
+        let linear = |i: usize, o: usize| {
+            LinearConfig::new(i, o)
+                .with_initializer(Initializer::Zeros)
+                .init(device)
+        };
+        let (fc, dense_head) = match head {
+            HeadSpec::None => (None, None),
+            HeadSpec::Fc { classes } => (Some(linear(2048, *classes)), None),
+            HeadSpec::Dense(layers) => {
+                let mut inputs = 2048;
+                let mut lin = Vec::new();
+                let mut acts = Vec::new();
+                for &(units, act) in layers {
+                    lin.push(linear(inputs, units));
+                    acts.push(act);
+                    inputs = units;
+                }
+                (
+                    None,
+                    Some(DenseHead {
+                        layers: lin,
+                        activations: acts,
+                    }),
+                )
+            }
+        };
+        Self {
+            Conv2d_1a_3x3: conv("", "Conv2d_1a_3x3", device),
+            Conv2d_2a_3x3: conv("", "Conv2d_2a_3x3", device),
+            Conv2d_2b_3x3: conv("", "Conv2d_2b_3x3", device),
+            Conv2d_3b_1x1: conv("", "Conv2d_3b_1x1", device),
+            Conv2d_4a_3x3: conv("", "Conv2d_4a_3x3", device),
+            Mixed_5b: InceptionA::new("Mixed_5b", device),
+            Mixed_5c: InceptionA::new("Mixed_5c", device),
+            Mixed_5d: InceptionA::new("Mixed_5d", device),
+            Mixed_6a: InceptionB::new("Mixed_6a", device),
+            Mixed_6b: InceptionC::new("Mixed_6b", device),
+            Mixed_6c: InceptionC::new("Mixed_6c", device),
+            Mixed_6d: InceptionC::new("Mixed_6d", device),
+            Mixed_6e: InceptionC::new("Mixed_6e", device),
+            Mixed_7a: InceptionD::new("Mixed_7a", device),
+            Mixed_7b: InceptionE::new("Mixed_7b", device),
+            Mixed_7c: InceptionE::new("Mixed_7c", device),
+            fc,
+            dense_head,
+            avg_pool_counts_padding,
+        }
+    }
+
+    /// Whether the model has a classifier head.
+    pub fn has_head(&self) -> bool {
+        self.fc.is_some() || self.dense_head.is_some()
+    }
+
+    /// One pass over an NCHW input in [-1, 1]; returns the requested taps (on the device).
+    /// Stops after the deepest requested layer when the head is not wanted.
+    pub fn forward_taps(
+        &self,
+        x: Tensor<4>,
+        request: &TapRequest,
+        relu_rule: ReluRule,
+    ) -> DeviceTaps {
+        let mut rec = Recorder::new(request, relu_rule, self.avg_pool_counts_padding);
+        let logits = self.forward_inner(x, &mut rec);
+        let mut taps = rec.taps;
+        taps.logits = logits;
+        taps
+    }
+
+    fn forward_inner(&self, x: Tensor<4>, rec: &mut Recorder) -> Option<Tensor<2>> {
+        let x = step!(rec, self.Conv2d_1a_3x3.forward(x, "Conv2d_1a_3x3", rec));
+        let x = step!(rec, self.Conv2d_2a_3x3.forward(x, "Conv2d_2a_3x3", rec));
+        let x = step!(rec, self.Conv2d_2b_3x3.forward(x, "Conv2d_2b_3x3", rec));
+        let x = step!(rec, {
+            let y = blocks::max_pool_3x3_s2(x);
+            rec.tap("maxpool1", &y);
+            y
+        });
+        let x = step!(rec, self.Conv2d_3b_1x1.forward(x, "Conv2d_3b_1x1", rec));
+        let x = step!(rec, self.Conv2d_4a_3x3.forward(x, "Conv2d_4a_3x3", rec));
+        let x = step!(rec, {
+            let y = blocks::max_pool_3x3_s2(x);
+            rec.tap("maxpool2", &y);
+            y
+        });
+        let x = step!(rec, self.Mixed_5b.forward(x, "Mixed_5b", rec));
+        let x = step!(rec, self.Mixed_5c.forward(x, "Mixed_5c", rec));
+        let x = step!(rec, self.Mixed_5d.forward(x, "Mixed_5d", rec));
+        let x = step!(rec, self.Mixed_6a.forward(x, "Mixed_6a", rec));
+        let x = step!(rec, self.Mixed_6b.forward(x, "Mixed_6b", rec));
+        let x = step!(rec, self.Mixed_6c.forward(x, "Mixed_6c", rec));
+        let x = step!(rec, self.Mixed_6d.forward(x, "Mixed_6d", rec));
+        let x = step!(rec, self.Mixed_6e.forward(x, "Mixed_6e", rec));
+        let x = step!(rec, self.Mixed_7a.forward(x, "Mixed_7a", rec));
+        let x = step!(rec, self.Mixed_7b.forward(x, "Mixed_7b", rec));
+        let x = step!(rec, self.Mixed_7c.forward(x, "Mixed_7c", rec));
+        let x = step!(rec, {
+            let y = adaptive_avg_pool2d(x, [1, 1]);
+            rec.tap("avgpool", &y);
+            y
+        });
+        let [n, c, _, _] = x.dims();
+        let x: Tensor<2> = x.reshape([n, c]);
+        if let Some(fc) = &self.fc {
+            return Some(fc.forward(x));
+        }
+        let head = self.dense_head.as_ref()?;
+        let mut x = x;
+        for (layer, act) in head.layers.iter().zip(&head.activations) {
+            x = layer.forward(x);
+            if *act == DenseActivation::Relu {
+                x = rec.relu.apply(x);
+            }
+        }
+        Some(x)
+    }
+}

@@ -1,0 +1,323 @@
+//! Weight importers, one per format, each mapping its file onto the same burn module:
+//! TF.js layers models (the bundled default), torchvision `.pth` state dicts and timm-style
+//! `.safetensors` (both through burn-store).
+
+pub mod tfjs;
+
+use std::path::{Path, PathBuf};
+
+use burn::store::burn_pack::{Bytes, DType, Tensor as PackTensor};
+use burn::store::{
+    ApplyError, ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
+    SafetensorsStore,
+};
+use burn::tensor::Device;
+
+use crate::catalogue::Catalogue;
+use crate::error::NetError;
+use crate::model::{BN_EPSILON, HeadSpec, InceptionV3};
+
+/// A host tensor named by its burn module path.
+#[derive(Clone, Debug)]
+pub struct NamedTensor {
+    /// Module path, e.g. `Mixed_5b.branch1x1.conv.weight`.
+    pub name: String,
+    /// Shape in burn layout.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+/// The weight file formats featurescope reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightsFormat {
+    /// TensorFlow.js layers model: `model.json` + shards.
+    TfjsLayers,
+    /// PyTorch `torch.save` state dict (`.pth`, `.pt`).
+    Pytorch,
+    /// safetensors (timm, Hugging Face).
+    Safetensors,
+}
+
+impl WeightsFormat {
+    /// Human-readable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TfjsLayers => "TF.js layers model",
+            Self::Pytorch => "PyTorch state dict",
+            Self::Safetensors => "safetensors",
+        }
+    }
+
+    /// Guess the format from the extension, then from the first bytes.
+    pub fn detect(path: &Path) -> Result<Self, NetError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("json") => return Ok(Self::TfjsLayers),
+            Some("pth" | "pt" | "ckpt") => return Ok(Self::Pytorch),
+            Some("safetensors") => return Ok(Self::Safetensors),
+            _ => {}
+        }
+        let mut head = [0u8; 16];
+        let n = {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path).map_err(|e| NetError::io(path, e))?;
+            f.read(&mut head).map_err(|e| NetError::io(path, e))?
+        };
+        let head = &head[..n];
+        if head.starts_with(b"PK") || head.first() == Some(&0x80) {
+            Ok(Self::Pytorch)
+        } else if head.first() == Some(&b'{') {
+            Ok(Self::TfjsLayers)
+        } else if n >= 9 && head[8] == b'{' {
+            Ok(Self::Safetensors)
+        } else {
+            Err(NetError::bad_weights(
+                path,
+                "not a weight file featurescope knows (TF.js model.json, .pth, .safetensors)",
+            ))
+        }
+    }
+}
+
+/// The classifier head a set of weights carries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeadInfo {
+    /// One label per class (empty when there is no head).
+    pub labels: Vec<String>,
+    /// What it is, in words.
+    pub description: String,
+}
+
+/// What was loaded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightsInfo {
+    /// The file (for TF.js, its `model.json`).
+    pub path: PathBuf,
+    /// Its format.
+    pub format: WeightsFormat,
+    /// Its head.
+    pub head: HeadInfo,
+    /// Average-pool semantics the weights were trained with.
+    pub avg_pool_counts_padding: bool,
+}
+
+/// The nsfwjs head's classes, in order.
+pub const NSFWJS_LABELS: [&str; 5] = ["Drawing", "Hentai", "Neutral", "Porn", "Sexy"];
+
+/// ImageNet's 1000 class names (torchvision order).
+pub fn imagenet_labels() -> Vec<String> {
+    include_str!("../../../../assets/imagenet_classes.txt")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Load a weight file of any supported format onto `device`.
+pub fn load(path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
+    let format = WeightsFormat::detect(path)?;
+    match format {
+        WeightsFormat::TfjsLayers => load_tfjs(path, device),
+        WeightsFormat::Pytorch | WeightsFormat::Safetensors => load_torch(path, format, device),
+    }
+}
+
+fn load_tfjs(path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
+    let import = tfjs::import(path)?;
+    if (import.bn_epsilon - BN_EPSILON).abs() > 1e-9 {
+        return Err(NetError::bad_weights(
+            path,
+            format!(
+                "BatchNorm epsilon {} (Inception-V3 uses {BN_EPSILON})",
+                import.bn_epsilon
+            ),
+        ));
+    }
+    let labels: Vec<String> = match &import.head {
+        HeadSpec::Dense(layers) if layers.last().is_some_and(|l| l.0 == NSFWJS_LABELS.len()) => {
+            NSFWJS_LABELS.iter().map(|s| s.to_string()).collect()
+        }
+        HeadSpec::Dense(layers) => (0..layers.last().map_or(0, |l| l.0))
+            .map(|i| format!("class {i}"))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let description = match &import.head {
+        HeadSpec::Dense(layers) => format!(
+            "Keras dense head ({} layers, {} classes)",
+            layers.len(),
+            labels.len()
+        ),
+        _ => "no head".to_string(),
+    };
+    // Keras / TF average pools do not count padded zeros.
+    let mut model = InceptionV3::new(&import.head, false, device);
+    let tensors = import
+        .tensors
+        .into_iter()
+        .map(|t| PackTensor::new(t.name, DType::F32, t.shape, None, Bytes::from_elems(t.data)))
+        .collect();
+    let result = model.apply(tensors, None, None, false);
+    check_result(path, &result, |_| false)?;
+    Ok((
+        model,
+        WeightsInfo {
+            path: path.to_path_buf(),
+            format: WeightsFormat::TfjsLayers,
+            head: HeadInfo {
+                labels,
+                description,
+            },
+            avg_pool_counts_padding: false,
+        },
+    ))
+}
+
+/// Renames from other checkpoints' keys to torchvision's, one pattern per rename.
+fn torch_remapper() -> Result<KeyRemapper, NetError> {
+    let err = |e: &dyn std::fmt::Display| NetError::Device(format!("key remapping: {e}"));
+    KeyRemapper::new()
+        // `nn.DataParallel` checkpoints prefix every key with `module.`.
+        .add_pattern(r"^module\.", "")
+        .map_err(|e| err(&e))?
+        // Lightning / wrapper checkpoints keep the network under `model.`.
+        .add_pattern(r"^model\.", "")
+        .map_err(|e| err(&e))
+}
+
+fn load_torch(
+    path: &Path,
+    format: WeightsFormat,
+    device: &Device,
+) -> Result<(InceptionV3, WeightsInfo), NetError> {
+    if !path.is_file() {
+        return Err(NetError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        ));
+    }
+    let remapper = torch_remapper()?;
+    let fail = |e: &dyn std::fmt::Display| NetError::bad_weights(path, e.to_string());
+    // First pass over the keys: is there an `fc`, and with how many classes?
+    let fc_shape: Option<Vec<usize>> = match format {
+        WeightsFormat::Safetensors => {
+            let mut store = SafetensorsStore::from_file(path).remap(remapper.clone());
+            use burn::store::ModuleStore;
+            let t = store.get_tensor("fc.weight").map_err(|e| fail(&e))?;
+            t.map(|t| t.shape.to_vec())
+        }
+        _ => {
+            let mut store = PytorchStore::from_file(path).remap(remapper.clone());
+            use burn::store::ModuleStore;
+            let t = store.get_tensor("fc.weight").map_err(|e| fail(&e))?;
+            t.map(|t| t.shape.to_vec())
+        }
+    };
+    let head = match fc_shape.as_deref() {
+        Some([classes, 2048]) => HeadSpec::Fc { classes: *classes },
+        Some(other) => {
+            return Err(NetError::TensorShape {
+                path: path.to_path_buf(),
+                tensor: "fc.weight".into(),
+                expected: vec![1000, 2048],
+                found: other.to_vec(),
+            });
+        }
+        None => HeadSpec::None,
+    };
+    let classes = match head {
+        HeadSpec::Fc { classes } => classes,
+        _ => 0,
+    };
+    // torchvision average pools count padded zeros.
+    let mut model = InceptionV3::new(&head, true, device);
+    let result = match format {
+        WeightsFormat::Safetensors => {
+            let mut store = SafetensorsStore::from_file(path)
+                .remap(remapper)
+                .with_from_adapter(PyTorchToBurnAdapter)
+                .allow_partial(true)
+                .validate(false);
+            model.load_from(&mut store).map_err(|e| fail(&e))?
+        }
+        _ => {
+            let mut store = PytorchStore::from_file(path)
+                .remap(remapper)
+                .allow_partial(true)
+                .validate(false);
+            model.load_from(&mut store).map_err(|e| fail(&e))?
+        }
+    };
+    // Expected leftovers: the auxiliary classifier and BatchNorm's step counters.
+    check_result(path, &result, |k| {
+        k.starts_with("AuxLogits.") || k.ends_with(".num_batches_tracked")
+    })?;
+    let labels = if classes == 1000 {
+        imagenet_labels()
+    } else {
+        (0..classes).map(|i| format!("class {i}")).collect()
+    };
+    let description = if classes > 0 {
+        format!("torchvision fc ({classes} classes)")
+    } else {
+        "no head".to_string()
+    };
+    Ok((
+        model,
+        WeightsInfo {
+            path: path.to_path_buf(),
+            format,
+            head: HeadInfo {
+                labels,
+                description,
+            },
+            avg_pool_counts_padding: true,
+        },
+    ))
+}
+
+/// Turn an apply result into the first error it holds, naming the tensor.
+fn check_result(
+    path: &Path,
+    result: &ApplyResult,
+    expected_unused: impl Fn(&str) -> bool,
+) -> Result<(), NetError> {
+    if let Some(err) = result.errors.first() {
+        return Err(match err {
+            ApplyError::ShapeMismatch {
+                path: tensor,
+                expected,
+                found,
+            } => NetError::TensorShape {
+                path: path.to_path_buf(),
+                tensor: tensor.clone(),
+                expected: expected.to_vec(),
+                found: found.to_vec(),
+            },
+            other => NetError::bad_weights(path, other.to_string()),
+        });
+    }
+    if let Some((tensor, _)) = result.missing.first() {
+        return Err(NetError::MissingTensor {
+            path: path.to_path_buf(),
+            tensor: tensor.clone(),
+        });
+    }
+    if let Some(extra) = result.unused.iter().find(|k| !expected_unused(k)) {
+        return Err(NetError::bad_weights(
+            path,
+            format!("tensor `{extra}` is not part of Inception-V3 (wrong architecture?)"),
+        ));
+    }
+    if result.applied.is_empty() {
+        return Err(NetError::bad_weights(
+            path,
+            "no Inception-V3 tensor in the file",
+        ));
+    }
+    let _ = Catalogue::inception_v3();
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Weight files: the bundled TF.js model loads with nothing missing; damaged, truncated, foreign
+//! or misshapen files give an error naming the file and the tensor, never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use featurescope_net::{BackendChoice, NetError, Network, WeightsFormat};
+
+fn load(path: &Path) -> Result<Network, NetError> {
+    Network::load(path, device(BackendChoice::Cpu).unwrap())
+}
+
+fn copy_bundle(dir: &Path) -> std::path::PathBuf {
+    let src = bundled_weights();
+    let src_dir = src.parent().unwrap();
+    for entry in std::fs::read_dir(src_dir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    dir.join("model.json")
+}
+
+#[test]
+fn bundled_weights_describe_their_head() {
+    let net = load(&bundled_weights()).unwrap();
+    let info = net.weights();
+    assert_eq!(info.format, WeightsFormat::TfjsLayers);
+    assert_eq!(
+        info.head.labels,
+        ["Drawing", "Hentai", "Neutral", "Porn", "Sexy"]
+    );
+    assert!(!info.avg_pool_counts_padding);
+}
+
+#[test]
+fn truncated_shard_names_file_and_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = copy_bundle(dir.path());
+    let shard = dir.path().join("group1-shard6of6.bin");
+    let len = std::fs::metadata(&shard).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&shard)
+        .unwrap();
+    f.set_len(len / 2).unwrap();
+    let err = load(&model).unwrap_err().to_string();
+    assert!(
+        err.contains("model.json") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(err.contains('`'), "names a tensor: {err}");
+}
+
+#[test]
+fn missing_shard_is_an_io_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = copy_bundle(dir.path());
+    std::fs::remove_file(dir.path().join("group1-shard3of6.bin")).unwrap();
+    let err = load(&model).unwrap_err().to_string();
+    assert!(err.contains("group1-shard3of6.bin"), "{err}");
+}
+
+#[test]
+fn misshapen_tensor_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = copy_bundle(dir.path());
+    let text = std::fs::read_to_string(&model).unwrap();
+    // Same byte count, wrong shape: [32] becomes [4, 8].
+    let edited = text.replacen(
+        r#""name":"batch_normalization_1/beta","shape":[32]"#,
+        r#""name":"batch_normalization_1/beta","shape":[4,8]"#,
+        1,
+    );
+    assert_ne!(edited, text);
+    let text = edited;
+    std::fs::write(&model, text).unwrap();
+    let err = load(&model).unwrap_err().to_string();
+    assert!(err.contains("Conv2d_1a_3x3.bn.beta"), "{err}");
+}
+
+#[test]
+fn not_a_weight_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("junk.bin", b"\x00\x01garbage that is not weights".to_vec()),
+        ("junk.pth", b"PK\x03\x04 broken zip".to_vec()),
+        ("junk.safetensors", vec![7u8; 64]),
+        ("model.json", b"{\"not\": \"a model\"}".to_vec()),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let err = load(&p).unwrap_err().to_string();
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    let err = load(&dir.path().join("absent.pth"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("absent.pth"), "{err}");
+}
+
+#[test]
+fn torchvision_pth_loads_with_only_expected_leftovers() {
+    let Some(pth) = torchvision_pth() else { return };
+    let net = load(&pth).unwrap();
+    assert_eq!(net.weights().format, WeightsFormat::Pytorch);
+    assert!(net.model().fc.is_some());
+}
