@@ -1,0 +1,454 @@
+//! The command line: argument parsing (clap) and the headless subcommands.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use featurescope_maps::{Colormap, GridOptions, LayerMaps, NormSettings, Normalization};
+use featurescope_net::catalogue::BlockInfo;
+use featurescope_net::{
+    BackendChoice, Catalogue, ComputeDevice, LayerInfo, Network, TapRequest, preprocess,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// See what a convolutional network sees: every layer of Inception-V3, every filter.
+#[derive(Parser, Debug)]
+#[command(name = "featurescope", version, about)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Backend {
+    /// wgpu on a GPU if there is one, else the CPU.
+    Auto,
+    /// wgpu (a hardware GPU, or a software adapter such as lavapipe).
+    Wgpu,
+    /// burn's pure-Rust flex backend on the CPU.
+    Cpu,
+}
+
+impl From<Backend> for BackendChoice {
+    fn from(b: Backend) -> Self {
+        match b {
+            Backend::Auto => Self::Auto,
+            Backend::Wgpu => Self::Wgpu,
+            Backend::Cpu => Self::Cpu,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Norm {
+    /// Each tile uses its own min..max.
+    Tile,
+    /// All tiles share the layer's min..max.
+    Layer,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the layer tree: ids, Keras aliases, output shapes, the 48-deep path marked (*).
+    Layers {
+        /// Print JSON instead of the tree.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every tapped layer as `<layer id>.npy` (float32, NCHW), plus `head.npy`.
+    Dump {
+        /// The image.
+        #[arg(long)]
+        image: PathBuf,
+        /// Weights (TF.js model.json, .pth, .safetensors); default: the bundled model.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Output folder (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only these layers (comma-separated ids or Keras aliases).
+        #[arg(long, value_delimiter = ',')]
+        layers: Option<Vec<String>>,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = Backend::Auto)]
+        backend: Backend,
+    },
+    /// Draw every filter of one layer as a labelled, colormapped tile grid (PNG).
+    Render {
+        /// The image.
+        #[arg(long)]
+        image: PathBuf,
+        /// Layer id or Keras alias.
+        #[arg(long)]
+        layer: String,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// viridis, magma, inferno, plasma, turbo, cividis, grayscale, diverging.
+        #[arg(long, default_value = "viridis")]
+        colormap: String,
+        /// Normalise per tile or per layer.
+        #[arg(long, value_enum, default_value_t = Norm::Layer)]
+        norm: Norm,
+        /// Pre-ReLU values (convs only; drawn with a diverging map unless --colormap says otherwise).
+        #[arg(long)]
+        pre_relu: bool,
+        /// Tile side in pixels.
+        #[arg(long, default_value_t = 96)]
+        tile_px: u32,
+        /// Weights; default: the bundled model.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = Backend::Auto)]
+        backend: Backend,
+    },
+    /// Time the forward pass with all taps read back to host memory.
+    Bench {
+        /// The image.
+        #[arg(long)]
+        image: PathBuf,
+        /// Weights; default: the bundled model.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = Backend::Auto)]
+        backend: Backend,
+        /// Timed runs (after one warm-up).
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Run the parsed command line.
+pub fn run(args: Args) -> Result<()> {
+    match args.command {
+        None => featurescope_app::run_native(featurescope_app::Launch::default())
+            .map_err(|e| anyhow::anyhow!("{e}")),
+        Some(Command::Layers { json }) => layers(json),
+        Some(Command::Dump {
+            image,
+            weights,
+            out,
+            layers,
+            backend,
+        }) => dump(&image, weights, &out, layers, backend.into()),
+        Some(Command::Render {
+            image,
+            layer,
+            out,
+            colormap,
+            norm,
+            pre_relu,
+            tile_px,
+            weights,
+            backend,
+        }) => render(&RenderArgs {
+            image,
+            layer,
+            out,
+            colormap,
+            norm,
+            pre_relu,
+            tile_px,
+            weights,
+            backend: backend.into(),
+        }),
+        Some(Command::Bench {
+            image,
+            weights,
+            backend,
+            runs,
+            json,
+        }) => bench(&image, weights, backend.into(), runs, json),
+    }
+}
+
+fn load_network(weights: Option<PathBuf>, backend: BackendChoice) -> Result<(Network, f64)> {
+    let path = weights.unwrap_or_else(featurescope_net::default_weights_path);
+    let device: ComputeDevice = featurescope_net::device::select(backend)?;
+    let t = Instant::now();
+    let net = Network::load(&path, device)?;
+    Ok((net, t.elapsed().as_secs_f64() * 1e3))
+}
+
+fn shape_str(l: &LayerInfo) -> String {
+    format!("{}x{}x{}", l.shape[0], l.shape[1], l.shape[2])
+}
+
+fn layer_line(l: &LayerInfo, indent: &str) -> String {
+    let mark = if l.on_longest_path { "*" } else { " " };
+    let geometry = match (l.kernel, l.stride) {
+        (Some(k), Some(s)) if l.kind != featurescope_net::LayerKind::Concat => {
+            format!("{}x{}/{}", k[0], k[1], s[0])
+        }
+        _ => String::new(),
+    };
+    format!(
+        "{mark} {indent}{:<34} {:<8} {:<7} {:>13}  {}",
+        l.id,
+        l.kind.name(),
+        geometry,
+        shape_str(l),
+        l.keras
+    )
+}
+
+fn block_lines(cat: &Catalogue, b: &BlockInfo, out: &mut Vec<String>) {
+    out.push(format!("  {} ({:?})", b.id, b.kind));
+    for br in &b.branches {
+        if b.branches.len() > 1 {
+            out.push(format!("    {}", br.name));
+        }
+        let indent = if b.branches.len() > 1 { "    " } else { "  " };
+        for &i in &br.layers {
+            out.push(layer_line(&cat.layers[i], indent));
+        }
+    }
+    if let Some(o) = b.output {
+        out.push(layer_line(&cat.layers[o], "  "));
+    }
+}
+
+fn layers(json: bool) -> Result<()> {
+    let cat = Catalogue::inception_v3();
+    if json {
+        let layers: Vec<_> = cat
+            .layers
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "id": l.id, "kind": l.kind.name(), "shape": l.shape, "keras": l.keras,
+                    "kernel": l.kernel, "stride": l.stride, "on_longest_path": l.on_longest_path,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&layers)?);
+        return Ok(());
+    }
+    let mut out = vec![format!(
+        "Inception-V3: {} tapped layers; * = on the {}-layer-deep longest path (convs + fc)",
+        cat.layers.len(),
+        cat.longest_path
+    )];
+    out.push(format!(
+        "    {:<34} {:<8} {:<7} {:>13}  keras",
+        "id", "kind", "k/s", "CxHxW (299)"
+    ));
+    for b in &cat.blocks {
+        block_lines(cat, b, &mut out);
+    }
+    out.push("* head (fc or the weights' dense head)".into());
+    println!("{}", out.join("\n"));
+    Ok(())
+}
+
+fn progress(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64).with_message(what.to_string());
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn dump(
+    image: &Path,
+    weights: Option<PathBuf>,
+    out: &Path,
+    layers: Option<Vec<String>>,
+    backend: BackendChoice,
+) -> Result<()> {
+    let input = preprocess::load_input(image)?;
+    let request = match layers {
+        Some(l) => TapRequest::layers(l)?.with_head(false),
+        None => TapRequest::all(),
+    };
+    let (net, _) = load_network(weights, backend)?;
+    let acts = net.run(&input, &request)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let bar = progress(acts.layers.len(), "writing");
+    for l in &acts.layers {
+        let shape: Vec<u64> = l.shape.iter().map(|&d| d as u64).collect();
+        featurescope_maps::write_npy(&out.join(format!("{}.npy", l.id)), &shape, &l.data)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if let Some(head) = &acts.head {
+        featurescope_maps::write_npy(
+            &out.join("head.npy"),
+            &[1, head.probabilities.len() as u64],
+            &head.probabilities,
+        )?;
+    }
+    eprintln!(
+        "wrote {} layers{} to {}",
+        acts.layers.len(),
+        if acts.head.is_some() {
+            " + head.npy"
+        } else {
+            ""
+        },
+        out.display()
+    );
+    Ok(())
+}
+
+struct RenderArgs {
+    image: PathBuf,
+    layer: String,
+    out: PathBuf,
+    colormap: String,
+    norm: Norm,
+    pre_relu: bool,
+    tile_px: u32,
+    weights: Option<PathBuf>,
+    backend: BackendChoice,
+}
+
+fn render(a: &RenderArgs) -> Result<()> {
+    let cat = Catalogue::inception_v3();
+    let info = cat
+        .resolve(&a.layer)
+        .ok_or_else(|| featurescope_net::NetError::UnknownLayer(a.layer.clone()))?;
+    let Some(mut colormap) = Colormap::from_name(&a.colormap) else {
+        let names: Vec<_> = Colormap::ALL.iter().map(|c| c.name()).collect();
+        bail!(
+            "unknown colormap `{}` (one of: {})",
+            a.colormap,
+            names.join(", ")
+        );
+    };
+    let input = preprocess::load_input(&a.image)?;
+    let mut request = TapRequest::layers([info.id.as_str()])?;
+    if a.pre_relu {
+        request = request.with_pre_relu([info.id.as_str()])?;
+        if a.colormap == "viridis" {
+            colormap = Colormap::Diverging;
+        }
+    }
+    let (net, _) = load_network(a.weights.clone(), a.backend)?;
+    let acts = net.run(&input, &request)?;
+    let data = if a.pre_relu {
+        acts.get_pre_relu(&info.id)
+    } else {
+        acts.get(&info.id)
+    }
+    .with_context(|| format!("layer {} was not produced", info.id))?;
+    let [_, c, h, w] = data.shape;
+    let maps = LayerMaps::new(c, h, w, data.data.clone())?;
+    let norm = NormSettings {
+        mode: match a.norm {
+            Norm::Tile => Normalization::PerTile,
+            Norm::Layer => Normalization::PerLayer,
+        },
+        clip_percentile: None,
+        symmetric: colormap.is_diverging(),
+    };
+    let what = if a.pre_relu { "pre-ReLU" } else { "" };
+    let opts = GridOptions {
+        tile_px: a.tile_px,
+        colormap,
+        norm,
+        title: Some(format!(
+            "{} ({})  {c}x{h}x{w} {what}  {}  {}",
+            info.id,
+            info.keras,
+            colormap.name(),
+            match a.norm {
+                Norm::Tile => "per-tile",
+                Norm::Layer => "per-layer",
+            }
+        )),
+        ..GridOptions::default()
+    };
+    let grid = featurescope_maps::render_grid(&maps, &opts)?;
+    grid.save(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    eprintln!(
+        "wrote {} ({}x{}, {c} tiles)",
+        a.out.display(),
+        grid.width(),
+        grid.height()
+    );
+    Ok(())
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn bench(
+    image: &Path,
+    weights: Option<PathBuf>,
+    backend: BackendChoice,
+    runs: usize,
+    json: bool,
+) -> Result<()> {
+    let runs = runs.max(1);
+    let input = preprocess::load_input(image)?;
+    let (net, load_ms) = load_network(weights, backend)?;
+    let request = TapRequest::all();
+    // Warm-up: shader compilation, autotuning, allocator growth.
+    let warm = Instant::now();
+    net.run(&input, &request)?;
+    let warmup_ms = warm.elapsed().as_secs_f64() * 1e3;
+    let bar = progress(runs, "bench");
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let acts = net.run(&input, &request)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(acts);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    times.sort_by(f64::total_cmp);
+    let min = times[0];
+    let median = if runs % 2 == 1 {
+        times[runs / 2]
+    } else {
+        (times[runs / 2 - 1] + times[runs / 2]) / 2.0
+    };
+    let dev = net.device();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "backend": dev.backend,
+                "device": dev.name,
+                "load_ms": load_ms,
+                "warmup_ms": warmup_ms,
+                "forward_ms_min": min,
+                "forward_ms_median": median,
+                "runs": runs,
+                "taps": request.layer_count(),
+                "peak_rss_mb": peak_rss_mb(),
+            })
+        );
+    } else {
+        println!("backend   {} ({})", dev.backend, dev.name);
+        println!(
+            "weights   {} ({load_ms:.0} ms to load)",
+            net.weights().path.display()
+        );
+        println!("warm-up   {warmup_ms:.1} ms");
+        println!(
+            "forward   min {min:.1} ms, median {median:.1} ms over {runs} runs ({} taps read back)",
+            request.layer_count()
+        );
+        println!("peak RSS  {:.0} MB", peak_rss_mb());
+    }
+    Ok(())
+}

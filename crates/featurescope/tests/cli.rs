@@ -1,0 +1,230 @@
+//! The binary's headless subcommands, run as a user would: outputs on disk, one-line errors and
+//! non-zero exits on bad input, never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sample(name: &str) -> PathBuf {
+    repo().join("assets/samples").join(name)
+}
+
+fn featurescope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failure is exactly one line, starts with our prefix and never mentions a panic.
+fn assert_clean_failure(o: &Output, must_contain: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "should fail: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(!err.contains("stack backtrace"), "backtrace: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("featurescope: error: "), "{err}");
+    assert!(
+        err.contains(must_contain),
+        "expected `{must_contain}` in: {err}"
+    );
+}
+
+#[test]
+fn layers_prints_the_tree() {
+    let o = featurescope(&["layers"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "Conv2d_1a_3x3",
+        "Mixed_5b.branch3x3dbl_2",
+        "Mixed_7c.branch3x3dbl",
+        "avgpool",
+        "mixed0",
+        "conv2d_94",
+        "2048x8x8",
+        "48-layer-deep",
+    ] {
+        assert!(out.contains(needle), "missing {needle}");
+    }
+    let marked = out.lines().filter(|l| l.starts_with('*')).count();
+    // 49 convs (both of 7b/7c's 3a and 3b) + pools/concats on the path + the head line.
+    assert!(marked > 49, "{marked}");
+    let json = featurescope(&["layers", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 123);
+}
+
+#[test]
+fn dump_writes_npy_per_tap_and_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("acts");
+    let o = featurescope(&[
+        "dump",
+        "--image",
+        sample("coffee_299.png").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let files: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(files.len(), 124, "123 taps + head.npy");
+    let mut f = std::fs::File::open(out.join("Mixed_6e.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&mut f).unwrap();
+    assert_eq!(npy.shape(), &[1, 768, 17, 17]);
+    let mut f = std::fs::File::open(out.join("head.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&mut f).unwrap();
+    assert_eq!(npy.shape(), &[1, 5]);
+    let probs: Vec<f32> = npy.into_vec().unwrap();
+    assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    // A subset, by Keras alias, writes just those layers and no head.
+    let sub = dir.path().join("sub");
+    let o = featurescope(&[
+        "dump",
+        "--image",
+        sample("coffee_299.png").to_str().unwrap(),
+        "--out",
+        sub.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--layers",
+        "mixed0,conv2d_1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut names: Vec<String> = std::fs::read_dir(&sub)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Conv2d_1a_3x3.npy", "Mixed_5b.npy"]);
+}
+
+#[test]
+fn render_writes_a_grid_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("grid.png");
+    let o = featurescope(&[
+        "render",
+        "--image",
+        sample("chelsea.png").to_str().unwrap(),
+        "--layer",
+        "mixed0",
+        "--out",
+        out.to_str().unwrap(),
+        "--colormap",
+        "magma",
+        "--norm",
+        "tile",
+        "--tile-px",
+        "24",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = image::open(&out).unwrap();
+    // 256 tiles: 16 columns of 24 px plus gaps, a title strip and a legend.
+    assert!(img.width() >= 16 * 24 && img.height() >= 16 * 24);
+    let pre = dir.path().join("pre.png");
+    let o = featurescope(&[
+        "render",
+        "--image",
+        sample("chelsea.png").to_str().unwrap(),
+        "--layer",
+        "Conv2d_1a_3x3",
+        "--pre-relu",
+        "--out",
+        pre.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn bench_json_has_the_documented_keys() {
+    let o = featurescope(&[
+        "bench",
+        "--image",
+        sample("chelsea_299.png").to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--runs",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in [
+        "backend",
+        "device",
+        "load_ms",
+        "forward_ms_min",
+        "forward_ms_median",
+        "peak_rss_mb",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["backend"], "cpu");
+    assert!(v["forward_ms_min"].as_f64().unwrap() <= v["forward_ms_median"].as_f64().unwrap());
+}
+
+#[test]
+fn bad_input_is_one_line_and_nonzero() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let out = out.to_str().unwrap();
+    let missing = featurescope(&["dump", "--image", "/nonexistent/cat.png", "--out", out]);
+    assert_clean_failure(&missing, "/nonexistent/cat.png");
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "this is not an image").unwrap();
+    let o = featurescope(&["dump", "--image", text.to_str().unwrap(), "--out", out]);
+    assert_clean_failure(&o, "notes.txt");
+
+    let png = std::fs::read(sample("coffee_299.png")).unwrap();
+    let cut = dir.path().join("cut.png");
+    std::fs::write(&cut, &png[..png.len() / 3]).unwrap();
+    let o = featurescope(&[
+        "render",
+        "--image",
+        cut.to_str().unwrap(),
+        "--layer",
+        "mixed0",
+        "--out",
+        out,
+    ]);
+    assert_clean_failure(&o, "cut.png");
+
+    let o = featurescope(&[
+        "render",
+        "--image",
+        sample("coffee_299.png").to_str().unwrap(),
+        "--layer",
+        "Mixed_9z",
+        "--out",
+        out,
+    ]);
+    assert_clean_failure(&o, "Mixed_9z");
+
+    let o = featurescope(&[
+        "bench",
+        "--image",
+        sample("coffee_299.png").to_str().unwrap(),
+        "--weights",
+        text.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert_clean_failure(&o, "notes.txt");
+}
