@@ -1,0 +1,572 @@
+//! The application state and its frame loop: events from the worker and from tasks are applied
+//! between frames; panels read the state and emit changes through plain method calls.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use egui::{Color32, RichText, TextureHandle, TextureOptions};
+use featurescope_net::{BackendChoice, Catalogue, LayerData, LayerKind, WeightsInfo};
+
+use crate::settings::{STORAGE_KEY, Settings};
+use crate::tasks::{TaskResult, Tasks};
+use crate::view::{LayerView, TileCache};
+use crate::worker::{Analysis, Event, ImageSource, Job, Stage, Worker};
+
+/// How the app starts.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// First image (default: the bundled sample photo).
+    pub image: Option<PathBuf>,
+    /// Weights (default: the bundled model).
+    pub weights: Option<PathBuf>,
+    /// Backend.
+    pub backend: BackendChoice,
+    /// Restore persisted settings (off in tests).
+    pub restore_settings: bool,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Self {
+            image: None,
+            weights: None,
+            backend: BackendChoice::Auto,
+            restore_settings: true,
+        }
+    }
+}
+
+/// The bundled sample photo (CC0, see assets/samples/CREDITS.md), analysed at first start.
+pub const SAMPLE_PHOTO: &[u8] = include_bytes!("../../../assets/samples/chelsea.png");
+
+/// A message in the notice strip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    /// Error (red) or information.
+    pub error: bool,
+    /// Text.
+    pub text: String,
+}
+
+/// Progress of the running analysis.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// Stage.
+    pub stage: Stage,
+    /// Steps done.
+    pub done: usize,
+    /// Steps in all.
+    pub total: usize,
+    /// When the request was made.
+    pub started: Instant,
+}
+
+/// Which view of one filter the inspector shows (attribution views join this list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InspectorView {
+    /// The map, magnified, with the value under the cursor.
+    Map,
+    /// The map upsampled and laid over the input photo.
+    Overlay,
+}
+
+/// The inspector's state: one filter of the current layer.
+pub struct Inspector {
+    /// Channel.
+    pub channel: usize,
+    /// Active view.
+    pub view: InspectorView,
+    /// Cached textures: (view version, channel, smooth) → map texture.
+    pub map_texture: Option<((u64, usize, bool), TextureHandle)>,
+    /// Cached overlay: (view version, channel, opacity bits) → texture.
+    pub overlay_texture: Option<((u64, usize, u32), TextureHandle)>,
+}
+
+/// The featurescope viewer.
+pub struct FeaturescopeApp {
+    /// Persistent settings.
+    pub settings: Settings,
+    pub(crate) worker: Worker,
+    pub(crate) tasks: Tasks,
+    /// Active weights and device, once loaded.
+    pub weights: Option<(WeightsInfo, String)>,
+    /// Notices (errors and information), newest last.
+    pub notices: Vec<Notice>,
+    /// The newest analysis requested.
+    pub generation: u64,
+    /// Progress of the running analysis.
+    pub progress: Option<Progress>,
+    /// The analysis on screen.
+    pub analysis: Option<Analysis>,
+    /// Pre-ReLU values fetched for the current analysis.
+    pub pre_relu: HashMap<String, LayerData>,
+    /// Selected layer id (or "head").
+    pub selected: String,
+    /// Tree filter text.
+    pub filter: String,
+    /// The prepared view of the selected layer.
+    pub view: Option<LayerView>,
+    pub(crate) view_version: u64,
+    pub(crate) tiles: TileCache,
+    /// The inspector, when a tile was clicked.
+    pub inspector: Option<Inspector>,
+    pub(crate) input_textures: Option<(u64, TextureHandle, TextureHandle)>,
+    pub(crate) colorbar: Option<(String, TextureHandle)>,
+    /// Time the last view preparation took, ms (layer switch cost before painting).
+    pub last_view_ms: f64,
+    /// When the newest image was requested, for "drop → tiles" latency.
+    pub(crate) requested_at: Option<Instant>,
+    /// Drop → tiles latency of the last analysis, ms.
+    pub last_drop_to_tiles_ms: Option<f64>,
+    /// Scroll the tree to the selection on the next frame.
+    pub(crate) scroll_tree: bool,
+}
+
+impl FeaturescopeApp {
+    /// Build the app: restore settings, start the worker, queue the first image.
+    pub fn new(ctx: &egui::Context, storage: Option<&dyn eframe::Storage>, launch: Launch) -> Self {
+        let settings: Settings = if launch.restore_settings {
+            storage
+                .and_then(|s| eframe::get_value(s, STORAGE_KEY))
+                .unwrap_or_default()
+        } else {
+            Settings::default()
+        };
+        let weights_path = launch
+            .weights
+            .clone()
+            .unwrap_or_else(featurescope_net::default_weights_path);
+        let repaint_ctx = ctx.clone();
+        let worker = Worker::spawn(weights_path, launch.backend, move || {
+            repaint_ctx.request_repaint();
+        });
+        let task_ctx = ctx.clone();
+        let tasks = Tasks::new(Arc::new(move || task_ctx.request_repaint()));
+        let selected = if Catalogue::inception_v3().get(&settings.layer).is_some() {
+            settings.layer.clone()
+        } else {
+            Settings::default().layer
+        };
+        let mut app = Self {
+            settings,
+            worker,
+            tasks,
+            weights: None,
+            notices: Vec::new(),
+            generation: 0,
+            progress: None,
+            analysis: None,
+            pre_relu: HashMap::new(),
+            selected,
+            filter: String::new(),
+            view: None,
+            view_version: 0,
+            tiles: TileCache::default(),
+            inspector: None,
+            input_textures: None,
+            colorbar: None,
+            last_view_ms: 0.0,
+            requested_at: None,
+            last_drop_to_tiles_ms: None,
+            scroll_tree: true,
+        };
+        let first = match launch.image {
+            Some(p) => ImageSource::File(p),
+            None => ImageSource::Bytes {
+                name: "chelsea.png (sample)".into(),
+                bytes: Arc::from(SAMPLE_PHOTO),
+            },
+        };
+        app.analyse(first);
+        app
+    }
+
+    /// Ask for an image to be analysed (the newest request wins).
+    pub fn analyse(&mut self, source: ImageSource) {
+        self.generation += 1;
+        if let ImageSource::File(p) = &source {
+            self.settings.remember(p.clone());
+        }
+        let job = Job::Analyse {
+            generation: self.generation,
+            source,
+        };
+        match self.worker.send(job) {
+            Ok(()) => {
+                self.requested_at = Some(Instant::now());
+                self.progress = Some(Progress {
+                    stage: Stage::Decoding,
+                    done: 0,
+                    total: 1,
+                    started: Instant::now(),
+                });
+            }
+            Err(e) => self.notify_error(e),
+        }
+    }
+
+    /// Ask for other weights.
+    pub fn load_weights(&mut self, path: PathBuf) {
+        if let Err(e) = self.worker.send(Job::LoadWeights(path)) {
+            self.notify_error(e);
+        }
+    }
+
+    /// Show an error (the current state stays on screen).
+    pub fn notify_error(&mut self, text: impl Into<String>) {
+        self.notices.push(Notice {
+            error: true,
+            text: text.into(),
+        });
+        self.notices.drain(..self.notices.len().saturating_sub(4));
+    }
+
+    /// Show an informational message.
+    pub fn notify(&mut self, text: impl Into<String>) {
+        self.notices.push(Notice {
+            error: false,
+            text: text.into(),
+        });
+        self.notices.drain(..self.notices.len().saturating_sub(4));
+    }
+
+    /// Whether an analysis is on screen and no newer one is running.
+    pub fn is_idle(&self) -> bool {
+        self.progress.is_none() && self.analysis.is_some() && self.weights.is_some()
+    }
+
+    /// Select a layer by id or alias ("head" selects the predictions).
+    pub fn select(&mut self, id: &str) {
+        let cat = Catalogue::inception_v3();
+        let id = if id == "head" {
+            "head".to_string()
+        } else {
+            match cat.resolve(id) {
+                Some(l) => l.id.clone(),
+                None => return self.notify_error(format!("unknown layer `{id}`")),
+            }
+        };
+        if id != self.selected {
+            self.selected = id.clone();
+            self.settings.layer = id;
+            self.inspector = None;
+            self.scroll_tree = true;
+            self.rebuild_view();
+        }
+    }
+
+    /// Step to the previous (-1) or next (+1) layer in execution order.
+    pub fn step_layer(&mut self, delta: isize) {
+        let cat = Catalogue::inception_v3();
+        let n = cat.layers.len() as isize;
+        let pos = cat.position(&self.selected).map_or(-1, |p| p as isize);
+        let next = (pos + delta).clamp(0, n - 1) as usize;
+        let id = cat.layers[next].id.clone();
+        self.select(&id);
+    }
+
+    /// Whether the selected layer is shown pre-ReLU.
+    pub fn showing_pre_relu(&self) -> bool {
+        self.settings.pre_relu
+            && Catalogue::inception_v3()
+                .get(&self.selected)
+                .is_some_and(|l| l.kind == LayerKind::Conv)
+    }
+
+    /// Re-prepare the selected layer's view after a change of layer, data or settings.
+    pub fn rebuild_view(&mut self) {
+        let t = Instant::now();
+        self.view_version += 1;
+        let pre = self.showing_pre_relu();
+        let Some(analysis) = &self.analysis else {
+            self.view = None;
+            return;
+        };
+        let data = if pre {
+            match self.pre_relu.get(&self.selected) {
+                Some(d) => Some(d),
+                None => {
+                    let job = Job::PreRelu {
+                        generation: analysis.generation,
+                        layer: self.selected.clone(),
+                    };
+                    if let Err(e) = self.worker.send(job) {
+                        self.notify_error(e);
+                    }
+                    None
+                }
+            }
+        } else {
+            analysis.activations.get(&self.selected)
+        };
+        self.view = data.and_then(|d| LayerView::new(d, pre, &self.settings, self.view_version));
+        self.last_view_ms = t.elapsed().as_secs_f64() * 1e3;
+    }
+
+    /// Apply worker and task results (between frames).
+    pub fn process_events(&mut self) {
+        for event in self.worker.poll() {
+            match event {
+                Event::WeightsLoaded {
+                    info,
+                    device,
+                    millis,
+                } => {
+                    self.notify(format!(
+                        "weights: {} ({}) on {device} in {millis:.0} ms",
+                        info.path
+                            .file_name()
+                            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                        info.head.description
+                    ));
+                    self.weights = Some((info, device));
+                }
+                Event::WeightsFailed(e) => {
+                    let kept = if self.weights.is_some() {
+                        " (the previous weights stay loaded)"
+                    } else {
+                        ""
+                    };
+                    self.notify_error(format!("cannot load weights: {e}{kept}"));
+                }
+                Event::Progress {
+                    generation,
+                    stage,
+                    done,
+                    total,
+                } => {
+                    if generation == self.generation {
+                        let started = self
+                            .progress
+                            .as_ref()
+                            .map_or_else(Instant::now, |p| p.started);
+                        self.progress = Some(Progress {
+                            stage,
+                            done,
+                            total,
+                            started,
+                        });
+                    }
+                }
+                Event::Analysed(analysis) => {
+                    // Results a newer image superseded are dropped.
+                    if analysis.generation < self.generation {
+                        continue;
+                    }
+                    if analysis.generation == self.generation {
+                        self.progress = None;
+                    }
+                    self.analysis = Some(*analysis);
+                    self.pre_relu.clear();
+                    self.inspector = None;
+                    self.input_textures = None;
+                    self.rebuild_view();
+                    if let Some(t) = self.requested_at.take() {
+                        self.last_drop_to_tiles_ms = Some(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                }
+                Event::AnalyseFailed {
+                    generation,
+                    message,
+                } => {
+                    if generation == self.generation {
+                        self.progress = None;
+                        self.requested_at = None;
+                    }
+                    let kept = if self.analysis.is_some() {
+                        " — the previous image stays on screen"
+                    } else {
+                        ""
+                    };
+                    self.notify_error(format!("{message}{kept}"));
+                }
+                Event::PreRelu { generation, data } => {
+                    if self
+                        .analysis
+                        .as_ref()
+                        .is_some_and(|a| a.generation == generation)
+                    {
+                        self.pre_relu.insert(data.id.clone(), data);
+                        self.rebuild_view();
+                    }
+                }
+            }
+        }
+        for result in self.tasks.poll() {
+            match result {
+                TaskResult::OpenImage(Some(p)) => self.analyse(ImageSource::File(p)),
+                TaskResult::OpenWeights(Some(p)) => self.load_weights(p),
+                TaskResult::OpenImage(None) | TaskResult::OpenWeights(None) => {}
+                TaskResult::Pasted(Ok(source)) => self.analyse(source),
+                TaskResult::Pasted(Err(e)) | TaskResult::Exported(Err(e)) => self.notify_error(e),
+                TaskResult::Exported(Ok(msg)) => self.notify(msg),
+            }
+        }
+    }
+
+    fn handle_input(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        if let Some(path) = dropped.into_iter().next() {
+            self.analyse(ImageSource::File(path));
+        }
+        let text_focus = ctx.memory(|m| m.focused().is_some());
+        let (open, paste, up, down) = ctx.input_mut(|i| {
+            let paste_event = i.events.iter().any(|e| matches!(e, egui::Event::Paste(_)));
+            (
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::O),
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::V) || paste_event,
+                !text_focus && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowUp),
+                !text_focus && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowDown),
+            )
+        });
+        if open {
+            self.tasks.open_image(self.recent_dir());
+        }
+        if paste && !text_focus {
+            self.tasks.paste();
+        }
+        if up {
+            self.step_layer(-1);
+        }
+        if down {
+            self.step_layer(1);
+        }
+    }
+
+    pub(crate) fn recent_dir(&self) -> Option<PathBuf> {
+        self.settings
+            .recent
+            .first()
+            .and_then(|p| p.parent().map(PathBuf::from))
+    }
+
+    /// One whole frame of UI (also used by the UI tests).
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.process_events();
+        self.handle_input(&ctx);
+        egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        egui::Panel::left("layers")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| self.tree_ui(ui));
+        egui::Panel::right("input")
+            .resizable(true)
+            .default_size(260.0)
+            .show(ui, |ui| self.input_ui(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.notices_ui(ui);
+            self.tiles_ui(ui);
+        });
+        self.inspector_window(&ctx);
+        self.drop_hint(&ctx);
+        if self.progress.is_some() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    fn drop_hint(&self, ctx: &egui::Context) {
+        let hovering = ctx.input(|i| !i.raw.hovered_files.is_empty());
+        if hovering {
+            let painter = ctx.layer_painter(egui::LayerId::new(
+                egui::Order::Foreground,
+                egui::Id::unique("featurescope-drop"),
+            ));
+            let rect = ctx.content_rect();
+            painter.rect_filled(rect, 0.0, Color32::from_black_alpha(160));
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "Drop the image to analyse it",
+                egui::FontId::proportional(28.0),
+                Color32::WHITE,
+            );
+        }
+    }
+
+    fn notices_ui(&mut self, ui: &mut egui::Ui) {
+        let mut dismiss = None;
+        for (i, n) in self.notices.iter().enumerate().rev().take(2) {
+            if !n.error {
+                continue;
+            }
+            egui::Frame::new()
+                .fill(Color32::from_rgb(110, 24, 24))
+                .inner_margin(6.0)
+                .corner_radius(4.0)
+                .show(ui, |ui| {
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new("⚠").color(Color32::WHITE));
+                        ui.label(RichText::new(&n.text).color(Color32::WHITE));
+                        if ui.small_button("✕").on_hover_text("Dismiss").clicked() {
+                            dismiss = Some(i);
+                        }
+                    });
+                });
+        }
+        if let Some(i) = dismiss {
+            self.notices.remove(i);
+        }
+    }
+
+    pub(crate) fn input_textures(
+        &mut self,
+        ctx: &egui::Context,
+    ) -> Option<(TextureHandle, TextureHandle)> {
+        let analysis = self.analysis.as_ref()?;
+        if self
+            .input_textures
+            .as_ref()
+            .is_none_or(|(g, _, _)| *g != analysis.generation)
+        {
+            let to_color = |img: &image::RgbImage| {
+                egui::ColorImage::from_rgb(
+                    [img.width() as usize, img.height() as usize],
+                    img.as_raw(),
+                )
+            };
+            // Keep the original's texture within the GPU's limits.
+            let original = &analysis.input.original;
+            let max_side = 2048;
+            let shown = if original.width().max(original.height()) > max_side {
+                image::imageops::thumbnail(original, max_side.min(original.width()), {
+                    let h = u64::from(original.height())
+                        * u64::from(max_side.min(original.width()))
+                        / u64::from(original.width().max(1));
+                    h.clamp(1, u64::from(max_side)) as u32
+                })
+            } else {
+                original.clone()
+            };
+            let o = ctx.load_texture("input-original", to_color(&shown), TextureOptions::LINEAR);
+            let c = ctx.load_texture(
+                "input-crop",
+                to_color(&analysis.input.crop),
+                TextureOptions::LINEAR,
+            );
+            self.input_textures = Some((analysis.generation, o, c));
+        }
+        self.input_textures
+            .as_ref()
+            .map(|(_, o, c)| (o.clone(), c.clone()))
+    }
+}
+
+impl eframe::App for FeaturescopeApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STORAGE_KEY, &self.settings);
+    }
+}

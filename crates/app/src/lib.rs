@@ -1,0 +1,46 @@
+//! The featurescope desktop viewer (egui/eframe): drop an image, pick any layer of
+//! Inception-V3 from a tree, scroll every filter as colormapped tiles. The network runs on a
+//! worker thread; the UI thread never waits on it, the disk or the GPU readback.
+
+mod app;
+mod panels;
+pub mod settings;
+pub mod tasks;
+mod tiles;
+pub mod view;
+pub mod worker;
+
+pub use app::{FeaturescopeApp, Inspector, InspectorView, Launch, Notice, Progress, SAMPLE_PHOTO};
+
+/// The window icon (also used by the desktop entry).
+pub const ICON_PNG: &[u8] = include_bytes!("../../../assets/featurescope.png");
+
+/// Open the window and run until it is closed.
+pub fn run_native(launch: Launch) -> Result<(), String> {
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("featurescope")
+        .with_app_id("featurescope")
+        .with_inner_size([1400.0, 900.0])
+        .with_min_inner_size([800.0, 500.0])
+        .with_drag_and_drop(true);
+    if let Ok(icon) = eframe::icon_data::from_png_bytes(ICON_PNG) {
+        viewport = viewport.with_icon(icon);
+    }
+    let options = eframe::NativeOptions {
+        viewport,
+        renderer: eframe::Renderer::Wgpu,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "featurescope",
+        options,
+        Box::new(move |cc| {
+            Ok(Box::new(FeaturescopeApp::new(
+                &cc.egui_ctx,
+                cc.storage,
+                launch,
+            )))
+        }),
+    )
+    .map_err(|e| format!("cannot open the window: {e}"))
+}

@@ -1,0 +1,367 @@
+//! The network worker: one thread that owns the model and its device. The UI sends it jobs over
+//! a bounded channel and never waits; results come back as events, each followed by a repaint
+//! request. Analyses carry a generation number so results a newer image superseded are dropped,
+//! and queued analyses older than the newest are skipped without running.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::time::Instant;
+
+use featurescope_net::{
+    Activations, BackendChoice, InputImage, LayerData, Network, TapRequest, WeightsInfo, preprocess,
+};
+use image::DynamicImage;
+
+/// Where an image comes from.
+#[derive(Clone, Debug)]
+pub enum ImageSource {
+    /// A file on disk.
+    File(PathBuf),
+    /// Encoded bytes (a dropped file without a path).
+    Bytes {
+        /// Display name.
+        name: String,
+        /// The encoded file.
+        bytes: Arc<[u8]>,
+    },
+    /// Already decoded pixels (the clipboard).
+    Decoded {
+        /// Display name.
+        name: String,
+        /// The image.
+        image: Arc<DynamicImage>,
+    },
+}
+
+impl ImageSource {
+    /// Name shown in the UI.
+    pub fn name(&self) -> String {
+        match self {
+            Self::File(p) => p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            Self::Bytes { name, .. } | Self::Decoded { name, .. } => name.clone(),
+        }
+    }
+
+    fn decode(&self) -> Result<DynamicImage, String> {
+        match self {
+            Self::File(p) => preprocess::load_image(p).map_err(|e| e.to_string()),
+            Self::Bytes { name, bytes } => {
+                preprocess::decode_image(bytes, name).map_err(|e| e.to_string())
+            }
+            Self::Decoded { image, .. } => Ok((**image).clone()),
+        }
+    }
+}
+
+/// Work for the worker.
+#[derive(Debug)]
+pub enum Job {
+    /// Replace the model (the current one stays if this fails).
+    LoadWeights(PathBuf),
+    /// Run the network on an image, every layer tapped.
+    Analyse {
+        /// Increases with each image the user asks for.
+        generation: u64,
+        /// The image.
+        source: ImageSource,
+    },
+    /// Pre-ReLU values of one conv for the current image (a subset pass that stops early).
+    PreRelu {
+        /// The analysis these belong to.
+        generation: u64,
+        /// Conv id.
+        layer: String,
+    },
+}
+
+/// Stage of an analysis, for the progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Decoding and cropping the image.
+    Decoding,
+    /// Forward pass and reading taps back.
+    Running,
+}
+
+/// What the worker reports.
+#[derive(Debug)]
+pub enum Event {
+    /// The model is ready.
+    WeightsLoaded {
+        /// What was loaded.
+        info: WeightsInfo,
+        /// `wgpu` / `cpu` and the device's name.
+        device: String,
+        /// Load time.
+        millis: f64,
+    },
+    /// Loading weights failed; the previous model (if any) is still in place.
+    WeightsFailed(String),
+    /// Progress of an analysis.
+    Progress {
+        /// Which analysis.
+        generation: u64,
+        /// Stage.
+        stage: Stage,
+        /// Steps done.
+        done: usize,
+        /// Steps in all.
+        total: usize,
+    },
+    /// An analysis finished.
+    Analysed(Box<Analysis>),
+    /// An analysis failed (bad image); the previous one stays on screen.
+    AnalyseFailed {
+        /// Which analysis.
+        generation: u64,
+        /// Why.
+        message: String,
+    },
+    /// Pre-ReLU values arrived.
+    PreRelu {
+        /// Which analysis.
+        generation: u64,
+        /// The values.
+        data: LayerData,
+    },
+}
+
+/// A finished analysis.
+#[derive(Debug)]
+pub struct Analysis {
+    /// Which request it answers.
+    pub generation: u64,
+    /// Where the image came from.
+    pub source: ImageSource,
+    /// The original and the 299x299 crop.
+    pub input: InputImage,
+    /// Every layer and the head.
+    pub activations: Arc<Activations>,
+    /// Forward pass + readback time.
+    pub forward_ms: f64,
+}
+
+/// The UI's handle on the worker thread.
+pub struct Worker {
+    jobs: SyncSender<Job>,
+    events: Receiver<Event>,
+}
+
+/// Capacity of the job queue; the UI reports "busy" beyond it rather than blocking.
+const JOB_QUEUE: usize = 32;
+/// Capacity of the event queue (the UI drains it every frame).
+const EVENT_QUEUE: usize = 256;
+
+impl Worker {
+    /// Start the worker: it picks the device and loads `weights` first.
+    pub fn spawn(
+        weights: PathBuf,
+        backend: BackendChoice,
+        repaint: impl Fn() + Send + 'static,
+    ) -> Self {
+        let (jobs, job_rx) = sync_channel(JOB_QUEUE);
+        let (event_tx, events) = sync_channel(EVENT_QUEUE);
+        let spawned = std::thread::Builder::new()
+            .name("featurescope-network".into())
+            .spawn(move || {
+                let mut state = WorkerState {
+                    network: None,
+                    backend,
+                    input: None,
+                    source: None,
+                    generation: 0,
+                    events: event_tx,
+                    repaint: Box::new(repaint),
+                };
+                state.load(weights);
+                state.serve(&job_rx);
+            });
+        if let Err(e) = spawned {
+            // Without a thread there is no network; the UI shows this as the weights error.
+            let (tx, rx) = sync_channel(1);
+            let _ = tx.try_send(Event::WeightsFailed(format!("cannot start worker: {e}")));
+            return Self { jobs, events: rx };
+        }
+        Self { jobs, events }
+    }
+
+    /// Queue a job without waiting; `Err` if the queue is full or the worker is gone.
+    pub fn send(&self, job: Job) -> Result<(), String> {
+        self.jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => "the network is busy; try again in a moment".to_string(),
+            TrySendError::Disconnected(_) => "the network worker has stopped".to_string(),
+        })
+    }
+
+    /// Events that arrived since the last call.
+    pub fn poll(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        loop {
+            match self.events.try_recv() {
+                Ok(e) => out.push(e),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        out
+    }
+}
+
+struct WorkerState {
+    network: Option<Network>,
+    backend: BackendChoice,
+    input: Option<InputImage>,
+    source: Option<ImageSource>,
+    generation: u64,
+    events: SyncSender<Event>,
+    repaint: Box<dyn Fn() + Send>,
+}
+
+impl WorkerState {
+    fn emit(&self, e: Event) {
+        // The UI drains the queue every frame; if it has gone away there is nobody to tell.
+        let _ = self.events.send(e);
+        (self.repaint)();
+    }
+
+    fn serve(&mut self, jobs: &Receiver<Job>) {
+        while let Ok(mut job) = jobs.recv() {
+            // Skip analyses that a newer queued one supersedes.
+            while let Job::Analyse { .. } = job {
+                match jobs.try_recv() {
+                    Ok(next @ Job::Analyse { .. }) => job = next,
+                    Ok(other) => {
+                        self.run(job);
+                        job = other;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.run(job);
+        }
+    }
+
+    fn run(&mut self, job: Job) {
+        match job {
+            Job::LoadWeights(path) => self.load(path),
+            Job::Analyse { generation, source } => self.analyse(generation, source),
+            Job::PreRelu { generation, layer } => self.pre_relu(generation, &layer),
+        }
+    }
+
+    fn load(&mut self, path: PathBuf) {
+        let t = Instant::now();
+        let device = match featurescope_net::device::select(self.backend) {
+            Ok(d) => d,
+            Err(e) => return self.emit(Event::WeightsFailed(e.to_string())),
+        };
+        let device_name = format!("{} · {}", device.backend, device.name);
+        match Network::load(&path, device) {
+            Ok(net) => {
+                let info = net.weights().clone();
+                self.network = Some(net);
+                self.emit(Event::WeightsLoaded {
+                    info,
+                    device: device_name,
+                    millis: t.elapsed().as_secs_f64() * 1e3,
+                });
+                // Re-run the current image on the new weights.
+                if let Some(input) = self.input.clone() {
+                    self.run_input(self.generation, self.source.clone(), input);
+                }
+            }
+            Err(e) => self.emit(Event::WeightsFailed(e.to_string())),
+        }
+    }
+
+    fn analyse(&mut self, generation: u64, source: ImageSource) {
+        self.emit(Event::Progress {
+            generation,
+            stage: Stage::Decoding,
+            done: 0,
+            total: 1,
+        });
+        let input = match source.decode() {
+            Ok(img) => preprocess::prepare(&img),
+            Err(message) => {
+                return self.emit(Event::AnalyseFailed {
+                    generation,
+                    message,
+                });
+            }
+        };
+        self.run_input(generation, Some(source), input);
+    }
+
+    fn run_input(&mut self, generation: u64, source: Option<ImageSource>, input: InputImage) {
+        let Some(net) = &self.network else {
+            return self.emit(Event::AnalyseFailed {
+                generation,
+                message: "no weights loaded".into(),
+            });
+        };
+        let t = Instant::now();
+        let events = self.events.clone();
+        let repaint = &self.repaint;
+        let mut last_sent = Instant::now();
+        let result = net.run_with_progress(&input, &TapRequest::all(), &mut |done, total| {
+            // At most ~60 progress events a second.
+            if done == total || last_sent.elapsed().as_millis() >= 16 {
+                last_sent = Instant::now();
+                let _ = events.try_send(Event::Progress {
+                    generation,
+                    stage: Stage::Running,
+                    done,
+                    total,
+                });
+                repaint();
+            }
+        });
+        let forward_ms = t.elapsed().as_secs_f64() * 1e3;
+        match result {
+            Ok(acts) => {
+                self.input = Some(input.clone());
+                self.source = source.clone();
+                self.generation = generation;
+                let source = source.unwrap_or_else(|| ImageSource::Decoded {
+                    name: "current image".into(),
+                    image: Arc::new(DynamicImage::ImageRgb8(input.original.clone())),
+                });
+                self.emit(Event::Analysed(Box::new(Analysis {
+                    generation,
+                    source,
+                    input,
+                    activations: Arc::new(acts),
+                    forward_ms,
+                })));
+            }
+            Err(e) => self.emit(Event::AnalyseFailed {
+                generation,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn pre_relu(&mut self, generation: u64, layer: &str) {
+        let (Some(net), Some(input)) = (&self.network, &self.input) else {
+            return;
+        };
+        let request = TapRequest::layers([layer]).and_then(|r| r.with_pre_relu([layer]));
+        let result = request.and_then(|r| net.run(input, &r));
+        match result {
+            Ok(mut acts) => {
+                if let Some(data) = acts.pre_relu.pop() {
+                    self.emit(Event::PreRelu { generation, data });
+                }
+            }
+            Err(e) => self.emit(Event::AnalyseFailed {
+                generation,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
