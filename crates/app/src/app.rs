@@ -122,6 +122,8 @@ pub struct FeaturescopeApp {
     pub last_drop_to_tiles_ms: Option<f64>,
     /// Scroll the tree to the selection on the next frame.
     pub(crate) scroll_tree: bool,
+    /// Hide timings and the machine's name (deterministic screenshots in tests).
+    pub hide_machine_details: bool,
 }
 
 impl FeaturescopeApp {
@@ -171,6 +173,7 @@ impl FeaturescopeApp {
             requested_at: None,
             last_drop_to_tiles_ms: None,
             scroll_tree: true,
+            hide_machine_details: false,
         };
         let first = match launch.image {
             Some(p) => ImageSource::File(p),
@@ -417,7 +420,7 @@ impl FeaturescopeApp {
         if let Some(path) = dropped.into_iter().next() {
             self.analyse(ImageSource::File(path));
         }
-        let text_focus = ctx.memory(|m| m.focused().is_some());
+        let text_focus = ctx.egui_wants_keyboard_input();
         let (open, paste, up, down) = ctx.input_mut(|i| {
             let paste_event = i.events.iter().any(|e| matches!(e, egui::Event::Paste(_)));
             (
@@ -504,12 +507,26 @@ impl FeaturescopeApp {
                 .inner_margin(6.0)
                 .corner_radius(4.0)
                 .show(ui, |ui| {
+                    ui.set_width(ui.available_width());
                     ui.horizontal(|ui| {
-                        ui.label(RichText::new("⚠").color(Color32::WHITE));
-                        ui.label(RichText::new(&n.text).color(Color32::WHITE));
-                        if ui.small_button("✕").on_hover_text("Dismiss").clicked() {
-                            dismiss = Some(i);
-                        }
+                        ui.label(RichText::new("Error").strong().color(Color32::WHITE));
+                        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                            if ui.small_button("Dismiss").clicked() {
+                                dismiss = Some(i);
+                            }
+                            ui.with_layout(
+                                egui::Layout::left_to_right(egui::Align::Center),
+                                |ui| {
+                                    ui.add(
+                                        egui::Label::new(
+                                            RichText::new(&n.text).color(Color32::WHITE),
+                                        )
+                                        .truncate(),
+                                    )
+                                    .on_hover_text(&n.text);
+                                },
+                            );
+                        });
                     });
                 });
         }

@@ -61,10 +61,10 @@ impl FeaturescopeApp {
                 }
             });
             ui.menu_button("View", |ui| {
-                if ui.button("Previous layer  (↑)").clicked() {
+                if ui.button("Previous layer  (Up arrow)").clicked() {
                     self.step_layer(-1);
                 }
-                if ui.button("Next layer  (↓)").clicked() {
+                if ui.button("Next layer  (Down arrow)").clicked() {
                     self.step_layer(1);
                 }
                 if ui.button("Predictions (head)").clicked() {
@@ -75,6 +75,11 @@ impl FeaturescopeApp {
                 egui::Layout::right_to_left(egui::Align::Center),
                 |ui| match &self.weights {
                     Some((info, device)) => {
+                        let device = if self.hide_machine_details {
+                            device.split(" · ").next().unwrap_or_default()
+                        } else {
+                            device.as_str()
+                        };
                         ui.label(RichText::new(device).weak());
                         ui.label(format!(
                             "{} · {}",
@@ -118,27 +123,45 @@ impl FeaturescopeApp {
                 );
                 ui.label(text);
             } else if let Some(a) = &self.analysis {
-                ui.label(format!(
-                    "{} · forward + readback {:.0} ms",
-                    a.source.name(),
-                    a.forward_ms
-                ));
-                if let Some(ms) = self.last_drop_to_tiles_ms {
-                    ui.label(RichText::new(format!("· image → tiles {ms:.0} ms")).weak());
+                if self.hide_machine_details {
+                    ui.label(a.source.name());
+                } else {
+                    ui.label(format!(
+                        "{} · forward + readback {:.0} ms",
+                        a.source.name(),
+                        a.forward_ms
+                    ));
+                }
+                if let Some(ms) = self
+                    .last_drop_to_tiles_ms
+                    .filter(|_| !self.hide_machine_details)
+                {
+                    ui.label(RichText::new(format!("· image to tiles {ms:.0} ms")).weak());
                 }
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if let Some(n) = self.notices.iter().rev().find(|n| !n.error) {
+                if let Some(n) = self.notices.iter().rev().find(|n| !n.error)
+                    && !self.hide_machine_details
+                {
                     ui.label(RichText::new(&n.text).weak());
                 }
             });
         });
     }
 
-    fn layer_row(&mut self, ui: &mut egui::Ui, l: &LayerInfo, indent: f32) {
+    fn layer_row(
+        &mut self,
+        ui: &mut egui::Ui,
+        l: &LayerInfo,
+        indent: f32,
+        full: bool,
+        reveal: bool,
+    ) {
         let selected = self.selected == l.id;
         let short = l.id.rsplit_once('.').map_or(l.id.as_str(), |(_, s)| s);
-        let short = if l.kind == LayerKind::Concat && !l.id.contains('.') {
+        let short = if full {
+            l.id.as_str()
+        } else if l.kind == LayerKind::Concat && !l.id.contains('.') {
             "concat"
         } else if l.kind == LayerKind::Concat {
             &l.id[l.id.find('.').map_or(0, |i| i + 1)..]
@@ -174,7 +197,7 @@ impl FeaturescopeApp {
                     ""
                 }
             ));
-            if selected && self.scroll_tree {
+            if selected && reveal {
                 r.scroll_to_me(Some(egui::Align::Center));
             }
             if r.clicked() {
@@ -185,15 +208,25 @@ impl FeaturescopeApp {
 
     pub(crate) fn tree_ui(&mut self, ui: &mut egui::Ui) {
         let cat = Catalogue::inception_v3();
+        // Reveal the selection once after it changed (a click below may ask again next frame).
+        let reveal = std::mem::take(&mut self.scroll_tree);
         ui.horizontal(|ui| {
             ui.heading("Layers");
-            ui.label(RichText::new(format!("{PATH_MARK} = 48-deep path")).weak());
+            ui.label(
+                RichText::new(format!("{PATH_MARK} = on the 48-deep path"))
+                    .monospace()
+                    .weak(),
+            );
         });
-        ui.add(
-            egui::TextEdit::singleline(&mut self.filter)
-                .hint_text("filter: name or alias (mixed7, conv2d_12)")
-                .desired_width(f32::INFINITY),
-        );
+        ui.horizontal(|ui| {
+            let label = ui.label("Find");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.filter)
+                    .hint_text("name or Keras alias (mixed7, conv2d_12)")
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(label.id);
+        });
         ui.separator();
         egui::ScrollArea::vertical()
             .auto_shrink([false, false])
@@ -213,7 +246,7 @@ impl FeaturescopeApp {
                         ui.label(RichText::new("no layer matches").weak());
                     }
                     for l in hits {
-                        self.layer_row(ui, l, 0.0);
+                        self.layer_row(ui, l, 0.0, true, reveal);
                     }
                     return;
                 }
@@ -227,7 +260,7 @@ impl FeaturescopeApp {
                     match block.kind {
                         BlockKind::Stem | BlockKind::Pool => {
                             for &i in block.branches.iter().flat_map(|b| &b.layers) {
-                                self.layer_row(ui, &cat.layers[i], 0.0);
+                                self.layer_row(ui, &cat.layers[i], 0.0, false, reveal);
                             }
                         }
                         _ => {
@@ -238,7 +271,7 @@ impl FeaturescopeApp {
                                     id,
                                     false,
                                 );
-                            if contains_selection && self.scroll_tree {
+                            if contains_selection && reveal {
                                 state.set_open(true);
                             }
                             let header = format!(
@@ -261,21 +294,21 @@ impl FeaturescopeApp {
                                             .is_some_and(|o| cat.layers[o].id == self.selected),
                                         RichText::new(header).strong(),
                                     );
-                                    if r.clicked() {
-                                        if let Some(o) = block.output {
-                                            self.select(&cat.layers[o].id);
-                                        }
+                                    if r.clicked()
+                                        && let Some(o) = block.output
+                                    {
+                                        self.select(&cat.layers[o].id);
                                     }
                                 })
                                 .body(|ui| {
                                     for branch in &block.branches {
                                         ui.label(RichText::new(&branch.name).italics().weak());
                                         for &i in &branch.layers {
-                                            self.layer_row(ui, &cat.layers[i], 10.0);
+                                            self.layer_row(ui, &cat.layers[i], 10.0, false, reveal);
                                         }
                                     }
                                     if let Some(o) = block.output {
-                                        self.layer_row(ui, &cat.layers[o], 0.0);
+                                        self.layer_row(ui, &cat.layers[o], 0.0, false, reveal);
                                     }
                                 });
                         }
@@ -303,14 +336,13 @@ impl FeaturescopeApp {
                     self.select("head");
                 }
             });
-        self.scroll_tree = false;
     }
 
     pub(crate) fn input_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         ui.heading("Input");
         let Some((original, crop)) = self.input_textures(&ctx) else {
-            ui.label("Drop an image here, or File → Open image…");
+            ui.label("Drop an image here, or File > Open image…");
             return;
         };
         let width = ui.available_width();

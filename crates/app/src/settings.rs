@@ -137,7 +137,7 @@ mod tests {
         assert_eq!(
             s.recent
                 .iter()
-                .filter(|p| **p == PathBuf::from("3.png"))
+                .filter(|p| p.as_path() == std::path::Path::new("3.png"))
                 .count(),
             1
         );

@@ -19,7 +19,7 @@ impl FeaturescopeApp {
         ui.horizontal_wrapped(|ui| {
             let pre = self.showing_pre_relu();
             let current = self.settings.colormap(pre);
-            egui::ComboBox::from_id_salt("colormap")
+            egui::ComboBox::from_label("colormap")
                 .selected_text(current.name())
                 .show_ui(ui, |ui| {
                     for c in Colormap::ALL {
@@ -80,8 +80,8 @@ impl FeaturescopeApp {
             }
             ui.separator();
             let key = self.settings.sort_key();
-            egui::ComboBox::from_id_salt("sort")
-                .selected_text(format!("sort: {}", key.name()))
+            egui::ComboBox::from_label("sort by")
+                .selected_text(key.name())
                 .show_ui(ui, |ui| {
                     for k in SortKey::ALL {
                         if ui.selectable_label(k == key, k.name()).clicked() {
@@ -100,9 +100,12 @@ impl FeaturescopeApp {
                     .changed();
             }
             ui.separator();
-            ui.label("tile");
-            ui.add(egui::Slider::new(&mut self.settings.tile_px, 24.0..=320.0).logarithmic(true))
-                .on_hover_text("Ctrl + mouse wheel over the grid also zooms");
+            ui.add(
+                egui::Slider::new(&mut self.settings.tile_px, 24.0..=320.0)
+                    .logarithmic(true)
+                    .text("tile px"),
+            )
+            .on_hover_text("Ctrl + mouse wheel over the grid also zooms");
         });
         if changed {
             self.rebuild_view();
@@ -163,6 +166,8 @@ impl FeaturescopeApp {
             self.predictions_ui(ui);
             return;
         }
+        // The grid's width, taken before the toolbar can widen the panel's content.
+        let grid_width = ui.available_width();
         self.toolbar_ui(ui);
         self.legend_ui(ui);
         ui.separator();
@@ -184,7 +189,8 @@ impl FeaturescopeApp {
         }
         let tile = self.settings.tile_px.round();
         let spacing = 4.0;
-        let cols = ((ui.available_width() + spacing) / (tile + spacing))
+        let scrollbar = ui.spacing().scroll.bar_width + ui.spacing().scroll.bar_outer_margin;
+        let cols = ((grid_width - scrollbar + spacing) / (tile + spacing))
             .floor()
             .max(1.0) as usize;
         let rows = view.order.len().div_ceil(cols);
@@ -251,6 +257,13 @@ impl FeaturescopeApp {
                                     egui::StrokeKind::Inside,
                                 );
                             }
+                            response.widget_info(|| {
+                                egui::WidgetInfo::labeled(
+                                    egui::Role::Button,
+                                    true,
+                                    format!("filter {c}"),
+                                )
+                            });
                             let response = response.on_hover_text(format!(
                                 "filter {c}{}\nmin {:.4}\nmax {:.4}\nmean {:.4}\nactive {:.1}%",
                                 if stats.dead { " (dead: constant)" } else { "" },
@@ -302,10 +315,10 @@ impl FeaturescopeApp {
                     ui.selectable_value(&mut insp.view, InspectorView::Map, "Map");
                     ui.selectable_value(&mut insp.view, InspectorView::Overlay, "Overlay on photo");
                     ui.separator();
-                    if ui.button("◀").on_hover_text("previous filter").clicked() {
+                    if ui.button("< prev").clicked() {
                         insp.channel = c.saturating_sub(1);
                     }
-                    if ui.button("▶").on_hover_text("next filter").clicked() {
+                    if ui.button("next >").clicked() {
                         insp.channel = (c + 1).min(view.maps.channels - 1);
                     }
                     if ui.button("Export PNG…").clicked() {
@@ -363,8 +376,10 @@ impl FeaturescopeApp {
                                 .text("opacity"),
                         );
                         let key = (view.version, c, self.settings.overlay_opacity.to_bits());
-                        if insp.overlay_texture.as_ref().is_none_or(|(k, _)| *k != key) {
-                            if let Some(a) = &self.analysis {
+                        if insp.overlay_texture.as_ref().is_none_or(|(k, _)| *k != key)
+                            && let Some(a) = &self.analysis
+                        {
+                            {
                                 let img = overlay(view, c, &a.input.crop, self.settings.overlay_opacity);
                                 let tex = ctx.load_texture("inspector-overlay", img, TextureOptions::LINEAR);
                                 insp.overlay_texture = Some((key, tex));

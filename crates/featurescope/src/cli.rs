@@ -18,6 +18,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct Args {
     #[command(subcommand)]
     command: Option<Command>,
+    /// (app) Image to analyse first; default: the bundled sample photo.
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// (app) Weights to load; default: the bundled model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// (app) Where the network runs.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -127,8 +136,13 @@ enum Command {
 /// Run the parsed command line.
 pub fn run(args: Args) -> Result<()> {
     match args.command {
-        None => featurescope_app::run_native(featurescope_app::Launch::default())
-            .map_err(|e| anyhow::anyhow!("{e}")),
+        None => featurescope_app::run_native(featurescope_app::Launch {
+            image: args.image,
+            weights: args.weights,
+            backend: args.backend.into(),
+            restore_settings: true,
+        })
+        .map_err(|e| anyhow::anyhow!("{e}")),
         Some(Command::Layers { json }) => layers(json),
         Some(Command::Dump {
             image,

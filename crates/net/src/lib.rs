@@ -29,7 +29,8 @@ use crate::model::InceptionV3;
 pub const DEFAULT_WEIGHTS: &str = "weights/inception_v3_nsfwjs/model.json";
 
 /// Find the bundled weights: `$FEATURESCOPE_WEIGHTS`, then next to the executable
-/// (`weights/…`, `../share/featurescope/weights/…`), then the source checkout.
+/// (`weights/…`, `../share/featurescope/weights/…`), then `$XDG_DATA_HOME/featurescope/weights/…`
+/// (`~/.local/share/…`), then the source checkout.
 pub fn default_weights_path() -> PathBuf {
     if let Some(p) = std::env::var_os("FEATURESCOPE_WEIGHTS") {
         return PathBuf::from(p);
@@ -42,6 +43,12 @@ pub fn default_weights_path() -> PathBuf {
     {
         candidates.push(dir.join(rel));
         candidates.push(dir.join("../share/featurescope").join(rel));
+    }
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    if let Some(data) = data_home {
+        candidates.push(data.join("featurescope").join(rel));
     }
     let checkout = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")

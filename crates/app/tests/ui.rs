@@ -1,0 +1,188 @@
+//! UI tests: the real app, rendered through wgpu (lavapipe in CI), driven like a person would —
+//! first run, a deep layer picked from the tree, a tile clicked into the inspector, sorting, a
+//! dropped file, a corrupt file. Image snapshots live in `tests/snapshots/`
+//! (`UPDATE_SNAPSHOTS=1` regenerates them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use featurescope_app::{FeaturescopeApp, Launch};
+use featurescope_net::BackendChoice;
+
+type State = Option<FeaturescopeApp>;
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets/samples")
+        .join(name)
+}
+
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn harness<'a>() -> Harness<'a, State> {
+    let launch = Launch {
+        image: None,
+        weights: None,
+        backend: BackendChoice::Cpu,
+        restore_settings: false,
+    };
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .wgpu()
+        .build_ui_state(
+            move |ui, state: &mut State| {
+                let app = state.get_or_insert_with(|| {
+                    let mut app = FeaturescopeApp::new(ui.ctx(), None, launch.clone());
+                    app.hide_machine_details = true;
+                    app
+                });
+                app.frame_ui(ui);
+            },
+            None,
+        )
+}
+
+fn app<'h>(h: &'h Harness<'_, State>) -> &'h FeaturescopeApp {
+    h.state().as_ref().unwrap()
+}
+
+/// Step until the worker has delivered and nothing is running (the network runs for real).
+fn settle(h: &mut Harness<'_, State>) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if app(h).is_idle() && app(h).view.is_some() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "the analysis did not finish; notices: {:?}",
+            h.state().as_ref().map(|a| &a.notices)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run();
+}
+
+fn drop_file(h: &mut Harness<'_, State>, path: PathBuf) {
+    h.input_mut().dropped_files.push(Arc::new(Dropped(path)));
+    h.step();
+}
+
+#[test]
+fn first_run_deep_layer_and_inspector() {
+    let mut h = harness();
+    settle(&mut h);
+    let a = app(&h);
+    assert_eq!(a.selected, "Conv2d_2b_3x3");
+    assert_eq!(a.view.as_ref().unwrap().order.len(), 64);
+    assert!(a.weights.is_some());
+    h.get_by_label_contains("Neutral");
+    h.snapshot("first_run");
+
+    // Pick a deep layer from the tree: Mixed_7c's concat, 2048 filters.
+    h.get_by_label_contains("Mixed_7c  InceptionE").click();
+    h.run();
+    let a = app(&h);
+    assert_eq!(a.selected, "Mixed_7c");
+    let view = a.view.as_ref().unwrap();
+    assert_eq!(view.maps.channels, 2048);
+    assert_eq!((view.maps.height, view.maps.width), (8, 8));
+    h.snapshot("deep_layer");
+
+    // Click a tile: the inspector opens on that filter.
+    h.get_by_label("filter 0").click();
+    h.run();
+    assert_eq!(app(&h).inspector.as_ref().map(|i| i.channel), Some(0));
+    h.get_by_label_contains("Mixed_7c · filter 0");
+    h.snapshot("inspector");
+}
+
+#[test]
+fn selecting_sorting_dropping_and_a_corrupt_file() {
+    let mut h = harness();
+    settle(&mut h);
+
+    // The filter box finds a layer by Keras alias; clicking the row selects it.
+    h.get_by_label("Find").focus();
+    h.get_by_label("Find").type_text("mixed0");
+    h.run();
+    h.get_by_label_contains("Mixed_5b  ").click();
+    h.run();
+    assert_eq!(app(&h).selected, "Mixed_5b");
+    let by_index = app(&h).view.as_ref().unwrap().order.clone();
+    assert_eq!(by_index, (0..256).collect::<Vec<_>>());
+
+    // Sorting by max reorders the tiles, largest first.
+    h.get_by_label("sort by").click();
+    h.run();
+    h.get_by_label("max").click();
+    h.run();
+    let view = app(&h).view.as_ref().unwrap();
+    assert_ne!(view.order, by_index);
+    let maxes: Vec<f32> = view.order.iter().map(|&c| view.stats[c].max).collect();
+    assert!(maxes.windows(2).all(|w| w[0] >= w[1]), "sorted by max");
+
+    // Arrow keys step through the layers (once no text field has the keyboard).
+    h.key_press(egui::Key::Escape);
+    h.run();
+    h.key_press(egui::Key::ArrowDown);
+    h.run();
+    assert_eq!(app(&h).selected, "Mixed_5c.branch1x1");
+    h.key_press(egui::Key::ArrowUp);
+    h.run();
+    assert_eq!(app(&h).selected, "Mixed_5b");
+
+    // A dropped file is analysed and its tiles shown.
+    drop_file(&mut h, sample("coffee.png"));
+    settle(&mut h);
+    assert_eq!(
+        app(&h).analysis.as_ref().unwrap().source.name(),
+        "coffee.png"
+    );
+
+    // A corrupt file: an error naming it, and the previous image stays.
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("broken.png");
+    let bytes = std::fs::read(sample("coffee_299.png")).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    drop_file(&mut h, cut);
+    let start = Instant::now();
+    while !app(&h).notices.iter().any(|n| n.error) {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run();
+    let a = app(&h);
+    assert!(
+        a.notices
+            .iter()
+            .any(|n| n.error && n.text.contains("broken.png"))
+    );
+    assert_eq!(a.analysis.as_ref().unwrap().source.name(), "coffee.png");
+    assert!(a.view.is_some(), "tiles still on screen");
+    // The message holds a temporary path: mask its text, keep the banner in the picture.
+    let text = h.get_by_label_contains("broken.png").rect();
+    let dismiss = h.get_by_label("Dismiss").rect();
+    h.mask(egui::Rect::from_min_max(
+        text.min,
+        egui::pos2(dismiss.min.x, text.max.y),
+    ));
+    h.snapshot("corrupt_file_error");
+}
