@@ -235,6 +235,11 @@ impl FeaturescopeApp {
         self.notices.drain(..self.notices.len().saturating_sub(4));
     }
 
+    /// Live tile textures and their bytes (bounded by the tile cache's budget).
+    pub fn tile_cache_usage(&self) -> (usize, usize) {
+        (self.tiles.len(), self.tiles.bytes())
+    }
+
     /// Whether an analysis is on screen and no newer one is running.
     pub fn is_idle(&self) -> bool {
         self.progress.is_none() && self.analysis.is_some() && self.weights.is_some()

@@ -194,6 +194,7 @@ impl FeaturescopeApp {
             .floor()
             .max(1.0) as usize;
         let rows = view.order.len().div_ceil(cols);
+        let factor = view.tile_factor(tile * ctx.pixels_per_point());
         let row_h = tile + LABEL_H;
         let mut clicked = None;
         egui::ScrollArea::vertical()
@@ -212,7 +213,7 @@ impl FeaturescopeApp {
                             if !ui.is_rect_visible(rect) {
                                 continue;
                             }
-                            let tex = self.tiles.get(&ctx, &view, c);
+                            let tex = self.tiles.get(&ctx, &view, c, factor);
                             let img_rect = egui::Rect::from_min_size(
                                 rect.min + vec2(0.0, LABEL_H),
                                 vec2(tile, tile),

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use egui::{ColorImage, TextureHandle, TextureOptions};
-use featurescope_maps::{ChannelStats, Colormap, LayerMaps, PreparedNorm, ValueRange, colorize};
+use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
+use featurescope_maps::{ChannelStats, Colormap, LayerMaps, PreparedNorm, ValueRange};
 use featurescope_net::LayerData;
 
 use crate::settings::Settings;
@@ -30,6 +30,8 @@ pub struct LayerView {
     pub dead: usize,
     /// Changes whenever anything that affects pixels changes.
     pub version: u64,
+    /// Each channel's colour range, computed once.
+    ranges: Vec<ValueRange>,
 }
 
 impl LayerView {
@@ -47,6 +49,24 @@ impl LayerView {
         let norm = norm_settings.prepare(&maps);
         let order = featurescope_maps::tile_order(&stats, settings.sort_key(), settings.hide_dead);
         let dead = stats.iter().filter(|s| s.dead).count();
+        // Per-tile min..max comes straight from the stats; other modes ask the normaliser.
+        let ranges = (0..c)
+            .map(
+                |ch| match (norm_settings.mode, norm_settings.clip_percentile) {
+                    (featurescope_maps::Normalization::PerTile, None) => {
+                        let s = stats[ch];
+                        let (lo, hi) = if norm_settings.symmetric {
+                            let m = s.min.abs().max(s.max.abs());
+                            (-m, m)
+                        } else {
+                            (s.min, s.max)
+                        };
+                        ValueRange::sanitized(lo, hi)
+                    }
+                    _ => norm.range(&maps, ch),
+                },
+            )
+            .collect();
         Some(Self {
             id: data.id.clone(),
             pre_relu,
@@ -57,24 +77,69 @@ impl LayerView {
             order,
             dead,
             version,
+            ranges,
         })
     }
 
     /// The value range channel `c` is coloured with.
     pub fn range(&self, c: usize) -> ValueRange {
-        self.norm.range(&self.maps, c)
+        self.ranges
+            .get(c)
+            .copied()
+            .unwrap_or_else(|| self.norm.range(&self.maps, c))
     }
 
-    /// RGBA pixels of one channel.
+    /// One channel coloured at full resolution.
     pub fn image(&self, c: usize) -> ColorImage {
-        let mut rgba = Vec::new();
-        colorize(
-            self.maps.channel(c),
-            self.range(c),
-            self.colormap,
-            &mut rgba,
-        );
-        ColorImage::from_rgba_unmultiplied([self.maps.width, self.maps.height], &rgba)
+        self.image_scaled(c, 1)
+    }
+
+    /// One channel coloured, box-averaged by `k` in each direction first (k = 1: full size).
+    /// Tiles of large maps use this so a 147x147 map shown at 72 px is not uploaded whole.
+    pub fn image_scaled(&self, c: usize, k: usize) -> ColorImage {
+        let (w, h) = (self.maps.width, self.maps.height);
+        let values = self.maps.channel(c);
+        let range = self.range(c);
+        let lut = self.colormap.lut();
+        let color = |v: f32| {
+            let t = range.normalize(v);
+            if t.is_nan() {
+                let [r, g, b] = featurescope_maps::INVALID_COLOR;
+                return Color32::from_rgb(r, g, b);
+            }
+            let [r, g, b] = lut[((t * 255.0).round() as usize).min(255)];
+            Color32::from_rgb(r, g, b)
+        };
+        let k = k.max(1);
+        if k == 1 || values.len() < w * h {
+            let pixels = values.iter().map(|&v| color(v)).collect();
+            return ColorImage::new([w, h], pixels);
+        }
+        let (ow, oh) = (w.div_ceil(k), h.div_ceil(k));
+        let mut pixels = Vec::with_capacity(ow * oh);
+        for oy in 0..oh {
+            let rows = oy * k..((oy + 1) * k).min(h);
+            for ox in 0..ow {
+                let cols = ox * k..((ox + 1) * k).min(w);
+                let mut sum = 0.0f32;
+                let mut n = 0.0f32;
+                for y in rows.clone() {
+                    for v in &values[y * w + cols.start..y * w + cols.end] {
+                        sum += v;
+                        n += 1.0;
+                    }
+                }
+                pixels.push(color(sum / n.max(1.0)));
+            }
+        }
+        ColorImage::new([ow, oh], pixels)
+    }
+
+    /// Downsampling factor for tiles drawn `tile_pixels` physical pixels wide: the largest
+    /// integer k that keeps the texture at least as large as the tile.
+    pub fn tile_factor(&self, tile_pixels: f32) -> usize {
+        let side = self.maps.width.max(self.maps.height) as f32;
+        ((side / tile_pixels.max(1.0)).floor() as usize).max(1)
     }
 }
 
@@ -85,6 +150,7 @@ pub const TILE_TEXTURE_BUDGET: usize = 96 << 20;
 #[derive(Default)]
 pub struct TileCache {
     version: u64,
+    factor: usize,
     frame: u64,
     bytes: usize,
     entries: HashMap<usize, (TextureHandle, u64)>,
@@ -93,22 +159,30 @@ pub struct TileCache {
 }
 
 impl TileCache {
-    /// The texture of channel `c` (created on first use).
-    pub fn get(&mut self, ctx: &egui::Context, view: &LayerView, c: usize) -> &TextureHandle {
-        if self.version != view.version {
+    /// The texture of channel `c` (created on first use), downsampled by `factor`.
+    pub fn get(
+        &mut self,
+        ctx: &egui::Context,
+        view: &LayerView,
+        c: usize,
+        factor: usize,
+    ) -> &TextureHandle {
+        if self.version != view.version || self.factor != factor {
             self.entries.clear();
             self.bytes = 0;
             self.version = view.version;
+            self.factor = factor;
         }
         let frame = self.frame;
         let bytes = &mut self.bytes;
         let created = &mut self.created_this_frame;
         let entry = self.entries.entry(c).or_insert_with(|| {
-            *bytes += view.maps.width * view.maps.height * 4;
+            let image = view.image_scaled(c, factor);
+            *bytes += image.size[0] * image.size[1] * 4;
             *created += 1;
             let tex = ctx.load_texture(
                 format!("tile-{}-{c}", view.id),
-                view.image(c),
+                image,
                 TextureOptions::NEAREST,
             );
             (tex, frame)
@@ -133,7 +207,8 @@ impl TileCache {
     }
 
     /// Call once per frame after drawing: evicts least recently used textures over budget.
-    pub fn end_frame(&mut self, tile_bytes: usize) {
+    pub fn end_frame(&mut self, full_tile_bytes: usize) {
+        let tile_bytes = full_tile_bytes / (self.factor.max(1) * self.factor.max(1));
         if self.bytes > TILE_TEXTURE_BUDGET {
             let mut by_age: Vec<(usize, u64)> =
                 self.entries.iter().map(|(&c, &(_, f))| (c, f)).collect();
