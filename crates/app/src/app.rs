@@ -550,31 +550,9 @@ impl FeaturescopeApp {
             .as_ref()
             .is_none_or(|(g, _, _)| *g != analysis.generation)
         {
-            let to_color = |img: &image::RgbImage| {
-                egui::ColorImage::from_rgb(
-                    [img.width() as usize, img.height() as usize],
-                    img.as_raw(),
-                )
-            };
-            // Keep the original's texture within the GPU's limits.
-            let original = &analysis.input.original;
-            let max_side = 2048;
-            let shown = if original.width().max(original.height()) > max_side {
-                image::imageops::thumbnail(original, max_side.min(original.width()), {
-                    let h = u64::from(original.height())
-                        * u64::from(max_side.min(original.width()))
-                        / u64::from(original.width().max(1));
-                    h.clamp(1, u64::from(max_side)) as u32
-                })
-            } else {
-                original.clone()
-            };
-            let o = ctx.load_texture("input-original", to_color(&shown), TextureOptions::LINEAR);
-            let c = ctx.load_texture(
-                "input-crop",
-                to_color(&analysis.input.crop),
-                TextureOptions::LINEAR,
-            );
+            let (original, crop) = &*analysis.previews;
+            let o = ctx.load_texture("input-original", original.clone(), TextureOptions::LINEAR);
+            let c = ctx.load_texture("input-crop", crop.clone(), TextureOptions::LINEAR);
             self.input_textures = Some((analysis.generation, o, c));
         }
         self.input_textures

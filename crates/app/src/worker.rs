@@ -139,10 +139,33 @@ pub struct Analysis {
     pub source: ImageSource,
     /// The original and the 299x299 crop.
     pub input: InputImage,
+    /// The original scaled to at most [`PREVIEW_SIDE`] and the crop, ready for textures
+    /// (made here so the UI thread never resizes a large photo).
+    pub previews: Arc<(egui::ColorImage, egui::ColorImage)>,
     /// Every layer and the head.
     pub activations: Arc<Activations>,
     /// Forward pass + readback time.
     pub forward_ms: f64,
+}
+
+/// Largest side of the input preview shown in the UI.
+pub const PREVIEW_SIDE: u32 = 1024;
+
+fn preview(img: &image::RgbImage) -> image::RgbImage {
+    let (w, h) = img.dimensions();
+    if w.max(h) <= PREVIEW_SIDE {
+        return img.clone();
+    }
+    let scale = f64::from(PREVIEW_SIDE) / f64::from(w.max(h));
+    let (pw, ph) = (
+        ((f64::from(w) * scale).round() as u32).max(1),
+        ((f64::from(h) * scale).round() as u32).max(1),
+    );
+    image::imageops::thumbnail(img, pw, ph)
+}
+
+fn color_image(img: &image::RgbImage) -> egui::ColorImage {
+    egui::ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw())
 }
 
 /// The UI's handle on the worker thread.
@@ -324,9 +347,14 @@ impl WorkerState {
                     name: "current image".into(),
                     image: Arc::new(DynamicImage::ImageRgb8(input.original.clone())),
                 });
+                let previews = Arc::new((
+                    color_image(&preview(&input.original)),
+                    color_image(&input.crop),
+                ));
                 self.emit(Event::Analysed(Box::new(Analysis {
                     generation,
                     source,
+                    previews,
                     input,
                     activations: Arc::new(acts),
                     forward_ms,

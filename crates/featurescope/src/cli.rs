@@ -84,35 +84,7 @@ enum Command {
         backend: Backend,
     },
     /// Draw every filter of one layer as a labelled, colormapped tile grid (PNG).
-    Render {
-        /// The image.
-        #[arg(long)]
-        image: PathBuf,
-        /// Layer id or Keras alias.
-        #[arg(long)]
-        layer: String,
-        /// Output PNG.
-        #[arg(long)]
-        out: PathBuf,
-        /// viridis, magma, inferno, plasma, turbo, cividis, grayscale, diverging.
-        #[arg(long, default_value = "viridis")]
-        colormap: String,
-        /// Normalise per tile or per layer.
-        #[arg(long, value_enum, default_value_t = Norm::Layer)]
-        norm: Norm,
-        /// Pre-ReLU values (convs only; drawn with a diverging map unless --colormap says otherwise).
-        #[arg(long)]
-        pre_relu: bool,
-        /// Tile side in pixels.
-        #[arg(long, default_value_t = 96)]
-        tile_px: u32,
-        /// Weights; default: the bundled model.
-        #[arg(long)]
-        weights: Option<PathBuf>,
-        /// Where to run.
-        #[arg(long, value_enum, default_value_t = Backend::Auto)]
-        backend: Backend,
-    },
+    Render(RenderArgs),
     /// Time the forward pass with all taps read back to host memory.
     Bench {
         /// The image.
@@ -133,6 +105,38 @@ enum Command {
     },
 }
 
+/// Arguments of `render`.
+#[derive(clap::Args, Debug)]
+struct RenderArgs {
+    /// The image.
+    #[arg(long)]
+    image: PathBuf,
+    /// Layer id or Keras alias.
+    #[arg(long)]
+    layer: String,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// viridis, magma, inferno, plasma, turbo, cividis, grayscale, diverging.
+    #[arg(long, default_value = "viridis")]
+    colormap: String,
+    /// Normalise per tile or per layer.
+    #[arg(long, value_enum, default_value_t = Norm::Layer)]
+    norm: Norm,
+    /// Pre-ReLU values (convs only; drawn with a diverging map unless --colormap says otherwise).
+    #[arg(long)]
+    pre_relu: bool,
+    /// Tile side in pixels.
+    #[arg(long, default_value_t = 96)]
+    tile_px: u32,
+    /// Weights; default: the bundled model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+}
+
 /// Run the parsed command line.
 pub fn run(args: Args) -> Result<()> {
     match args.command {
@@ -151,27 +155,7 @@ pub fn run(args: Args) -> Result<()> {
             layers,
             backend,
         }) => dump(&image, weights, &out, layers, backend.into()),
-        Some(Command::Render {
-            image,
-            layer,
-            out,
-            colormap,
-            norm,
-            pre_relu,
-            tile_px,
-            weights,
-            backend,
-        }) => render(&RenderArgs {
-            image,
-            layer,
-            out,
-            colormap,
-            norm,
-            pre_relu,
-            tile_px,
-            weights,
-            backend: backend.into(),
-        }),
+        Some(Command::Render(a)) => render(&a),
         Some(Command::Bench {
             image,
             weights,
@@ -311,18 +295,6 @@ fn dump(
     Ok(())
 }
 
-struct RenderArgs {
-    image: PathBuf,
-    layer: String,
-    out: PathBuf,
-    colormap: String,
-    norm: Norm,
-    pre_relu: bool,
-    tile_px: u32,
-    weights: Option<PathBuf>,
-    backend: BackendChoice,
-}
-
 fn render(a: &RenderArgs) -> Result<()> {
     let cat = Catalogue::inception_v3();
     let info = cat
@@ -344,7 +316,7 @@ fn render(a: &RenderArgs) -> Result<()> {
             colormap = Colormap::Diverging;
         }
     }
-    let (net, _) = load_network(a.weights.clone(), a.backend)?;
+    let (net, _) = load_network(a.weights.clone(), a.backend.into())?;
     let acts = net.run(&input, &request)?;
     let data = if a.pre_relu {
         acts.get_pre_relu(&info.id)

@@ -108,3 +108,45 @@ fn torchvision_pth_loads_with_only_expected_leftovers() {
     assert_eq!(net.weights().format, WeightsFormat::Pytorch);
     assert!(net.model().fc.is_some());
 }
+
+#[test]
+fn truncated_pth_names_the_file() {
+    let Some(pth) = torchvision_pth() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("half.pth");
+    let bytes = std::fs::read(&pth).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load(&cut).unwrap_err().to_string();
+    assert!(err.contains("half.pth"), "{err}");
+}
+
+#[test]
+fn safetensors_round_trip_with_a_dataparallel_prefix() {
+    use burn::store::{BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, SafetensorsStore};
+    use featurescope_net::TapRequest;
+
+    let Some(pth) = torchvision_pth() else { return };
+    let torch = load(&pth).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let st = dir.path().join("inception_v3.safetensors");
+    // Written as PyTorch would name it, under `module.` (an nn.DataParallel checkpoint).
+    let prefix = KeyRemapper::new().add_pattern("^", "module.").unwrap();
+    let mut store = SafetensorsStore::from_file(&st)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .remap(prefix);
+    torch.model().save_into(&mut store).unwrap();
+    let from_st = load(&st).unwrap();
+    assert_eq!(from_st.weights().format, WeightsFormat::Safetensors);
+    assert!(from_st.weights().avg_pool_counts_padding);
+    let reference = Reference::load("coffee", true);
+    let input = featurescope_net::InputImage {
+        original: image::RgbImage::new(1, 1),
+        crop: image::RgbImage::new(1, 1),
+        tensor: reference.input().clone(),
+    };
+    let request = TapRequest::layers(["Mixed_6e"]).unwrap().with_head(true);
+    let a = torch.run(&input, &request).unwrap();
+    let b = from_st.run(&input, &request).unwrap();
+    assert_eq!(a.get("Mixed_6e"), b.get("Mixed_6e"));
+    assert_eq!(a.head, b.head);
+}
