@@ -201,6 +201,14 @@ impl FeaturescopeApp {
             .auto_shrink([false, false])
             .id_salt(("tiles", &view.id))
             .show_rows(ui, row_h, rows, |ui, range| {
+                let visible: Vec<usize> = view
+                    .order
+                    .iter()
+                    .skip(range.start * cols)
+                    .take(range.len() * cols)
+                    .copied()
+                    .collect();
+                self.tiles.prefetch(&ctx, &view, &visible, factor);
                 for row in range {
                     ui.horizontal(|ui| {
                         ui.spacing_mut().item_spacing.x = spacing;

@@ -191,6 +191,59 @@ impl TileCache {
         &entry.0
     }
 
+    /// Create the textures of `channels` that are not cached yet, colouring them on all cores
+    /// (the first frame of a layer with large maps would otherwise colour them one by one).
+    pub fn prefetch(
+        &mut self,
+        ctx: &egui::Context,
+        view: &LayerView,
+        channels: &[usize],
+        factor: usize,
+    ) {
+        if self.version != view.version || self.factor != factor {
+            self.entries.clear();
+            self.bytes = 0;
+            self.version = view.version;
+            self.factor = factor;
+        }
+        let missing: Vec<usize> = channels
+            .iter()
+            .copied()
+            .filter(|c| !self.entries.contains_key(c))
+            .collect();
+        if missing.len() < 2 {
+            return;
+        }
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let chunk = missing.len().div_ceil(threads.max(1));
+        let images: Vec<(usize, ColorImage)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = missing
+                .chunks(chunk.max(1))
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|&c| (c, view.image_scaled(c, factor)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (c, image) in images {
+            self.bytes += image.size[0] * image.size[1] * 4;
+            self.created_this_frame += 1;
+            let tex = ctx.load_texture(
+                format!("tile-{}-{c}", view.id),
+                image,
+                TextureOptions::NEAREST,
+            );
+            self.entries.insert(c, (tex, self.frame));
+        }
+    }
+
     /// Number of live textures.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -113,6 +113,8 @@ impl Reference {
 /// Compare one pass with a reference; returns failure messages (empty = pass).
 pub fn compare(acts: &Activations, reference: &Reference, what: &str) -> Vec<String> {
     let mut failures = Vec::new();
+    // Largest |rust - ref| / layer max seen, and where: printed for the record.
+    let mut worst = (0.0f32, String::new());
     for (id, shape) in &reference.layers {
         let Some(ours) = acts.get(id) else {
             failures.push(format!("{what}: layer {id} missing from our taps"));
@@ -136,6 +138,10 @@ pub fn compare(acts: &Activations, reference: &Reference, what: &str) -> Vec<Str
             .max(1e-12);
         let tol = TOLERANCE * scale;
         let mut check = |kind: &str, i: usize, ours: f32, theirs: f32| {
+            let rel = (ours - theirs).abs() / scale;
+            if rel > worst.0 {
+                worst = (rel, format!("{id} {kind} {i}"));
+            }
             if (ours - theirs).abs() > tol || !ours.is_finite() {
                 failures.push(format!(
                     "{what}: layer {id}, {kind} idx {i}: rust={ours}, ref={theirs} (tol {tol:e})"
@@ -160,6 +166,10 @@ pub fn compare(acts: &Activations, reference: &Reference, what: &str) -> Vec<Str
             }
         }
     }
+    eprintln!(
+        "{what}: largest deviation {:.2e} of the layer's max ({}), tolerance {TOLERANCE:.0e}",
+        worst.0, worst.1
+    );
     failures
 }
 
