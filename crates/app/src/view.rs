@@ -167,28 +167,40 @@ impl TileCache {
         c: usize,
         factor: usize,
     ) -> &TextureHandle {
+        self.sync(view, factor);
+        if !self.entries.contains_key(&c) {
+            let image = view.image_scaled(c, factor);
+            self.insert(ctx, view, c, image);
+        }
+        let frame = self.frame;
+        match self.entries.get_mut(&c) {
+            Some(entry) => {
+                entry.1 = frame;
+                &entry.0
+            }
+            None => unreachable!("inserted above"),
+        }
+    }
+
+    /// Drop everything when the view or the downsampling factor changed.
+    fn sync(&mut self, view: &LayerView, factor: usize) {
         if self.version != view.version || self.factor != factor {
             self.entries.clear();
             self.bytes = 0;
             self.version = view.version;
             self.factor = factor;
         }
-        let frame = self.frame;
-        let bytes = &mut self.bytes;
-        let created = &mut self.created_this_frame;
-        let entry = self.entries.entry(c).or_insert_with(|| {
-            let image = view.image_scaled(c, factor);
-            *bytes += image.size[0] * image.size[1] * 4;
-            *created += 1;
-            let tex = ctx.load_texture(
-                format!("tile-{}-{c}", view.id),
-                image,
-                TextureOptions::NEAREST,
-            );
-            (tex, frame)
-        });
-        entry.1 = frame;
-        &entry.0
+    }
+
+    fn insert(&mut self, ctx: &egui::Context, view: &LayerView, c: usize, image: ColorImage) {
+        self.bytes += image.size[0] * image.size[1] * 4;
+        self.created_this_frame += 1;
+        let tex = ctx.load_texture(
+            format!("tile-{}-{c}", view.id),
+            image,
+            TextureOptions::NEAREST,
+        );
+        self.entries.insert(c, (tex, self.frame));
     }
 
     /// Create the textures of `channels` that are not cached yet, colouring them on all cores
@@ -200,12 +212,7 @@ impl TileCache {
         channels: &[usize],
         factor: usize,
     ) {
-        if self.version != view.version || self.factor != factor {
-            self.entries.clear();
-            self.bytes = 0;
-            self.version = view.version;
-            self.factor = factor;
-        }
+        self.sync(view, factor);
         let missing: Vec<usize> = channels
             .iter()
             .copied()
@@ -233,14 +240,7 @@ impl TileCache {
                 .collect()
         });
         for (c, image) in images {
-            self.bytes += image.size[0] * image.size[1] * 4;
-            self.created_this_frame += 1;
-            let tex = ctx.load_texture(
-                format!("tile-{}-{c}", view.id),
-                image,
-                TextureOptions::NEAREST,
-            );
-            self.entries.insert(c, (tex, self.frame));
+            self.insert(ctx, view, c, image);
         }
     }
 
