@@ -66,6 +66,17 @@ pub enum MapsError {
         /// What is wrong with it.
         message: String,
     },
+    /// An atlas operation that cannot be done (unknown layer, wrong shape, incompatible merge, ...).
+    #[error("atlas: {0}")]
+    Atlas(String),
+    /// An atlas file that is malformed, inconsistent or too large.
+    #[error("invalid atlas file {}: {message}", path.display())]
+    AtlasFile {
+        /// The file involved.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl MapsError {

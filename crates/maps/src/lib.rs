@@ -1,8 +1,10 @@
-//! Feature-map processing: colormaps, normalisation, statistics, sorting and tile grids; no burn, no egui.
+//! Feature-map processing: colormaps, normalisation, statistics, sorting, tile grids and the
+//! top-K image atlas ([`atlas`]); no burn, no egui.
 //! Everything here works on plain `f32` slices laid out NCHW with N = 1.
 
 #![warn(missing_docs)]
 
+pub mod atlas;
 mod colormap;
 mod error;
 mod grid;
