@@ -52,11 +52,21 @@ pub struct AdapterSummary {
     pub api: String,
 }
 
-/// The wgpu adapters visible to this process.
+/// The graphics APIs burn's compute runs on: Vulkan, Metal, DX12 (`WGPU_BACKEND` narrows them).
+/// OpenGL is left out: it cannot run the network's compute shaders, and probing it would open
+/// EGL and a display connection for nothing.
+fn compute_backends() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY) & wgpu::Backends::PRIMARY
+}
+
+/// The wgpu adapters visible to this process (compute-capable APIs only).
 pub fn adapters() -> Vec<AdapterSummary> {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+    let backends = compute_backends();
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        ..wgpu::InstanceDescriptor::new_without_display_handle_from_env()
+    });
+    pollster::block_on(instance.enumerate_adapters(backends))
         .into_iter()
         .map(|a| {
             let info = a.get_info();

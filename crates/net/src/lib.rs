@@ -5,13 +5,15 @@
 pub mod catalogue;
 pub mod device;
 pub mod error;
+pub mod geometry;
 pub mod model;
 pub mod preprocess;
 pub mod taps;
 pub mod weights;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use burn::module::Module;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
 
@@ -20,46 +22,15 @@ pub use device::{BackendChoice, ComputeDevice};
 pub use error::NetError;
 pub use preprocess::InputImage;
 pub use taps::{DeviceTaps, ReluRule, TapRequest};
-pub use weights::{WeightsFormat, WeightsInfo};
+pub use weights::{WeightsFormat, WeightsInfo, WeightsSource};
 
 use crate::catalogue::INPUT_SIZE;
 use crate::model::InceptionV3;
 
-/// Where the bundled default weights live, relative to the repository root.
+/// Where the bundled default weights live in the source tree, relative to the repository root.
+/// The binary does not read them from there: `build.rs` compiles them in
+/// ([`WeightsSource::Bundled`]).
 pub const DEFAULT_WEIGHTS: &str = "weights/inception_v3_nsfwjs/model.json";
-
-/// Find the bundled weights: `$FEATURESCOPE_WEIGHTS`, then next to the executable
-/// (`weights/…`, `../share/featurescope/weights/…`), then `$XDG_DATA_HOME/featurescope/weights/…`
-/// (`~/.local/share/…`), then the source checkout.
-pub fn default_weights_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("FEATURESCOPE_WEIGHTS") {
-        return PathBuf::from(p);
-    }
-    let rel = Path::new(DEFAULT_WEIGHTS);
-    let mut candidates = Vec::new();
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        candidates.push(dir.join(rel));
-        candidates.push(dir.join("../share/featurescope").join(rel));
-    }
-    let data_home = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
-    if let Some(data) = data_home {
-        candidates.push(data.join("featurescope").join(rel));
-    }
-    let checkout = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(rel);
-    candidates.push(checkout.clone());
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .and_then(|p| p.canonicalize().ok())
-        .unwrap_or(checkout)
-}
 
 /// One layer's values on the host.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,6 +116,19 @@ fn read_back(id: String, t: Tensor<4>) -> Result<LayerData, NetError> {
     })
 }
 
+/// Split an `[N, C, H, W]` tap into N `[1, C, H, W]` ones.
+fn split_batch(layer: LayerData) -> Vec<LayerData> {
+    let [n, c, h, w] = layer.shape;
+    let per = c * h * w;
+    (0..n)
+        .map(|i| LayerData {
+            id: layer.id.clone(),
+            shape: [1, c, h, w],
+            data: layer.data[i * per..(i + 1) * per].to_vec(),
+        })
+        .collect()
+}
+
 fn to_f32(data: TensorData) -> Result<Vec<f32>, NetError> {
     data.convert::<f32>()
         .try_into_vec::<f32>()
@@ -154,7 +138,15 @@ fn to_f32(data: TensorData) -> Result<Vec<f32>, NetError> {
 impl Network {
     /// Load weights of any supported format onto a device.
     pub fn load(path: &Path, device: ComputeDevice) -> Result<Self, NetError> {
-        let (model, weights) = weights::load(path, &device.device)?;
+        Self::load_source(&WeightsSource::File(path.to_path_buf()), device)
+    }
+
+    /// Load the bundled model or a weight file onto a device.
+    pub fn load_source(source: &WeightsSource, device: ComputeDevice) -> Result<Self, NetError> {
+        let (model, weights) = weights::load_source(source, &device.device)?;
+        // Inference only: BatchNorm uses its running statistics and no parameter tracks a
+        // gradient, also on an autodiff device (where input gradients are taken).
+        let model = model.freeze();
         Ok(Self {
             model,
             device,
@@ -193,6 +185,73 @@ impl Network {
         self.model.forward_taps(x, &request, ReluRule::Standard)
     }
 
+    /// Run one pass over a batch of images (one dispatch per layer for all of them: what a GPU
+    /// wants) and read the requested taps back, split per image. Equals [`Network::run`] on
+    /// each image.
+    pub fn run_batch(
+        &self,
+        inputs: &[InputImage],
+        request: &TapRequest,
+    ) -> Result<Vec<Activations>, NetError> {
+        let n = inputs.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut data = Vec::with_capacity(n * 3 * INPUT_SIZE * INPUT_SIZE);
+        for input in inputs {
+            data.extend_from_slice(&input.tensor);
+        }
+        let x = Tensor::from_data(
+            TensorData::new(data, [n, 3, INPUT_SIZE, INPUT_SIZE]),
+            &self.device.device,
+        );
+        let request = if self.model.has_head() {
+            request.clone()
+        } else {
+            request.clone().with_head(false)
+        };
+        let taps = self.model.forward_taps(x, &request, ReluRule::Standard);
+        let mut out = vec![Activations::default(); n];
+        for (id, t) in taps.layers {
+            for (acts, layer) in out.iter_mut().zip(split_batch(read_back(id, t)?)) {
+                acts.layers.push(layer);
+            }
+        }
+        for (id, t) in taps.pre_relu {
+            for (acts, layer) in out.iter_mut().zip(split_batch(read_back(id, t)?)) {
+                acts.pre_relu.push(layer);
+            }
+        }
+        if let Some(logits) = taps.logits {
+            let heads = self.head_output(logits)?;
+            for (acts, head) in out.iter_mut().zip(heads) {
+                acts.head = Some(head);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Softmax and read back a `[N, classes]` head output, one [`HeadOutput`] per image.
+    fn head_output(&self, logits: Tensor<2>) -> Result<Vec<HeadOutput>, NetError> {
+        let [n, classes] = logits.dims();
+        let probs = softmax(logits.clone(), 1);
+        let read = |t: Tensor<2>, what: &str| -> Result<Vec<f32>, NetError> {
+            to_f32(
+                t.try_into_data()
+                    .map_err(|e| NetError::Device(format!("reading {what}: {e:?}")))?,
+            )
+        };
+        let logits = read(logits, "logits")?;
+        let probabilities = read(probs, "probabilities")?;
+        Ok((0..n)
+            .map(|i| HeadOutput {
+                logits: logits[i * classes..(i + 1) * classes].to_vec(),
+                probabilities: probabilities[i * classes..(i + 1) * classes].to_vec(),
+                labels: self.weights.head.labels.clone(),
+            })
+            .collect())
+    }
+
     /// Run one pass and read every requested tap back to host memory.
     pub fn run(&self, input: &InputImage, request: &TapRequest) -> Result<Activations, NetError> {
         self.run_with_progress(input, request, &mut |_, _| {})
@@ -223,24 +282,7 @@ impl Network {
         let layers = read(taps.layers)?;
         let pre_relu = read(taps.pre_relu)?;
         let head = match taps.logits {
-            Some(logits) => {
-                let probs = softmax(logits.clone(), 1);
-                let logits = to_f32(
-                    logits
-                        .try_into_data()
-                        .map_err(|e| NetError::Device(format!("reading logits: {e:?}")))?,
-                )?;
-                let probabilities = to_f32(
-                    probs
-                        .try_into_data()
-                        .map_err(|e| NetError::Device(format!("reading probabilities: {e:?}")))?,
-                )?;
-                Some(HeadOutput {
-                    logits,
-                    probabilities,
-                    labels: self.weights.head.labels.clone(),
-                })
-            }
+            Some(logits) => self.head_output(logits)?.into_iter().next(),
             None => None,
         };
         Ok(Activations {

@@ -1,7 +1,8 @@
 //! Weight importers, one per format, each mapping its file onto the same burn module:
-//! TF.js layers models (the bundled default), torchvision `.pth` state dicts and timm-style
-//! `.safetensors` (both through burn-store).
+//! TF.js layers models (the bundled default, compiled into the binary), torchvision `.pth`
+//! state dicts and timm-style `.safetensors` (both through burn-store).
 
+pub mod bundled;
 pub mod tfjs;
 
 use std::path::{Path, PathBuf};
@@ -92,11 +93,63 @@ pub struct HeadInfo {
     pub description: String,
 }
 
+/// Where weights come from: the model compiled into the binary, or a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WeightsSource {
+    /// The bundled default model (`weights/inception_v3_nsfwjs`, inside the binary).
+    Bundled,
+    /// A weight file of any supported format (for TF.js, its `model.json`).
+    File(PathBuf),
+}
+
+impl WeightsSource {
+    /// The default: `$FEATURESCOPE_WEIGHTS` when set, else the bundled model.
+    pub fn default_for_run() -> Self {
+        match std::env::var_os("FEATURESCOPE_WEIGHTS") {
+            Some(p) if !p.is_empty() => Self::File(PathBuf::from(p)),
+            _ => Self::Bundled,
+        }
+    }
+
+    /// `--weights PATH` if given, else [`WeightsSource::default_for_run`].
+    pub fn from_arg(path: Option<PathBuf>) -> Self {
+        path.map_or_else(Self::default_for_run, Self::File)
+    }
+
+    /// A short name for the UI: `bundled inception_v3_nsfwjs`, or the file's name.
+    pub fn short_name(&self) -> String {
+        match self {
+            Self::Bundled => self.to_string(),
+            Self::File(p) => p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        }
+    }
+
+    /// The file, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Bundled => None,
+            Self::File(p) => Some(p),
+        }
+    }
+}
+
+impl std::fmt::Display for WeightsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bundled => write!(f, "bundled {}", bundled::NAME),
+            Self::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
 /// What was loaded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WeightsInfo {
-    /// The file (for TF.js, its `model.json`).
-    pub path: PathBuf,
+    /// Where it came from.
+    pub source: WeightsSource,
     /// Its format.
     pub format: WeightsFormat,
     /// Its head.
@@ -116,17 +169,38 @@ pub fn imagenet_labels() -> Vec<String> {
         .collect()
 }
 
+/// Load weights from a source onto `device`.
+pub fn load_source(
+    source: &WeightsSource,
+    device: &Device,
+) -> Result<(InceptionV3, WeightsInfo), NetError> {
+    match source {
+        WeightsSource::Bundled => load_tfjs(
+            Path::new(bundled::LABEL),
+            bundled::import()?,
+            source,
+            device,
+        ),
+        WeightsSource::File(path) => load(path, device),
+    }
+}
+
 /// Load a weight file of any supported format onto `device`.
 pub fn load(path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
     let format = WeightsFormat::detect(path)?;
+    let source = WeightsSource::File(path.to_path_buf());
     match format {
-        WeightsFormat::TfjsLayers => load_tfjs(path, device),
+        WeightsFormat::TfjsLayers => load_tfjs(path, tfjs::import(path)?, &source, device),
         WeightsFormat::Pytorch | WeightsFormat::Safetensors => load_torch(path, format, device),
     }
 }
 
-fn load_tfjs(path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
-    let import = tfjs::import(path)?;
+fn load_tfjs(
+    path: &Path,
+    import: tfjs::TfjsImport,
+    source: &WeightsSource,
+    device: &Device,
+) -> Result<(InceptionV3, WeightsInfo), NetError> {
     if (import.bn_epsilon - BN_EPSILON).abs() > 1e-9 {
         return Err(NetError::bad_weights(
             path,
@@ -165,7 +239,7 @@ fn load_tfjs(path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo),
     Ok((
         model,
         WeightsInfo {
-            path: path.to_path_buf(),
+            source: source.clone(),
             format: WeightsFormat::TfjsLayers,
             head: HeadInfo {
                 labels,
@@ -268,7 +342,7 @@ fn load_torch(
     Ok((
         model,
         WeightsInfo {
-            path: path.to_path_buf(),
+            source: WeightsSource::File(path.to_path_buf()),
             format,
             head: HeadInfo {
                 labels,

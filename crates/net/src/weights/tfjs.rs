@@ -6,6 +6,7 @@
 //! (uint8 / uint16 affine `q * scale + min`, float16, or raw float32), then maps every tensor onto
 //! the burn module's parameter path.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -220,10 +221,29 @@ fn hwio_to_oihw(data: &[f32], shape: &[usize]) -> (Vec<f32>, Vec<usize>) {
     (out, vec![co, ci, kh, kw])
 }
 
-/// Import a TF.js layers model of Inception-V3.
+/// Import a TF.js layers model of Inception-V3 from `model.json` and the shards beside it.
 pub fn import(path: &Path) -> Result<TfjsImport, NetError> {
     let text = std::fs::read_to_string(path).map_err(|e| NetError::io(path, e))?;
-    let model: ModelJson = serde_json::from_str(&text)
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    import_from(path, &text, &mut |shard| {
+        let shard_path: PathBuf = dir.join(shard);
+        std::fs::read(&shard_path)
+            .map(Cow::Owned)
+            .map_err(|e| NetError::io(&shard_path, e))
+    })
+}
+
+/// Reads one weight shard named in the manifest.
+pub type ShardReader<'a> = dyn FnMut(&str) -> Result<Cow<'static, [u8]>, NetError> + 'a;
+
+/// Import a TF.js layers model from its `model.json` text, reading shards through `shard`
+/// (files beside it, or bytes compiled into the binary). `path` names the model in errors.
+pub fn import_from(
+    path: &Path,
+    text: &str,
+    shard: &mut ShardReader<'_>,
+) -> Result<TfjsImport, NetError> {
+    let model: ModelJson = serde_json::from_str(text)
         .map_err(|e| NetError::bad_weights(path, format!("not a TF.js layers model.json: {e}")))?;
     let mut layers = Vec::new();
     flatten_layers(
@@ -298,15 +318,12 @@ pub fn import(path: &Path) -> Result<TfjsImport, NetError> {
         HeadSpec::Dense(head_layers)
     };
 
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut tensors = Vec::new();
     let mut seen_gamma = std::collections::HashSet::new();
     for group in &model.weights_manifest {
         let mut bytes = Vec::new();
-        for shard in &group.paths {
-            let shard_path: PathBuf = dir.join(shard);
-            let mut b = std::fs::read(&shard_path).map_err(|e| NetError::io(&shard_path, e))?;
-            bytes.append(&mut b);
+        for name in &group.paths {
+            bytes.extend_from_slice(&shard(name)?);
         }
         let mut offset = 0usize;
         for entry in &group.weights {
