@@ -8,16 +8,27 @@ use clap::{Parser, Subcommand, ValueEnum};
 use featurescope_maps::{Colormap, GridOptions, LayerMaps, NormSettings, Normalization};
 use featurescope_net::catalogue::BlockInfo;
 use featurescope_net::{
-    BackendChoice, Catalogue, ComputeDevice, LayerInfo, Network, TapRequest, preprocess,
+    BackendChoice, Catalogue, ComputeDevice, LayerInfo, Network, TapRequest, WeightsSource,
+    preprocess,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// See what a convolutional network sees: every layer of Inception-V3, every filter.
+///
+/// Without a subcommand, opens the app (on IMAGE if given, as a file manager's "Open with" does).
 #[derive(Parser, Debug)]
-#[command(name = "featurescope", version, about)]
+#[command(
+    name = "featurescope",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Args {
     #[command(subcommand)]
     command: Option<Command>,
+    /// (app) Image to open, as a desktop entry's `%f` passes it.
+    #[arg(value_name = "IMAGE", conflicts_with = "image")]
+    file: Option<PathBuf>,
     /// (app) Image to analyse first; default: the bundled sample photo.
     #[arg(long)]
     image: Option<PathBuf>,
@@ -27,10 +38,13 @@ pub struct Args {
     /// (app) Where the network runs.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     backend: Backend,
+    /// (app) Print start → window and start → first tiles to stderr, then close the window.
+    #[arg(long, hide = true)]
+    startup_report: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-enum Backend {
+pub(crate) enum Backend {
     /// wgpu on a GPU if there is one, else the CPU.
     Auto,
     /// wgpu (a hardware GPU, or a software adapter such as lavapipe).
@@ -59,6 +73,14 @@ enum Norm {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Add featurescope to the desktop: applications menu, icons, "Open with" for images
+    /// (under $XDG_DATA_HOME, default ~/.local/share).
+    Install,
+    /// Remove what `install` added.
+    Uninstall,
+    /// Which images of a folder excite each filter most: top images and receptive-field crops
+    /// per channel (`atlas merge`, `atlas show` for the rest).
+    Atlas(crate::atlas::AtlasArgs),
     /// Print the layer tree: ids, Keras aliases, output shapes, the 48-deep path marked (*).
     Layers {
         /// Print JSON instead of the tree.
@@ -141,12 +163,27 @@ struct RenderArgs {
 pub fn run(args: Args) -> Result<()> {
     match args.command {
         None => featurescope_app::run_native(featurescope_app::Launch {
-            image: args.image,
+            image: args.file.or(args.image),
             weights: args.weights,
             backend: args.backend.into(),
             restore_settings: true,
+            startup_report: args.startup_report.then(crate::started),
         })
         .map_err(|e| anyhow::anyhow!("{e}")),
+        Some(Command::Install) => {
+            let exe = std::env::current_exe().context("finding this program's path")?;
+            let exe = exe.canonicalize().unwrap_or(exe);
+            print_lines(crate::install::install(
+                &exe,
+                &crate::install::data_home()?,
+            )?);
+            Ok(())
+        }
+        Some(Command::Uninstall) => {
+            print_lines(crate::install::uninstall(&crate::install::data_home()?)?);
+            Ok(())
+        }
+        Some(Command::Atlas(a)) => crate::atlas::run(a),
         Some(Command::Layers { json }) => layers(json),
         Some(Command::Dump {
             image,
@@ -166,11 +203,17 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
+fn print_lines(lines: Vec<String>) {
+    for l in lines {
+        println!("{l}");
+    }
+}
+
 fn load_network(weights: Option<PathBuf>, backend: BackendChoice) -> Result<(Network, f64)> {
-    let path = weights.unwrap_or_else(featurescope_net::default_weights_path);
+    let source = WeightsSource::from_arg(weights);
     let device: ComputeDevice = featurescope_net::device::select(backend)?;
     let t = Instant::now();
-    let net = Network::load(&path, device)?;
+    let net = Network::load_source(&source, device)?;
     Ok((net, t.elapsed().as_secs_f64() * 1e3))
 }
 
@@ -427,7 +470,7 @@ fn bench(
         println!("backend   {} ({})", dev.backend, dev.name);
         println!(
             "weights   {} ({load_ms:.0} ms to load)",
-            net.weights().path.display()
+            net.weights().source
         );
         println!("warm-up   {warmup_ms:.1} ms");
         println!(

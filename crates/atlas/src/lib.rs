@@ -1,0 +1,378 @@
+//! Building a filter atlas: walk a folder of images, decode them on other threads while the
+//! network runs (in batches on a GPU), and keep for every channel of the chosen layers the images
+//! that excite it most, with receptive-field crops — streaming, bounded, checkpointed, stoppable
+//! and resumable. Used by `featurescope atlas` and by the app's worker; the data model and its
+//! storage are [`featurescope_maps::atlas`], the receptive fields come from
+//! [`featurescope_net::geometry`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use featurescope_maps::LayerMaps;
+use featurescope_maps::atlas::{self, Atlas, LayerSpec, RfGeometry};
+use featurescope_net::catalogue::INPUT_SIZE;
+use featurescope_net::geometry::receptive_fields;
+use featurescope_net::{
+    Catalogue, InputImage, LayerInfo, NetError, Network, TapRequest, WeightsSource, preprocess,
+};
+
+pub use featurescope_maps::atlas::{Atlas as FilterAtlas, AtlasHit, Rank};
+
+/// Where the collection's images are, for the app to open them: `collection.json` in the atlas.
+pub const COLLECTION_FILE: &str = "collection.json";
+
+/// Checkpoint at most this often (and at the end, and when stopped).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(20);
+
+/// The collection folder an atlas was built from, if recorded.
+pub fn read_root(dir: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(dir.join(COLLECTION_FILE)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("root").and_then(|r| r.as_str()).map(PathBuf::from)
+}
+
+/// Record the collection folder in the atlas directory.
+pub fn write_root(dir: &Path, root: &Path) -> Result<()> {
+    let text = serde_json::json!({ "root": root.to_string_lossy() }).to_string();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join(COLLECTION_FILE), text)
+        .with_context(|| format!("writing {}", dir.join(COLLECTION_FILE).display()))
+}
+
+/// Merge two atlas directories into `out` (exactly: equal to one run over both collections'
+/// images); keeps the collection folder when both agree on it.
+pub fn merge(a: &Path, b: &Path, out: &Path) -> Result<Atlas> {
+    let merged = atlas::merge_dirs(a, b, out)?;
+    if let (Some(ra), Some(rb)) = (read_root(a), read_root(b))
+        && ra == rb
+    {
+        write_root(out, &ra)?;
+    }
+    Ok(merged)
+}
+
+/// The atlas' layer specs for layer ids or aliases (all 123 taps for `None`): ids, shapes and
+/// receptive fields from the catalogue.
+pub fn layer_specs(names: Option<&[String]>) -> Result<Vec<LayerSpec>> {
+    let cat = Catalogue::inception_v3();
+    let fields = receptive_fields(cat);
+    let chosen: Vec<&LayerInfo> = match names {
+        None => cat.layers.iter().collect(),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                cat.resolve(n)
+                    .ok_or_else(|| NetError::UnknownLayer(n.clone()))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let mut specs: Vec<LayerSpec> = Vec::new();
+    for l in chosen {
+        if specs.iter().any(|(id, _, _)| *id == l.id) {
+            continue;
+        }
+        let i = cat.position(&l.id).context("layer position")?;
+        let f = fields[i];
+        let rf = RfGeometry {
+            jump: f.jump.map(|j| j as u32),
+            lo: f.lo.map(|v| v as i32),
+            hi: f.hi.map(|v| v as i32),
+            input: [INPUT_SIZE as u32; 2],
+        };
+        specs.push((l.id.clone(), l.shape, rf));
+    }
+    Ok(specs)
+}
+
+/// What identifies the weights an atlas was computed with.
+pub fn model_identity(source: &WeightsSource) -> String {
+    match source {
+        WeightsSource::Bundled => source.to_string(),
+        WeightsSource::File(p) => {
+            let p = p.canonicalize().unwrap_or_else(|_| p.clone());
+            let len = std::fs::metadata(&p).map_or(0, |m| m.len());
+            format!("{} ({len} bytes)", p.display())
+        }
+    }
+}
+
+/// Every file under `root`, as '/'-separated paths relative to it, sorted; unreadable entries
+/// are reported through `skipped` and passed over.
+pub fn collection(root: &Path, skipped: &mut dyn FnMut(String)) -> Result<Vec<String>> {
+    if !root.is_dir() {
+        bail!("{}: not a folder", root.display());
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(true) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                skipped(e.to_string());
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            continue;
+        };
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        files.push(parts.join("/"));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Open the atlas at `out` to continue it, or start a new one; refuses one of other settings.
+pub fn open_or_new(out: &Path, model: &str, k: usize, specs: Vec<LayerSpec>) -> Result<Atlas> {
+    if !out.join(atlas::ATLAS_FILE).is_file() {
+        return Ok(Atlas::new(model, k, specs)?);
+    }
+    let existing = Atlas::load(out)?;
+    let fresh = Atlas::new(model, k, specs)?;
+    let same_layers = existing.layers().len() == fresh.layers().len()
+        && existing
+            .layers()
+            .iter()
+            .zip(fresh.layers())
+            .all(|(a, b)| a.id == b.id && a.shape() == b.shape() && a.rf == b.rf);
+    if existing.model() != model || existing.k() != k || !same_layers {
+        bail!(
+            "{} holds an atlas of other settings (model {}, top {}, {} layers); \
+             choose another output folder, or the same weights, top and layers to continue it",
+            out.display(),
+            existing.model(),
+            existing.k(),
+            existing.layers().len()
+        );
+    }
+    Ok(existing)
+}
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// The collection folder.
+    pub root: PathBuf,
+    /// The atlas directory (continued if it holds an atlas of the same settings).
+    pub out: PathBuf,
+    /// Layer ids or aliases; `None` = all 123 taps.
+    pub layers: Option<Vec<String>>,
+    /// Images kept per channel and ranking.
+    pub top: usize,
+    /// Images per forward pass.
+    pub batch: usize,
+    /// `(i, n)`: only every n-th file, starting at the i-th.
+    pub shard: Option<(usize, usize)>,
+    /// Stop (as if asked to) after this many images (tests).
+    pub stop_after: Option<usize>,
+}
+
+/// What the build reports as it goes.
+#[derive(Clone, Debug)]
+pub enum BuildEvent {
+    /// The work ahead: files in the collection, already done, to analyse now.
+    Started {
+        /// Files under the folder.
+        files: usize,
+        /// Already in the atlas (added or skipped).
+        already: usize,
+        /// To analyse in this run.
+        todo: usize,
+    },
+    /// One more file handled (analysed or skipped).
+    Advanced,
+    /// A file that is not an image the app opens, with the reason.
+    Skipped(String, String),
+}
+
+/// How a build ended.
+#[derive(Clone, Debug)]
+pub struct BuildSummary {
+    /// Images analysed in this run.
+    pub analysed: usize,
+    /// Images in the atlas.
+    pub images: usize,
+    /// Files skipped in the atlas.
+    pub skipped: usize,
+    /// Seconds this run took.
+    pub seconds: f64,
+    /// Whether it stopped before the end (what was done is saved).
+    pub stopped: bool,
+}
+
+/// Decoded images, produced by a pool of threads while the network runs.
+fn decoders(root: &Path, todo: Vec<String>) -> Receiver<(String, Result<InputImage, String>)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .saturating_sub(1)
+        .max(1);
+    let (tx, rx) = sync_channel(threads * 4);
+    let queue = Arc::new(Mutex::new(todo.into_iter()));
+    for _ in 0..threads {
+        let (tx, queue, root) = (tx.clone(), queue.clone(), root.to_path_buf());
+        let _ = std::thread::Builder::new()
+            .name("featurescope-decode".into())
+            .spawn(move || {
+                loop {
+                    let next = queue.lock().ok().and_then(|mut q| q.next());
+                    let Some(rel) = next else { break };
+                    let input = decode(&root.join(&rel));
+                    if tx.send((rel, input)).is_err() {
+                        break;
+                    }
+                }
+            });
+    }
+    rx
+}
+
+/// Decode and prepare one image; the reason in one line without the path on failure.
+fn decode(path: &Path) -> Result<InputImage, String> {
+    preprocess::load_input(path).map_err(|e| {
+        let text = e.to_string();
+        let prefix = format!("{}: ", path.display());
+        text.strip_prefix(&prefix)
+            .unwrap_or(&text)
+            .replace('\n', " ")
+    })
+}
+
+struct Run {
+    atlas: Atlas,
+    out: PathBuf,
+    request: TapRequest,
+    analysed: usize,
+    last_save: Instant,
+}
+
+impl Run {
+    /// Add a batch's activations to the atlas and keep their network inputs for crops.
+    fn add(&mut self, net: &Network, batch: &[(String, InputImage)]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<InputImage> = batch.iter().map(|(_, i)| i.clone()).collect();
+        let acts = net.run_batch(&inputs, &self.request)?;
+        for ((rel, input), acts) in batch.iter().zip(acts) {
+            let maps: Vec<(String, LayerMaps)> = acts
+                .layers
+                .into_iter()
+                .map(|l| {
+                    let [_, c, h, w] = l.shape;
+                    LayerMaps::new(c, h, w, l.data).map(|m| (l.id, m))
+                })
+                .collect::<Result<_, _>>()?;
+            let refs: Vec<(&str, &LayerMaps)> =
+                maps.iter().map(|(id, m)| (id.as_str(), m)).collect();
+            self.atlas.add_image(rel, &refs)?;
+            let path = atlas::input_image_path(&self.out, rel);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            input
+                .crop
+                .save(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            self.analysed += 1;
+        }
+        Ok(())
+    }
+
+    /// Write the atlas and drop the inputs no ranking uses any more.
+    fn checkpoint(&mut self) -> Result<()> {
+        self.atlas.save(&self.out)?;
+        atlas::prune_inputs(&self.out, &self.atlas)?;
+        self.last_save = Instant::now();
+        Ok(())
+    }
+}
+
+/// Build (or continue) the atlas `opts` describes with `net` (whose weights `source` names),
+/// reporting through `event`; returns when done or when `stop` is set (what was done is saved).
+pub fn build(
+    net: &Network,
+    source: &WeightsSource,
+    opts: &BuildOptions,
+    stop: &AtomicBool,
+    event: &mut dyn FnMut(BuildEvent),
+) -> Result<BuildSummary> {
+    let specs = layer_specs(opts.layers.as_deref())?;
+    let atlas = open_or_new(&opts.out, &model_identity(source), opts.top, specs)?;
+    let ids: Vec<String> = atlas.layers().iter().map(|l| l.id.clone()).collect();
+    let files = collection(&opts.root, &mut |e| {
+        event(BuildEvent::Skipped(e, String::new()))
+    })?;
+    let (part, parts) = opts.shard.unwrap_or((0, 1));
+    let done = |f: &String| atlas.has_image(f) || atlas.is_skipped(f);
+    let todo: Vec<String> = files
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| i % parts == part && !done(f))
+        .map(|(_, f)| f.clone())
+        .collect();
+    let already = files.iter().filter(|f| done(f)).count();
+    event(BuildEvent::Started {
+        files: files.len(),
+        already,
+        todo: todo.len(),
+    });
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
+    let root = opts
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| opts.root.clone());
+    write_root(&opts.out, &root)?;
+    let mut run = Run {
+        atlas,
+        out: opts.out.clone(),
+        request: TapRequest::layers(ids.iter().map(String::as_str))?.with_head(false),
+        analysed: 0,
+        last_save: Instant::now(),
+    };
+    let started = Instant::now();
+    let mut stopped = false;
+    let mut batch: Vec<(String, InputImage)> = Vec::with_capacity(opts.batch.max(1));
+    for (rel, input) in decoders(&opts.root, todo).iter() {
+        if stop.load(Ordering::SeqCst) || opts.stop_after.is_some_and(|n| run.analysed >= n) {
+            stopped = true;
+            break;
+        }
+        match input {
+            Ok(input) => batch.push((rel, input)),
+            Err(reason) => {
+                run.atlas.skip(&rel, &reason)?;
+                event(BuildEvent::Skipped(rel, reason));
+            }
+        }
+        event(BuildEvent::Advanced);
+        if batch.len() >= opts.batch.max(1) {
+            run.add(net, &batch)?;
+            batch.clear();
+        }
+        if run.last_save.elapsed() >= CHECKPOINT_EVERY {
+            run.checkpoint()?;
+        }
+    }
+    if !stopped {
+        run.add(net, &batch)?;
+    }
+    run.checkpoint()?;
+    Ok(BuildSummary {
+        analysed: run.analysed,
+        images: run.atlas.images().len(),
+        skipped: run.atlas.skipped().len(),
+        seconds: started.elapsed().as_secs_f64(),
+        stopped,
+    })
+}

@@ -1,0 +1,255 @@
+//! `featurescope atlas`: for every channel of the chosen layers, the images of a folder that
+//! excite it most (by the channel's maximum and by its mean), with the receptive-field crop of
+//! the input around the maximum. Streaming and bounded (a running top-K per channel), decoding on
+//! other threads while the network runs, batches on a GPU, checkpoints, Ctrl-C keeps what is
+//! done and the same command resumes. `atlas merge` joins partial atlases exactly; `atlas show`
+//! prints one channel's list. The work is `featurescope_atlas`; this is its command line.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use clap::{Subcommand, ValueEnum};
+use featurescope_atlas::{BuildEvent, BuildOptions, FilterAtlas as Atlas, Rank};
+use featurescope_net::{Catalogue, Network, WeightsSource};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::Backend;
+
+/// Arguments of `atlas`.
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AtlasArgs {
+    #[command(subcommand)]
+    action: Option<AtlasAction>,
+    /// Folder of images, searched recursively.
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// The atlas directory to write; if it holds an atlas of the same settings, continue it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Weights; default: the bundled model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Only these layers (comma-separated ids or Keras aliases); default: all 123 taps.
+    #[arg(long, value_delimiter = ',')]
+    layers: Option<Vec<String>>,
+    /// How many images to keep per channel and ranking.
+    #[arg(long, default_value_t = 9)]
+    top: usize,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+    /// Images per forward pass (default: 8 on a GPU, 1 on the CPU).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Only every N-th file of the collection, starting at the I-th (`I/N`, I from 0): parts
+    /// built on several machines, joined by `atlas merge`, equal one run over everything.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Behave as if Ctrl-C came after this many images (tests).
+    #[arg(long, hide = true)]
+    stop_after: Option<usize>,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: expected I/N with 0 <= I < N, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+#[derive(Subcommand, Debug)]
+enum AtlasAction {
+    /// Merge two atlases of the same model, layers and --top (built over parts of a collection).
+    Merge {
+        /// First atlas directory.
+        a: PathBuf,
+        /// Second atlas directory.
+        b: PathBuf,
+        /// The merged atlas directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print one channel's top images.
+    Show {
+        /// The atlas directory.
+        atlas: PathBuf,
+        /// Layer id or Keras alias.
+        #[arg(long)]
+        layer: String,
+        /// Channel.
+        #[arg(long)]
+        channel: usize,
+        /// Rank by the channel's maximum or its mean.
+        #[arg(long, value_enum, default_value_t = By::Max)]
+        by: By,
+        /// One JSON array of {image, score, y, x, crop}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum By {
+    Max,
+    Mean,
+}
+
+/// Run `atlas …`.
+pub fn run(a: AtlasArgs) -> Result<()> {
+    match a.action {
+        Some(AtlasAction::Merge { a, b, out }) => merge(&a, &b, &out),
+        Some(AtlasAction::Show {
+            atlas,
+            layer,
+            channel,
+            by,
+            json,
+        }) => show(&atlas, &layer, channel, by, json),
+        None => {
+            let (Some(images), Some(out)) = (a.images.clone(), a.out.clone()) else {
+                bail!("atlas needs --images DIR and --out ATLAS (or `atlas merge` / `atlas show`)");
+            };
+            build(&a, &images, &out)
+        }
+    }
+}
+
+fn show(dir: &Path, layer: &str, channel: usize, by: By, json: bool) -> Result<()> {
+    let atlas = Atlas::load(dir)?;
+    let id = Catalogue::inception_v3()
+        .resolve(layer)
+        .map_or_else(|| layer.to_string(), |l| l.id.clone());
+    let rank = match by {
+        By::Max => Rank::Max,
+        By::Mean => Rank::Mean,
+    };
+    let hits = atlas.top(&id, channel, rank)?;
+    if json {
+        println!("{}", serde_json::to_string(&hits)?);
+        return Ok(());
+    }
+    println!(
+        "{id} channel {channel}, top {} of {} images by {}:",
+        hits.len(),
+        atlas.images().len(),
+        if matches!(by, By::Max) { "max" } else { "mean" }
+    );
+    for (i, h) in hits.iter().enumerate() {
+        println!(
+            "{:>3}. {:>10.4}  at y={:<3} x={:<3} crop x {}..{} y {}..{}  {}",
+            i + 1,
+            h.score,
+            h.y,
+            h.x,
+            h.crop.x0,
+            h.crop.x1,
+            h.crop.y0,
+            h.crop.y1,
+            h.image
+        );
+    }
+    Ok(())
+}
+
+fn merge(a: &Path, b: &Path, out: &Path) -> Result<()> {
+    let merged = featurescope_atlas::merge(a, b, out)?;
+    eprintln!(
+        "merged {} + {} → {}: {} images, {} skipped",
+        a.display(),
+        b.display(),
+        out.display(),
+        merged.images().len(),
+        merged.skipped().len()
+    );
+    Ok(())
+}
+
+fn progress_bar(len: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("atlas [{bar:30}] {pos}/{len} images · {per_sec} · {eta} left")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .context("installing the Ctrl-C handler")?;
+    // Settings and collection are checked before the network loads: mistakes fail fast.
+    featurescope_atlas::layer_specs(a.layers.as_deref())?;
+    let source = WeightsSource::from_arg(a.weights.clone());
+    let device = featurescope_net::device::select(a.backend.into())?;
+    let gpu = device.backend == "wgpu";
+    let net = Network::load_source(&source, device)?;
+    let opts = BuildOptions {
+        root: root.to_path_buf(),
+        out: out.to_path_buf(),
+        layers: a.layers.clone(),
+        top: a.top,
+        batch: a.batch.unwrap_or(if gpu { 8 } else { 1 }).max(1),
+        shard: a.shard,
+        stop_after: a.stop_after,
+    };
+    let mut bar: Option<ProgressBar> = None;
+    let summary = featurescope_atlas::build(&net, &source, &opts, &stop, &mut |e| match e {
+        BuildEvent::Started {
+            files,
+            already,
+            todo,
+        } => {
+            eprintln!(
+                "{}: {files} files, {already} already in {}, {todo} to analyse{}",
+                root.display(),
+                out.display(),
+                a.shard
+                    .map_or_else(String::new, |(i, n)| format!(" (part {i} of {n})"))
+            );
+            bar = Some(progress_bar(todo));
+        }
+        BuildEvent::Advanced => {
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        }
+        BuildEvent::Skipped(path, reason) => {
+            let line = if reason.is_empty() {
+                format!("skipped {path}")
+            } else {
+                format!("skipped {path}: {reason}")
+            };
+            match &bar {
+                Some(b) => b.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    eprintln!(
+        "{}: {} images analysed in {:.1} s ({:.2} images/s); {} in the atlas, {} skipped",
+        out.display(),
+        summary.analysed,
+        summary.seconds,
+        summary.analysed as f64 / summary.seconds.max(1e-9),
+        summary.images,
+        summary.skipped
+    );
+    if summary.stopped {
+        bail!(
+            "interrupted: what was done is saved in {}; run the same command to continue",
+            out.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! `featurescope atlas`, checked against brute force: the atlas' top-K lists (images, scores,
+//! positions of the maximum) for every channel of every layer are exactly those computed from
+//! each image's `dump`; a run interrupted (by flag and by a real SIGINT) and resumed, and a
+//! collection built in shards and merged, equal one straight run byte for byte.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use featurescope_maps::atlas::{Atlas, Rank};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn featurescope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Six photos (two in a subfolder, variants made here) and a file that is not an image.
+fn collection(root: &Path) -> Vec<String> {
+    let samples = repo().join("assets/samples");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::copy(samples.join("chelsea.png"), root.join("chelsea.png")).unwrap();
+    std::fs::copy(samples.join("coffee.png"), root.join("coffee.png")).unwrap();
+    std::fs::copy(samples.join("chelsea_299.png"), root.join("sub/cat.png")).unwrap();
+    let coffee = image::open(samples.join("coffee_299.png")).unwrap();
+    coffee.fliph().save(root.join("sub/flipped.png")).unwrap();
+    coffee.grayscale().save(root.join("gray.jpg")).unwrap();
+    coffee.rotate90().save(root.join("rotated.png")).unwrap();
+    std::fs::write(root.join("notes.txt"), "not an image").unwrap();
+    let mut images = vec![
+        "chelsea.png",
+        "coffee.png",
+        "gray.jpg",
+        "rotated.png",
+        "sub/cat.png",
+        "sub/flipped.png",
+    ];
+    images.sort_unstable();
+    images.into_iter().map(String::from).collect()
+}
+
+/// A channel's values for one image: (max, first row-major argmax, mean as f64 → f32).
+fn reduce(values: &[f32], w: usize) -> (f32, u32, u32, f32) {
+    let mut best = (f32::NEG_INFINITY, 0usize);
+    let mut sum = 0f64;
+    for (i, &v) in values.iter().enumerate() {
+        if v > best.0 {
+            best = (v, i);
+        }
+        sum += f64::from(v);
+    }
+    let mean = (sum / values.len() as f64) as f32;
+    (best.0, (best.1 / w) as u32, (best.1 % w) as u32, mean)
+}
+
+#[test]
+fn atlas_equals_brute_force_over_dumps() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    let images = collection(&root);
+    let out = dir.path().join("atlas");
+    let top = 3usize;
+    let o = featurescope(&[
+        "atlas",
+        "--images",
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--top",
+        "3",
+        "--backend",
+        "cpu",
+    ]);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("skipped notes.txt: "), "{err}");
+    let atlas = Atlas::load(&out).unwrap();
+    assert_eq!(atlas.images(), images.as_slice());
+    assert_eq!(atlas.layers().len(), 123);
+
+    // Brute force: every image's every layer from `dump`.
+    let mut per_image = Vec::new();
+    for name in &images {
+        let acts = dir.path().join(format!("dump-{}", name.replace('/', "_")));
+        ok(&featurescope(&[
+            "dump",
+            "--image",
+            root.join(name).to_str().unwrap(),
+            "--out",
+            acts.to_str().unwrap(),
+            "--backend",
+            "cpu",
+        ]));
+        per_image.push(acts);
+    }
+    let mut checked = 0;
+    for layer in atlas.layers() {
+        let [c, h, w] = layer.shape();
+        // reductions[image][channel]
+        let reductions: Vec<Vec<(f32, u32, u32, f32)>> = per_image
+            .iter()
+            .map(|acts| {
+                let file = std::fs::File::open(acts.join(format!("{}.npy", layer.id))).unwrap();
+                let data: Vec<f32> = npyz::NpyFile::new(file).unwrap().into_vec().unwrap();
+                assert_eq!(data.len(), c * h * w);
+                data.chunks(h * w).map(|ch| reduce(ch, w)).collect()
+            })
+            .collect();
+        for ch in 0..c {
+            for rank in [Rank::Max, Rank::Mean] {
+                let mut expected: Vec<(usize, f32, u32, u32)> = (0..images.len())
+                    .map(|i| {
+                        let (max, y, x, mean) = reductions[i][ch];
+                        let score = if matches!(rank, Rank::Max) { max } else { mean };
+                        (i, score, y, x)
+                    })
+                    .collect();
+                // Score descending, then image path ascending.
+                expected.sort_by(|a, b| match b.1.total_cmp(&a.1) {
+                    Ordering::Equal => images[a.0].cmp(&images[b.0]),
+                    o => o,
+                });
+                expected.truncate(top);
+                let got = atlas.top(&layer.id, ch, rank).unwrap();
+                assert_eq!(got.len(), top);
+                for (e, g) in expected.iter().zip(&got) {
+                    assert_eq!(
+                        (images[e.0].as_str(), e.1.to_bits(), e.2, e.3),
+                        (g.image.as_str(), g.score.to_bits(), g.y, g.x),
+                        "{} channel {ch} {rank:?}: expected {e:?}, atlas {g:?}",
+                        layer.id
+                    );
+                    let f = layer.rf.crop(g.y, g.x);
+                    assert_eq!(f, g.crop);
+                    assert!(g.crop.x0 < g.crop.x1 && g.crop.y0 < g.crop.y1);
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20_000, "{checked} channel rankings checked");
+
+    // `atlas show --json`: one array of {image, score, y, x, crop}.
+    let o = featurescope(&[
+        "atlas",
+        "show",
+        out.to_str().unwrap(),
+        "--layer",
+        "mixed0",
+        "--channel",
+        "7",
+        "--json",
+    ]);
+    ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), top);
+    let keys: Vec<&String> = arr[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["crop", "image", "score", "x", "y"]);
+    // The crops' inputs are kept for every image that is ranked anywhere.
+    for i in atlas.referenced_images() {
+        let p = featurescope_maps::atlas::input_image_path(&out, &atlas.images()[i as usize]);
+        assert_eq!(image::open(&p).unwrap().width(), 299);
+    }
+    let o = featurescope(&[
+        "atlas",
+        "show",
+        out.to_str().unwrap(),
+        "--layer",
+        "mixed0",
+        "--channel",
+        "256",
+    ]);
+    assert!(!o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim().lines().count(), 1);
+}
+
+fn build(root: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "atlas",
+        "--images",
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--top",
+        "2",
+        "--layers",
+        "Conv2d_1a_3x3,mixed0,Mixed_7c",
+        "--backend",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    featurescope(&args)
+}
+
+fn index(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join("atlas.json")).unwrap()
+}
+
+fn inputs(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("inputs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn resumed_and_merged_atlases_equal_a_straight_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    collection(&root);
+    let straight = dir.path().join("straight");
+    ok(&build(&root, &straight, &[]));
+
+    // Interrupted after two images, then the same command again.
+    let resumed = dir.path().join("resumed");
+    let o = build(&root, &resumed, &["--stop-after", "2"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(Atlas::load(&resumed).unwrap().images().len(), 2);
+    let o = build(&root, &resumed, &[]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(" already in "));
+    assert_eq!(index(&resumed), index(&straight));
+    assert_eq!(inputs(&resumed), inputs(&straight));
+
+    // Three shards, merged two steps.
+    let parts: Vec<PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("part{i}")))
+        .collect();
+    for (i, p) in parts.iter().enumerate() {
+        ok(&build(&root, p, &["--shard", &format!("{i}/3")]));
+    }
+    let ab = dir.path().join("ab");
+    let all = dir.path().join("all");
+    let merge = |a: &Path, b: &Path, out: &Path| {
+        ok(&featurescope(&[
+            "atlas",
+            "merge",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+    };
+    merge(&parts[2], &parts[0], &ab);
+    merge(&parts[1], &ab, &all);
+    assert_eq!(index(&all), index(&straight));
+    assert_eq!(inputs(&all), inputs(&straight));
+
+    // Other settings never mix: a different --top on the same directory is refused.
+    let o = featurescope(&[
+        "atlas",
+        "--images",
+        root.to_str().unwrap(),
+        "--out",
+        straight.to_str().unwrap(),
+        "--top",
+        "5",
+        "--layers",
+        "Conv2d_1a_3x3,mixed0,Mixed_7c",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("other settings"));
+}
+
+#[test]
+fn ctrl_c_keeps_what_is_done_and_the_same_command_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    collection(&root);
+    let straight = dir.path().join("straight");
+    ok(&build(&root, &straight, &[]));
+    let out = dir.path().join("interrupted");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .args([
+            "atlas",
+            "--images",
+            root.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--top",
+            "2",
+            "--layers",
+            "Conv2d_1a_3x3,mixed0,Mixed_7c",
+            "--backend",
+            "cpu",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first line comes once the Ctrl-C handler is in place.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(first.contains("to analyse"), "{first}");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    if !status.success() {
+        assert!(rest.contains("interrupted"), "{rest}");
+    }
+    // Whatever was done is a valid atlas; the same command finishes it.
+    let done = Atlas::load(&out).unwrap().images().len();
+    assert!(done <= 6);
+    ok(&build(&root, &out, &[]));
+    assert_eq!(index(&out), index(&straight));
+}
