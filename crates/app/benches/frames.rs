@@ -25,6 +25,7 @@ fn harness<'a>() -> Harness<'a, State> {
         weights: None,
         backend: BackendChoice::Cpu,
         restore_settings: false,
+        startup_report: None,
     };
     Harness::builder()
         .with_size([1600.0, 1000.0])

@@ -7,9 +7,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use egui::{Color32, RichText, TextureHandle, TextureOptions};
-use featurescope_net::{BackendChoice, Catalogue, LayerData, LayerKind, WeightsInfo};
+use featurescope_net::{
+    BackendChoice, Catalogue, LayerData, LayerKind, WeightsInfo, WeightsSource,
+};
 
+use crate::atlas_view::{AtlasBuild, AtlasState};
+use crate::files::{Browser, FileRequest};
 use crate::settings::{STORAGE_KEY, Settings};
+use crate::startup::StartupReport;
 use crate::tasks::{TaskResult, Tasks};
 use crate::view::{LayerView, TileCache};
 use crate::worker::{Analysis, Event, ImageSource, Job, Stage, Worker};
@@ -25,6 +30,9 @@ pub struct Launch {
     pub backend: BackendChoice,
     /// Restore persisted settings (off in tests).
     pub restore_settings: bool,
+    /// When the process started, to print start → window / first tiles and then close
+    /// (`featurescope --startup-report`); `None` in normal use.
+    pub startup_report: Option<Instant>,
 }
 
 impl Default for Launch {
@@ -34,6 +42,7 @@ impl Default for Launch {
             weights: None,
             backend: BackendChoice::Auto,
             restore_settings: true,
+            startup_report: None,
         }
     }
 }
@@ -70,6 +79,8 @@ pub enum InspectorView {
     Map,
     /// The map upsampled and laid over the input photo.
     Overlay,
+    /// The images of the open atlas that excite this filter most, as receptive-field crops.
+    Atlas,
 }
 
 /// The inspector's state: one filter of the current layer.
@@ -124,6 +135,16 @@ pub struct FeaturescopeApp {
     pub(crate) scroll_tree: bool,
     /// Hide timings and the machine's name (deterministic screenshots in tests).
     pub hide_machine_details: bool,
+    /// The in-app file browser, while open.
+    pub browser: Option<Browser>,
+    /// The system file dialog failed to appear once this run: use the in-app browser.
+    pub system_dialog_failed: bool,
+    /// Start-up timings being taken (`--startup-report`).
+    pub(crate) startup: Option<StartupReport>,
+    /// The open filter atlas.
+    pub atlas: Option<AtlasState>,
+    /// The atlas being built on the worker.
+    pub atlas_build: Option<AtlasBuild>,
 }
 
 impl FeaturescopeApp {
@@ -136,12 +157,9 @@ impl FeaturescopeApp {
         } else {
             Settings::default()
         };
-        let weights_path = launch
-            .weights
-            .clone()
-            .unwrap_or_else(featurescope_net::default_weights_path);
+        let weights = WeightsSource::from_arg(launch.weights.clone());
         let repaint_ctx = ctx.clone();
-        let worker = Worker::spawn(weights_path, launch.backend, move || {
+        let worker = Worker::spawn(weights, launch.backend, move || {
             repaint_ctx.request_repaint();
         });
         let task_ctx = ctx.clone();
@@ -174,6 +192,11 @@ impl FeaturescopeApp {
             last_drop_to_tiles_ms: None,
             scroll_tree: true,
             hide_machine_details: false,
+            browser: None,
+            system_dialog_failed: false,
+            startup: launch.startup_report.map(StartupReport::new),
+            atlas: None,
+            atlas_build: None,
         };
         let first = match launch.image {
             Some(p) => ImageSource::File(p),
@@ -211,8 +234,8 @@ impl FeaturescopeApp {
     }
 
     /// Ask for other weights.
-    pub fn load_weights(&mut self, path: PathBuf) {
-        if let Err(e) = self.worker.send(Job::LoadWeights(path)) {
+    pub fn load_weights(&mut self, source: WeightsSource) {
+        if let Err(e) = self.worker.send(Job::LoadWeights(source)) {
             self.notify_error(e);
         }
     }
@@ -310,6 +333,7 @@ impl FeaturescopeApp {
             analysis.activations.get(&self.selected)
         };
         self.view = data.and_then(|d| LayerView::new(d, pre, &self.settings, self.view_version));
+        self.apply_selectivity_order();
         self.last_view_ms = t.elapsed().as_secs_f64() * 1e3;
     }
 
@@ -324,12 +348,13 @@ impl FeaturescopeApp {
                 } => {
                     self.notify(format!(
                         "weights: {} ({}) on {device} in {millis:.0} ms",
-                        info.path
-                            .file_name()
-                            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                        info.source.short_name(),
                         info.head.description
                     ));
                     self.weights = Some((info, device));
+                    if let Some(s) = &mut self.startup {
+                        s.weights_ready();
+                    }
                 }
                 Event::WeightsFailed(e) => {
                     let kept = if self.weights.is_some() {
@@ -390,6 +415,8 @@ impl FeaturescopeApp {
                     };
                     self.notify_error(format!("{message}{kept}"));
                 }
+                Event::AtlasProgress { done, total } => self.atlas_progress(done, total),
+                Event::AtlasBuilt(result) => self.atlas_built(result),
                 Event::PreRelu { generation, data } => {
                     if self
                         .analysis
@@ -404,12 +431,17 @@ impl FeaturescopeApp {
         }
         for result in self.tasks.poll() {
             match result {
-                TaskResult::OpenImage(Some(p)) => self.analyse(ImageSource::File(p)),
-                TaskResult::OpenWeights(Some(p)) => self.load_weights(p),
-                TaskResult::OpenImage(None) | TaskResult::OpenWeights(None) => {}
+                TaskResult::OpenImage(p) => self.analyse(ImageSource::File(p)),
+                TaskResult::OpenWeights(p) => self.load_weights(WeightsSource::File(p)),
+                TaskResult::Cancelled => {}
+                TaskResult::DialogUnavailable(request) => self.system_dialog_unavailable(request),
                 TaskResult::Pasted(Ok(source)) => self.analyse(source),
                 TaskResult::Pasted(Err(e)) | TaskResult::Exported(Err(e)) => self.notify_error(e),
                 TaskResult::Exported(Ok(msg)) => self.notify(msg),
+                TaskResult::OpenAtlas(p) => self.open_atlas(p),
+                TaskResult::AtlasFolder(p) => self.build_atlas(p),
+                TaskResult::AtlasLoaded(r) => self.atlas_loaded(r),
+                TaskResult::AtlasCrops { key, crops } => self.crops_loaded(key, crops),
             }
         }
     }
@@ -436,7 +468,7 @@ impl FeaturescopeApp {
             )
         });
         if open {
-            self.tasks.open_image(self.recent_dir());
+            self.choose_file(FileRequest::OpenImage);
         }
         if paste && !text_focus {
             self.tasks.paste();
@@ -459,6 +491,9 @@ impl FeaturescopeApp {
     /// One whole frame of UI (also used by the UI tests).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        if let Some(s) = &mut self.startup {
+            s.frame();
+        }
         self.process_events();
         self.handle_input(&ctx);
         egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
@@ -471,14 +506,34 @@ impl FeaturescopeApp {
             .resizable(true)
             .default_size(260.0)
             .show(ui, |ui| self.input_ui(ui));
+        if self.atlas.is_some() {
+            egui::Panel::right("atlas")
+                .resizable(true)
+                .default_size(2.0 * crate::atlas_view::THUMB_PX as f32 + 30.0)
+                .show(ui, |ui| self.atlas_panel_ui(ui));
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             self.notices_ui(ui);
             self.tiles_ui(ui);
         });
         self.inspector_window(&ctx);
+        self.browser_ui(&ctx);
         self.drop_hint(&ctx);
+        if self.startup.is_some() {
+            self.report_startup(&ctx);
+        }
         if self.progress.is_some() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// `--startup-report`: once the first tiles are on screen, print the timings and close.
+    fn report_startup(&mut self, ctx: &egui::Context) {
+        let (Some(s), Some(a)) = (&mut self.startup, &self.analysis) else {
+            return;
+        };
+        if s.tiles_drawn(self.tiles.len(), &a.source.name()) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
     }
 

@@ -3,8 +3,11 @@
 //! worker thread; the UI thread never waits on it, the disk or the GPU readback.
 
 mod app;
+pub mod atlas_view;
+pub mod files;
 mod panels;
 pub mod settings;
+mod startup;
 pub mod tasks;
 mod tiles;
 pub mod view;
@@ -13,7 +16,8 @@ pub mod worker;
 pub use app::{FeaturescopeApp, Inspector, InspectorView, Launch, Notice, Progress, SAMPLE_PHOTO};
 
 /// The window icon (also used by the desktop entry).
-pub const ICON_PNG: &[u8] = include_bytes!("../../../assets/featurescope.png");
+pub const ICON_PNG: &[u8] =
+    include_bytes!("../../../assets/icons/hicolor/256x256/apps/featurescope.png");
 
 /// Open the window and run until it is closed.
 pub fn run_native(launch: Launch) -> Result<(), String> {

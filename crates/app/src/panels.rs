@@ -2,9 +2,10 @@
 
 use egui::{Color32, RichText};
 use featurescope_net::catalogue::{BlockKind, LayerInfo};
-use featurescope_net::{Catalogue, LayerKind};
+use featurescope_net::{Catalogue, LayerKind, WeightsSource};
 
 use crate::app::FeaturescopeApp;
+use crate::files::{DialogChoice, FileRequest};
 use crate::worker::{ImageSource, Stage};
 
 /// Marker drawn next to layers on the 48-deep longest path.
@@ -15,7 +16,7 @@ impl FeaturescopeApp {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 if ui.button("Open image…  (Ctrl+O)").clicked() {
-                    self.tasks.open_image(self.recent_dir());
+                    self.choose_file(FileRequest::OpenImage);
                 }
                 if ui.button("Paste image  (Ctrl+V)").clicked() {
                     self.tasks.paste();
@@ -36,10 +37,27 @@ impl FeaturescopeApp {
                 });
                 ui.separator();
                 if ui.button("Open weights…").clicked() {
-                    self.tasks.open_weights();
+                    self.choose_file(FileRequest::OpenWeights);
                 }
                 if ui.button("Bundled weights").clicked() {
-                    self.load_weights(featurescope_net::default_weights_path());
+                    self.load_weights(WeightsSource::Bundled);
+                }
+                ui.separator();
+                if ui.button("Open atlas…").clicked() {
+                    self.choose_file(FileRequest::OpenAtlas);
+                }
+                if ui
+                    .add_enabled(
+                        self.atlas_build.is_none(),
+                        egui::Button::new("Build atlas from folder…"),
+                    )
+                    .on_hover_text(
+                        "Which images of a folder excite each filter most: their crops appear \
+                         beside the tiles",
+                    )
+                    .clicked()
+                {
+                    self.choose_file(FileRequest::AtlasFolder);
                 }
                 ui.separator();
                 let has_view = self.view.is_some();
@@ -54,6 +72,22 @@ impl FeaturescopeApp {
                     .clicked()
                 {
                     self.export_npy();
+                }
+                ui.separator();
+                let mut built_in = self.settings.file_dialog == DialogChoice::BuiltIn;
+                if ui
+                    .checkbox(&mut built_in, "Use featurescope's file browser")
+                    .on_hover_text(
+                        "Instead of the system's file dialog (used automatically when the \
+                         desktop has none)",
+                    )
+                    .changed()
+                {
+                    self.settings.file_dialog = if built_in {
+                        DialogChoice::BuiltIn
+                    } else {
+                        DialogChoice::Auto
+                    };
                 }
                 ui.separator();
                 if ui.button("Quit").clicked() {
@@ -83,12 +117,10 @@ impl FeaturescopeApp {
                         ui.label(RichText::new(device).weak());
                         ui.label(format!(
                             "{} · {}",
-                            info.path
-                                .file_name()
-                                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                            info.source.short_name(),
                             info.head.description
                         ))
-                        .on_hover_text(info.path.display().to_string());
+                        .on_hover_text(info.source.to_string());
                     }
                     None => {
                         ui.spinner();
@@ -101,7 +133,16 @@ impl FeaturescopeApp {
 
     pub(crate) fn status_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            if let Some(p) = &self.progress {
+            if let (None, Some(p)) = (&self.weights, &self.progress) {
+                // The window is up before the network: say what it is waiting for.
+                ui.spinner();
+                ui.label(format!(
+                    "loading Inception-V3 weights… {:.1} s",
+                    p.started.elapsed().as_secs_f32()
+                ));
+            } else if self.atlas_build.is_some() {
+                self.atlas_build_ui(ui);
+            } else if let Some(p) = &self.progress {
                 ui.spinner();
                 let secs = p.started.elapsed().as_secs_f32();
                 let text = match p.stage {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use featurescope_maps::{Colormap, NormSettings, Normalization, SortKey};
 use serde::{Deserialize, Serialize};
 
+use crate::files::DialogChoice;
+
 /// Key under which eframe stores the settings.
 pub const STORAGE_KEY: &str = "featurescope.settings";
 /// How many recent files are remembered.
@@ -54,6 +56,8 @@ pub struct Settings {
     pub smooth: bool,
     /// Inspector overlay opacity.
     pub overlay_opacity: f32,
+    /// The system's file dialog, or featurescope's own browser.
+    pub file_dialog: DialogChoice,
 }
 
 impl Default for Settings {
@@ -73,6 +77,7 @@ impl Default for Settings {
             recent: Vec::new(),
             smooth: false,
             overlay_opacity: 0.6,
+            file_dialog: DialogChoice::Auto,
         }
     }
 }

@@ -1,26 +1,48 @@
-//! Short background tasks that must not block the UI thread: native file dialogs, clipboard
+//! Short background tasks that must not block the UI thread: system file dialogs, clipboard
 //! reads (an X11 clipboard request waits for its owner) and exports. Each runs on its own thread
 //! and reports through one bounded channel; the UI polls it every frame.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Instant;
 
 use image::{DynamicImage, RgbaImage};
 
+use featurescope_maps::atlas::{Atlas, AtlasHit, crop_image, input_image_path};
+
+use crate::atlas_view::{CropKey, LoadedAtlas, crop_thumbnail};
+use crate::files::{ExportWrite, FileRequest, NATIVE_MIN_LIFETIME};
 use crate::worker::ImageSource;
 
 /// What a finished task reports.
 #[derive(Debug)]
 pub enum TaskResult {
-    /// File → Open image: the chosen file, or `None` if cancelled.
-    OpenImage(Option<PathBuf>),
-    /// File → Open weights: the chosen file, or `None` if cancelled.
-    OpenWeights(Option<PathBuf>),
+    /// File → Open image: the chosen file.
+    OpenImage(PathBuf),
+    /// File → Open weights: the chosen file.
+    OpenWeights(PathBuf),
+    /// The person closed the dialog without choosing.
+    Cancelled,
+    /// The system dialog could not be shown: serve the request with the in-app browser.
+    DialogUnavailable(FileRequest),
     /// An image (or image file) from the clipboard.
     Pasted(Result<ImageSource, String>),
     /// An export: the message to show.
     Exported(Result<String, String>),
+    /// File → Open atlas: the atlas directory's `atlas.json` was chosen.
+    OpenAtlas(PathBuf),
+    /// File → Build atlas from folder: the collection folder was chosen.
+    AtlasFolder(PathBuf),
+    /// An atlas read from disk.
+    AtlasLoaded(Result<LoadedAtlas, String>),
+    /// The crops of one filter's top images.
+    AtlasCrops {
+        /// Which list.
+        key: CropKey,
+        /// The hits with their crops, or why they could not be read.
+        crops: Result<Vec<(AtlasHit, egui::ColorImage)>, String>,
+    },
 }
 
 /// The task runner.
@@ -64,29 +86,71 @@ impl Tasks {
         self.rx.try_iter().collect()
     }
 
-    /// Ask for an image file.
-    pub fn open_image(&self, start: Option<PathBuf>) {
+    /// Show the system's file dialog for `request`, starting in `start`. A dialog that closes
+    /// with nothing sooner than [`NATIVE_MIN_LIFETIME`] never appeared: the request comes back
+    /// as [`TaskResult::DialogUnavailable`] for the in-app browser.
+    pub fn system_dialog(&self, request: FileRequest, start: Option<PathBuf>) {
         self.spawn(move || {
+            let (name, exts) = request.filter();
             let mut d = rfd::FileDialog::new()
-                .set_title("Open image")
-                .add_filter("Images", IMAGE_EXTENSIONS)
-                .add_filter("All files", &["*"]);
+                .set_title(request.title())
+                .add_filter(name, &exts);
             if let Some(dir) = start {
                 d = d.set_directory(dir);
             }
-            TaskResult::OpenImage(d.pick_file())
+            let shown = Instant::now();
+            let picked = match &request {
+                FileRequest::Export { default_name, .. } => {
+                    d.set_file_name(default_name.clone()).save_file()
+                }
+                FileRequest::AtlasFolder => d.pick_folder(),
+                _ => d.add_filter("All files", &["*"]).pick_file(),
+            };
+            match picked {
+                Some(path) => chosen(request, path),
+                None if shown.elapsed() < NATIVE_MIN_LIFETIME => {
+                    TaskResult::DialogUnavailable(request)
+                }
+                None => TaskResult::Cancelled,
+            }
         });
     }
 
-    /// Ask for a weight file.
-    pub fn open_weights(&self) {
-        self.spawn(|| {
-            TaskResult::OpenWeights(
-                rfd::FileDialog::new()
-                    .set_title("Open weights")
-                    .add_filter("Weights", &["json", "pth", "pt", "safetensors"])
-                    .pick_file(),
+    /// Write an export to a path chosen in the in-app browser.
+    pub fn write_export(&self, path: PathBuf, write: ExportWrite) {
+        self.spawn(move || exported(&path, write));
+    }
+
+    /// Read an atlas directory.
+    pub fn load_atlas(&self, dir: PathBuf) {
+        self.spawn(move || {
+            TaskResult::AtlasLoaded(
+                Atlas::load(&dir)
+                    .map(|atlas| LoadedAtlas {
+                        root: featurescope_atlas::read_root(&dir),
+                        dir,
+                        atlas: Arc::new(atlas),
+                    })
+                    .map_err(|e| format!("cannot open the atlas: {e}")),
             )
+        });
+    }
+
+    /// Read the crops of `hits` (one filter's list) from the atlas' stored network inputs.
+    pub fn load_crops(&self, dir: PathBuf, key: CropKey, hits: Vec<AtlasHit>) {
+        self.spawn(move || {
+            let crops = hits
+                .into_iter()
+                .map(|hit| {
+                    let path = input_image_path(&dir, &hit.image);
+                    let input = image::open(&path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?
+                        .to_rgb8();
+                    let crop = crop_image(&input, hit.crop);
+                    Ok((hit, crop_thumbnail(&crop)))
+                })
+                .collect();
+            TaskResult::AtlasCrops { key, crops }
         });
     }
 
@@ -94,26 +158,20 @@ impl Tasks {
     pub fn paste(&self) {
         self.spawn(|| TaskResult::Pasted(read_clipboard()));
     }
+}
 
-    /// Ask where to save, then write with `write`.
-    pub fn export(
-        &self,
-        title: &'static str,
-        default_name: String,
-        extension: &'static str,
-        write: impl FnOnce(&std::path::Path) -> Result<(), String> + Send + 'static,
-    ) {
-        self.spawn(move || {
-            let path = rfd::FileDialog::new()
-                .set_title(title)
-                .set_file_name(default_name)
-                .add_filter(extension, &[extension])
-                .save_file();
-            TaskResult::Exported(match path {
-                None => Err("export cancelled".into()),
-                Some(p) => write(&p).map(|()| format!("saved {}", p.display())),
-            })
-        });
+fn exported(path: &Path, write: ExportWrite) -> TaskResult {
+    TaskResult::Exported(write(path).map(|()| format!("saved {}", path.display())))
+}
+
+/// The result for a file the system dialog returned.
+fn chosen(request: FileRequest, path: PathBuf) -> TaskResult {
+    match request {
+        FileRequest::OpenImage => TaskResult::OpenImage(path),
+        FileRequest::OpenWeights => TaskResult::OpenWeights(path),
+        FileRequest::Export { write, .. } => exported(&path, write),
+        FileRequest::OpenAtlas => TaskResult::OpenAtlas(path),
+        FileRequest::AtlasFolder => TaskResult::AtlasFolder(path),
     }
 }
 

@@ -6,6 +6,8 @@ use featurescope_maps::{Colormap, GridOptions, Resample, SortKey};
 use featurescope_net::{Catalogue, LayerKind};
 
 use crate::app::{FeaturescopeApp, Inspector, InspectorView};
+use crate::atlas_view::SELECTIVITY_SORT;
+use crate::files::{ExportWrite, FileRequest};
 use crate::settings::NormMode;
 
 const LABEL_H: f32 = 14.0;
@@ -80,14 +82,36 @@ impl FeaturescopeApp {
             }
             ui.separator();
             let key = self.settings.sort_key();
+            let by_selectivity = self.settings.sort == SELECTIVITY_SORT;
+            let atlas_has_layer = self.atlas_selectivity(&self.selected).is_some();
             egui::ComboBox::from_label("sort by")
-                .selected_text(key.name())
+                .selected_text(if by_selectivity {
+                    SELECTIVITY_SORT
+                } else {
+                    key.name()
+                })
                 .show_ui(ui, |ui| {
                     for k in SortKey::ALL {
-                        if ui.selectable_label(k == key, k.name()).clicked() {
+                        if ui
+                            .selectable_label(!by_selectivity && k == key, k.name())
+                            .clicked()
+                        {
                             self.settings.sort = k.name().into();
                             changed = true;
                         }
+                    }
+                    if atlas_has_layer
+                        && ui
+                            .selectable_label(by_selectivity, SELECTIVITY_SORT)
+                            .on_hover_text(
+                                "Most selective across the atlas first: how far the best \
+                                 image's maximum stands above the filter's usual maximum \
+                                 (z-score)",
+                            )
+                            .clicked()
+                    {
+                        self.settings.sort = SELECTIVITY_SORT.into();
+                        changed = true;
                     }
                 });
             changed |= ui
@@ -174,7 +198,16 @@ impl FeaturescopeApp {
         let ctx = ui.ctx().clone();
         let Some(view) = self.view.take() else {
             if self.analysis.is_none() || self.showing_pre_relu() {
-                ui.centered_and_justified(|ui| ui.spinner());
+                let what = if self.weights.is_none() {
+                    "Loading Inception-V3…"
+                } else {
+                    "Analysing…"
+                };
+                ui.vertical_centered(|ui| {
+                    ui.add_space(ui.available_height() * 0.4);
+                    ui.spinner();
+                    ui.label(RichText::new(what).weak());
+                });
             } else {
                 ui.label("no data for this layer");
             }
@@ -302,11 +335,17 @@ impl FeaturescopeApp {
     }
 
     pub(crate) fn inspector_window(&mut self, ctx: &egui::Context) {
-        let (Some(mut insp), Some(view)) = (self.inspector.take(), self.view.as_ref()) else {
+        let Some(mut insp) = self.inspector.take() else {
+            return;
+        };
+        // The view is taken for the window's lifetime so its views can use `self` (the atlas'
+        // crops load through tasks); it is put back below.
+        let Some(view) = self.view.take() else {
             return;
         };
         let c = insp.channel;
         if c >= view.maps.channels {
+            self.view = Some(view);
             return;
         }
         let mut open = true;
@@ -323,6 +362,9 @@ impl FeaturescopeApp {
                 ui.horizontal(|ui| {
                     ui.selectable_value(&mut insp.view, InspectorView::Map, "Map");
                     ui.selectable_value(&mut insp.view, InspectorView::Overlay, "Overlay on photo");
+                    if self.atlas.is_some() {
+                        ui.selectable_value(&mut insp.view, InspectorView::Atlas, "Top images");
+                    }
                     ui.separator();
                     if ui.button("< prev").clicked() {
                         insp.channel = c.saturating_sub(1);
@@ -389,7 +431,7 @@ impl FeaturescopeApp {
                             && let Some(a) = &self.analysis
                         {
                             {
-                                let img = overlay(view, c, &a.input.crop, self.settings.overlay_opacity);
+                                let img = overlay(&view, c, &a.input.crop, self.settings.overlay_opacity);
                                 let tex = ctx.load_texture("inspector-overlay", img, TextureOptions::LINEAR);
                                 insp.overlay_texture = Some((key, tex));
                             }
@@ -398,8 +440,13 @@ impl FeaturescopeApp {
                             ui.image((tex.id(), vec2(side, side)));
                         }
                     }
+                    InspectorView::Atlas => {
+                        let columns = ((side / (crate::atlas_view::THUMB_PX as f32 + 8.0)) as usize).max(1);
+                        self.crops_ui(ui, c, columns);
+                    }
                 }
             });
+        self.view = Some(view);
         if export_tile {
             self.export_tile(c);
         }
@@ -428,10 +475,27 @@ impl FeaturescopeApp {
             ..GridOptions::default()
         };
         let name = format!("{}.png", view.id);
-        self.tasks.export("Export grid", name, "png", move |path| {
+        let write: ExportWrite = Box::new(move |path| {
             let img = featurescope_maps::render_grid(&maps, &opts).map_err(|e| e.to_string())?;
             img.save(path)
                 .map_err(|e| format!("{}: {e}", path.display()))
+        });
+        self.export("Export grid", name, "png", write);
+    }
+
+    /// Choose where to save an export, then write it on a task thread.
+    fn export(
+        &mut self,
+        title: &'static str,
+        default_name: String,
+        extension: &'static str,
+        write: ExportWrite,
+    ) {
+        self.choose_file(FileRequest::Export {
+            title,
+            default_name,
+            extension,
+            write,
         });
     }
 
@@ -439,16 +503,16 @@ impl FeaturescopeApp {
         let Some(view) = &self.view else { return };
         let maps = view.maps.clone();
         let name = format!("{}.npy", view.id);
-        self.tasks
-            .export("Export activations", name, "npy", move |path| {
-                let shape = [
-                    1,
-                    maps.channels as u64,
-                    maps.height as u64,
-                    maps.width as u64,
-                ];
-                featurescope_maps::write_npy(path, &shape, &maps.data).map_err(|e| e.to_string())
-            });
+        let write: ExportWrite = Box::new(move |path| {
+            let shape = [
+                1,
+                maps.channels as u64,
+                maps.height as u64,
+                maps.width as u64,
+            ];
+            featurescope_maps::write_npy(path, &shape, &maps.data).map_err(|e| e.to_string())
+        });
+        self.export("Export activations", name, "npy", write);
     }
 
     fn export_tile(&mut self, c: usize) {
@@ -458,7 +522,7 @@ impl FeaturescopeApp {
         let scale = (512 / w.max(h)).max(1);
         let rgba: Vec<u8> = img.pixels.iter().flat_map(|p| p.to_array()).collect();
         let name = format!("{}_{c}.png", view.id);
-        self.tasks.export("Export tile", name, "png", move |path| {
+        let write: ExportWrite = Box::new(move |path| {
             let small = image::RgbaImage::from_raw(w, h, rgba)
                 .ok_or_else(|| "tile has an inconsistent size".to_string())?;
             let big = image::imageops::resize(
@@ -470,6 +534,7 @@ impl FeaturescopeApp {
             big.save(path)
                 .map_err(|e| format!("{}: {e}", path.display()))
         });
+        self.export("Export tile", name, "png", write);
     }
 }
 

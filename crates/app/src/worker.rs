@@ -5,11 +5,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Instant;
 
+use featurescope_atlas::{BuildEvent, BuildOptions, BuildSummary};
 use featurescope_net::{
-    Activations, BackendChoice, InputImage, LayerData, Network, TapRequest, WeightsInfo, preprocess,
+    Activations, BackendChoice, InputImage, LayerData, Network, TapRequest, WeightsInfo,
+    WeightsSource, preprocess,
 };
 use image::DynamicImage;
 
@@ -61,7 +64,7 @@ impl ImageSource {
 #[derive(Debug)]
 pub enum Job {
     /// Replace the model (the current one stays if this fails).
-    LoadWeights(PathBuf),
+    LoadWeights(WeightsSource),
     /// Run the network on an image, every layer tapped.
     Analyse {
         /// Increases with each image the user asks for.
@@ -75,6 +78,13 @@ pub enum Job {
         generation: u64,
         /// Conv id.
         layer: String,
+    },
+    /// Build (or continue) a filter atlas over a folder with the current weights.
+    BuildAtlas {
+        /// What to build.
+        options: BuildOptions,
+        /// Set to stop early (what was done is kept).
+        stop: Arc<AtomicBool>,
     },
 }
 
@@ -128,6 +138,15 @@ pub enum Event {
         /// The values.
         data: LayerData,
     },
+    /// Progress of an atlas build: files handled, files to handle.
+    AtlasProgress {
+        /// Handled so far.
+        done: usize,
+        /// In all.
+        total: usize,
+    },
+    /// An atlas build ended: its directory and how it went, or why it failed.
+    AtlasBuilt(Result<(PathBuf, BuildSummary), String>),
 }
 
 /// A finished analysis.
@@ -182,7 +201,7 @@ const EVENT_QUEUE: usize = 256;
 impl Worker {
     /// Start the worker: it picks the device and loads `weights` first.
     pub fn spawn(
-        weights: PathBuf,
+        weights: WeightsSource,
         backend: BackendChoice,
         repaint: impl Fn() + Send + 'static,
     ) -> Self {
@@ -263,20 +282,21 @@ impl WorkerState {
 
     fn run(&mut self, job: Job) {
         match job {
-            Job::LoadWeights(path) => self.load(path),
+            Job::LoadWeights(source) => self.load(source),
             Job::Analyse { generation, source } => self.analyse(generation, source),
             Job::PreRelu { generation, layer } => self.pre_relu(generation, &layer),
+            Job::BuildAtlas { options, stop } => self.build_atlas(&options, &stop),
         }
     }
 
-    fn load(&mut self, path: PathBuf) {
+    fn load(&mut self, source: WeightsSource) {
         let t = Instant::now();
         let device = match featurescope_net::device::select(self.backend) {
             Ok(d) => d,
             Err(e) => return self.emit(Event::WeightsFailed(e.to_string())),
         };
         let device_name = format!("{} · {}", device.backend, device.name);
-        match Network::load(&path, device) {
+        match Network::load_source(&source, device) {
             Ok(net) => {
                 let info = net.weights().clone();
                 self.network = Some(net);
@@ -292,6 +312,33 @@ impl WorkerState {
             }
             Err(e) => self.emit(Event::WeightsFailed(e.to_string())),
         }
+    }
+
+    fn build_atlas(&mut self, options: &BuildOptions, stop: &AtomicBool) {
+        let Some(net) = &self.network else {
+            return self.emit(Event::AtlasBuilt(Err("no weights loaded".into())));
+        };
+        let source = net.weights().source.clone();
+        let (events, repaint) = (self.events.clone(), &self.repaint);
+        let (mut done, mut total) = (0, 0);
+        let mut last_sent = Instant::now();
+        let result = featurescope_atlas::build(net, &source, options, stop, &mut |e| {
+            match e {
+                BuildEvent::Started { todo, .. } => total = todo,
+                BuildEvent::Advanced => done += 1,
+                BuildEvent::Skipped(..) => return,
+            }
+            if done == total || last_sent.elapsed().as_millis() >= 50 {
+                last_sent = Instant::now();
+                let _ = events.try_send(Event::AtlasProgress { done, total });
+                repaint();
+            }
+        });
+        self.emit(Event::AtlasBuilt(
+            result
+                .map(|s| (options.out.clone(), s))
+                .map_err(|e| format!("atlas: {e:#}")),
+        ));
     }
 
     fn analyse(&mut self, generation: u64, source: ImageSource) {

@@ -35,14 +35,22 @@ impl egui::DroppedFile for Dropped {
 }
 
 fn harness<'a>() -> Harness<'a, State> {
+    harness_with(true)
+}
+
+/// `accessibility_check`: off only where a third-party widget (egui_file's path and file-name
+/// fields) has no accessible name, which the check would report as ours.
+fn harness_with<'a>(accessibility_check: bool) -> Harness<'a, State> {
     let launch = Launch {
         image: None,
         weights: None,
         backend: BackendChoice::Cpu,
         restore_settings: false,
+        startup_report: None,
     };
     Harness::builder()
         .with_size([1280.0, 800.0])
+        .with_accessibility_check(accessibility_check)
         .wgpu()
         .build_ui_state(
             move |ui, state: &mut State| {
@@ -185,4 +193,141 @@ fn selecting_sorting_dropping_and_a_corrupt_file() {
         egui::pos2(dismiss.min.x, text.max.y),
     ));
     h.snapshot("corrupt_file_error");
+}
+
+#[test]
+fn built_in_file_browser_opens_an_image() {
+    let mut h = harness_with(false);
+    settle(&mut h);
+    // A folder with a photo, a file that is not an image, and a subfolder.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(sample("coffee.png"), dir.path().join("espresso.png")).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not an image").unwrap();
+    std::fs::create_dir(dir.path().join("more photos")).unwrap();
+    {
+        let a = h.state_mut().as_mut().unwrap();
+        // As on a desktop without a portal, or as the person chose in the File menu.
+        a.settings.file_dialog = featurescope_app::files::DialogChoice::BuiltIn;
+        // The browser starts in the folder of the most recent file.
+        a.settings.recent = vec![dir.path().join("espresso.png")];
+    }
+    h.get_by_label("File").click();
+    h.run();
+    h.get_by_label("Open image…  (Ctrl+O)").click();
+    h.run();
+    assert!(app(&h).browser.is_some(), "the in-app browser is open");
+    h.get_by_label_contains("Open image (featurescope file browser)");
+    h.get_by_label_contains("more photos");
+    assert!(
+        h.query_by_label_contains("notes.txt").is_none(),
+        "only images are listed"
+    );
+    h.get_by_label_contains("espresso.png").click();
+    h.run();
+    // The folder's path is a temporary one: mask it.
+    let path = dir.path().to_string_lossy().into_owned();
+    let fields: Vec<egui::Rect> = h.get_all_by_value(&path).map(|n| n.rect()).collect();
+    assert!(!fields.is_empty());
+    for r in fields {
+        h.mask(r);
+    }
+    h.snapshot("file_browser");
+
+    h.get_by_label("Open").click();
+    // The analysis starts (a spinner keeps repainting): step, don't wait to settle.
+    h.step();
+    h.step();
+    assert!(app(&h).browser.is_none(), "the browser closed");
+    settle(&mut h);
+    assert_eq!(
+        app(&h).analysis.as_ref().unwrap().source.name(),
+        "espresso.png"
+    );
+
+    // Cancelling leaves everything as it was.
+    h.key_press(egui::Key::Escape);
+    h.run();
+    h.get_by_label("File").click();
+    h.run();
+    h.get_by_label("Open weights…").click();
+    h.run();
+    h.get_by_label_contains("Open weights (featurescope file browser)");
+    h.get_by_label("Cancel").click();
+    h.run();
+    assert!(app(&h).browser.is_none());
+    assert!(app(&h).notices.iter().all(|n| !n.error));
+}
+
+#[test]
+fn atlas_built_from_a_folder_beside_the_tiles() {
+    let mut h = harness();
+    settle(&mut h);
+    // A small collection: two photos and two variants, and a file that is not an image.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::copy(sample("chelsea_299.png"), root.join("cat.png")).unwrap();
+    std::fs::copy(sample("coffee_299.png"), root.join("espresso.png")).unwrap();
+    let coffee = image::open(sample("coffee_299.png")).unwrap();
+    coffee
+        .fliph()
+        .save(root.join("espresso-flipped.png"))
+        .unwrap();
+    let cat = image::open(sample("chelsea_299.png")).unwrap();
+    cat.grayscale().save(root.join("cat-gray.png")).unwrap();
+    std::fs::write(root.join("readme.txt"), "not an image").unwrap();
+    let out = dir.path().join("atlas");
+    h.state_mut()
+        .as_mut()
+        .unwrap()
+        .build_atlas_into(root.clone(), out.clone());
+    let start = Instant::now();
+    while app(&h).atlas.is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the atlas was not built; notices: {:?}",
+            app(&h).notices
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let a = app(&h);
+    assert!(a.atlas_build.is_none());
+    let atlas = a.atlas.as_ref().unwrap().loaded.atlas.clone();
+    assert_eq!(atlas.images().len(), 4);
+    assert_eq!(atlas.skipped().len(), 1);
+    assert!(out.join("atlas.json").is_file());
+
+    // Click a tile: its top images appear beside the tiles, as receptive-field crops.
+    h.get_by_label("filter 0").click();
+    let start = Instant::now();
+    while h.query_by_label_contains("atlas image 1: ").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no crops");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run();
+    let top = atlas
+        .top("Conv2d_2b_3x3", 0, featurescope_maps::atlas::Rank::Max)
+        .unwrap();
+    h.get_by_label(&format!("atlas image 1: {}", top[0].image));
+    h.get_by_label(&format!("atlas image 4: {}", top[3].image));
+    h.snapshot("atlas_beside_tiles");
+
+    // Tiles sorted by selectivity across the atlas.
+    h.get_by_label("sort by").click();
+    h.run();
+    h.get_by_label("selectivity").click();
+    h.run();
+    let sel = atlas.selectivity("Conv2d_2b_3x3").unwrap();
+    let view = app(&h).view.as_ref().unwrap();
+    let ordered: Vec<f32> = view.order.iter().map(|&c| sel[c]).collect();
+    assert!(ordered.windows(2).all(|w| w[0] >= w[1]), "by selectivity");
+
+    // A click on a crop analyses that image.
+    let second = top[1].image.clone();
+    h.get_by_label(&format!("atlas image 2: {second}")).click();
+    h.step();
+    settle(&mut h);
+    assert_eq!(app(&h).analysis.as_ref().unwrap().source.name(), second);
 }

@@ -1,0 +1,269 @@
+//! Choosing files. The system's dialog (through rfd: the XDG desktop portal or zenity on Linux,
+//! the platform's own elsewhere) runs on a task thread when the desktop has one; otherwise —
+//! or when it fails to appear — featurescope's own file browser (the `egui_file` crate) opens
+//! inside the window. A request never ends in silence: it yields a file, a cancel the person
+//! chose, or the in-app browser.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use egui_file::{FileDialog, State};
+use featurescope_net::WeightsSource;
+use serde::{Deserialize, Serialize};
+
+use crate::app::FeaturescopeApp;
+use crate::tasks::IMAGE_EXTENSIONS;
+use crate::worker::ImageSource;
+
+/// Weight file extensions offered in the open-weights dialog.
+pub const WEIGHT_EXTENSIONS: &[&str] = &["json", "pth", "pt", "safetensors"];
+
+/// A system dialog that returns "cancelled" sooner than this never appeared: nobody closes a
+/// dialog that fast, but rfd answers that way when neither a portal nor zenity could show one.
+pub const NATIVE_MIN_LIFETIME: Duration = Duration::from_millis(400);
+
+/// Which file dialog to use (a persistent setting).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DialogChoice {
+    /// The system's dialog where the desktop has one, else the built-in browser.
+    #[default]
+    Auto,
+    /// Always featurescope's own browser.
+    BuiltIn,
+}
+
+/// Writes an export to the chosen path (runs on a task thread).
+pub type ExportWrite = Box<dyn FnOnce(&Path) -> Result<(), String> + Send>;
+
+/// What a file is being chosen for.
+pub enum FileRequest {
+    /// An image to analyse.
+    OpenImage,
+    /// Weights to load.
+    OpenWeights,
+    /// An atlas to open (its `atlas.json`).
+    OpenAtlas,
+    /// The folder of images to build an atlas from.
+    AtlasFolder,
+    /// Where to save an export.
+    Export {
+        /// Dialog title.
+        title: &'static str,
+        /// Suggested file name.
+        default_name: String,
+        /// The one extension offered.
+        extension: &'static str,
+        /// What to write there.
+        write: ExportWrite,
+    },
+}
+
+impl std::fmt::Debug for FileRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.title())
+    }
+}
+
+impl FileRequest {
+    /// The dialog's title.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::OpenImage => "Open image",
+            Self::OpenWeights => "Open weights",
+            Self::OpenAtlas => "Open atlas (atlas.json)",
+            Self::AtlasFolder => "Build atlas from folder",
+            Self::Export { title, .. } => title,
+        }
+    }
+
+    /// (filter name, extensions) the dialog offers.
+    pub fn filter(&self) -> (&'static str, Vec<&'static str>) {
+        match self {
+            Self::OpenImage => ("Images", IMAGE_EXTENSIONS.to_vec()),
+            Self::OpenWeights => ("Weights", WEIGHT_EXTENSIONS.to_vec()),
+            Self::OpenAtlas => ("Atlas", vec!["json"]),
+            Self::AtlasFolder => ("Folders", Vec::new()),
+            Self::Export { extension, .. } => (extension, vec![extension]),
+        }
+    }
+
+    /// Whether `path` is a file this request accepts (by extension, case-insensitively).
+    pub fn accepts(&self, path: &Path) -> bool {
+        let (_, exts) = self.filter();
+        path.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| exts.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    }
+}
+
+/// Whether this desktop can show a system file dialog. On Linux and the BSDs that needs the XDG
+/// desktop portal on a D-Bus session bus, or zenity; Windows and macOS always have one.
+pub fn system_dialog_available() -> bool {
+    if cfg!(any(target_os = "windows", target_os = "macos")) {
+        return true;
+    }
+    (session_bus() && portal_installed()) || on_path("zenity")
+}
+
+fn session_bus() -> bool {
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|a| !a.is_empty())
+        || std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| Path::new(&d).join("bus").exists())
+}
+
+/// The portal is D-Bus activated: its service file is in a `dbus-1/services` data folder.
+fn portal_installed() -> bool {
+    let dirs = std::env::var("XDG_DATA_DIRS")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
+    dirs.split(':').any(|d| {
+        Path::new(d)
+            .join("dbus-1/services/org.freedesktop.portal.Desktop.service")
+            .is_file()
+    })
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// featurescope's own file browser: an `egui_file` dialog inside the window, and the request it
+/// serves.
+pub struct Browser {
+    dialog: FileDialog,
+    request: FileRequest,
+}
+
+/// What the browser produced this frame.
+pub enum BrowserOutcome {
+    /// Still open.
+    Open,
+    /// Closed without a file.
+    Cancelled,
+    /// A file was chosen for this request.
+    Chosen(FileRequest, PathBuf),
+}
+
+impl Browser {
+    /// Open the browser for `request`, starting in `start` (else the current folder).
+    pub fn new(request: FileRequest, start: Option<PathBuf>) -> Self {
+        let mut dialog = match &request {
+            FileRequest::Export { default_name, .. } => {
+                FileDialog::save_file().default_filename(default_name.clone())
+            }
+            FileRequest::AtlasFolder => FileDialog::select_folder(),
+            _ => FileDialog::open_file(),
+        };
+        let (_, exts) = request.filter();
+        let filter_exts = exts.clone();
+        dialog = dialog
+            .id(egui::Id::unique("featurescope-file-browser"))
+            .title(&format!("{} (featurescope file browser)", request.title()))
+            .default_size([640.0, 440.0])
+            .show_rename(false)
+            .show_new_folder(matches!(request, FileRequest::Export { .. }))
+            .show_files_filter(Box::new(move |p: &Path| {
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| filter_exts.iter().any(|x| x.eq_ignore_ascii_case(e)))
+            }));
+        if let Some(dir) = start.filter(|d| d.is_dir()) {
+            dialog = dialog.initial_path(dir);
+        }
+        dialog.open();
+        Self { dialog, request }
+    }
+
+    /// The request being served.
+    pub fn request(&self) -> &FileRequest {
+        &self.request
+    }
+
+    /// Draw the browser; what it produced.
+    pub fn show(mut self, ctx: &egui::Context) -> (Option<Self>, BrowserOutcome) {
+        self.dialog.show(ctx);
+        match self.dialog.state() {
+            State::Open => (Some(self), BrowserOutcome::Open),
+            State::Selected => match self.dialog.path().map(Path::to_path_buf) {
+                Some(path) => (None, BrowserOutcome::Chosen(self.request, path)),
+                None => (None, BrowserOutcome::Cancelled),
+            },
+            State::Cancelled | State::Closed => (None, BrowserOutcome::Cancelled),
+        }
+    }
+}
+
+impl FeaturescopeApp {
+    /// Ask for a file: the system dialog where there is one, else the in-app browser.
+    pub fn choose_file(&mut self, request: FileRequest) {
+        let start = self.recent_dir();
+        let system = self.settings.file_dialog == DialogChoice::Auto
+            && !self.system_dialog_failed
+            && *SYSTEM_DIALOG.get_or_init(system_dialog_available);
+        if system {
+            self.tasks.system_dialog(request, start);
+        } else {
+            self.browser = Some(Browser::new(request, start));
+        }
+    }
+
+    /// The system dialog did not appear: say so once, and use the in-app browser from now on.
+    pub(crate) fn system_dialog_unavailable(&mut self, request: FileRequest) {
+        if !self.system_dialog_failed {
+            self.system_dialog_failed = true;
+            self.notify(
+                "the system file dialog did not open (no XDG desktop portal or zenity?): \
+                 using featurescope's own file browser",
+            );
+        }
+        let start = self.recent_dir();
+        self.browser = Some(Browser::new(request, start));
+    }
+
+    /// Act on a chosen file.
+    pub(crate) fn file_chosen(&mut self, request: FileRequest, path: PathBuf) {
+        match request {
+            FileRequest::OpenImage => self.analyse(ImageSource::File(path)),
+            FileRequest::OpenWeights => self.load_weights(WeightsSource::File(path)),
+            FileRequest::Export { write, .. } => self.tasks.write_export(path, write),
+            FileRequest::OpenAtlas => self.open_atlas(path),
+            FileRequest::AtlasFolder => self.build_atlas(path),
+        }
+    }
+
+    /// Draw the in-app browser if it is open.
+    pub(crate) fn browser_ui(&mut self, ctx: &egui::Context) {
+        let Some(browser) = self.browser.take() else {
+            return;
+        };
+        let (still_open, outcome) = browser.show(ctx);
+        self.browser = still_open;
+        if let BrowserOutcome::Chosen(request, path) = outcome {
+            self.file_chosen(request, path);
+        }
+    }
+}
+
+/// Whether the desktop has a system dialog, asked once per run.
+static SYSTEM_DIALOG: OnceLock<bool> = OnceLock::new();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_filter_by_extension() {
+        assert!(FileRequest::OpenImage.accepts(Path::new("/a/cat.JPG")));
+        assert!(!FileRequest::OpenImage.accepts(Path::new("/a/model.json")));
+        assert!(FileRequest::OpenWeights.accepts(Path::new("model.json")));
+        assert!(FileRequest::OpenWeights.accepts(Path::new("w.safetensors")));
+    }
+
+    #[test]
+    fn no_bus_and_no_zenity_means_no_system_dialog() {
+        // Only the pure parts: a PATH without zenity.
+        assert!(!on_path("featurescope-no-such-program"));
+    }
+}
