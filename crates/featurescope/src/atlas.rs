@@ -91,6 +91,9 @@ enum AtlasAction {
         /// One JSON array of {image, score, y, x, crop}.
         #[arg(long)]
         json: bool,
+        /// Also write each image's receptive-field crop as `<rank>_<image name>.png` here.
+        #[arg(long, value_name = "DIR")]
+        crops: Option<PathBuf>,
     },
 }
 
@@ -110,7 +113,14 @@ pub fn run(a: AtlasArgs) -> Result<()> {
             channel,
             by,
             json,
-        }) => show(&atlas, &layer, channel, by, json),
+            crops,
+        }) => {
+            show(&atlas, &layer, channel, by, json)?;
+            match crops {
+                Some(out) => write_crops(&atlas, &layer, channel, by, &out),
+                None => Ok(()),
+            }
+        }
         None => {
             let (Some(images), Some(out)) = (a.images.clone(), a.out.clone()) else {
                 bail!("atlas needs --images DIR and --out ATLAS (or `atlas merge` / `atlas show`)");
@@ -154,6 +164,32 @@ fn show(dir: &Path, layer: &str, channel: usize, by: By, json: bool) -> Result<(
             h.image
         );
     }
+    Ok(())
+}
+
+/// Write the crops of one channel's list as PNGs, named by rank and image.
+fn write_crops(dir: &Path, layer: &str, channel: usize, by: By, out: &Path) -> Result<()> {
+    let atlas = Atlas::load(dir)?;
+    let id = Catalogue::inception_v3()
+        .resolve(layer)
+        .map_or_else(|| layer.to_string(), |l| l.id.clone());
+    let rank = match by {
+        By::Max => Rank::Max,
+        By::Mean => Rank::Mean,
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (i, hit) in atlas.top(&id, channel, rank)?.iter().enumerate() {
+        let input_path = featurescope_maps::atlas::input_image_path(dir, &hit.image);
+        let input = image::open(&input_path)
+            .with_context(|| format!("reading {}", input_path.display()))?
+            .to_rgb8();
+        let crop = featurescope_maps::atlas::crop_image(&input, hit.crop);
+        let name = hit.image.replace(['/', '\\'], "_");
+        let path = out.join(format!("{:02}_{name}.png", i + 1));
+        crop.save(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!("wrote the crops to {}", out.display());
     Ok(())
 }
 

@@ -70,6 +70,8 @@ fn reduce(values: &[f32], w: usize) -> (f32, u32, u32, f32) {
 }
 
 #[test]
+// `reductions[image][channel]`: the channel index reads across images, not along one slice.
+#[allow(clippy::needless_range_loop)]
 fn atlas_equals_brute_force_over_dumps() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("photos");
@@ -177,6 +179,28 @@ fn atlas_equals_brute_force_over_dumps() {
     for i in atlas.referenced_images() {
         let p = featurescope_maps::atlas::input_image_path(&out, &atlas.images()[i as usize]);
         assert_eq!(image::open(&p).unwrap().width(), 299);
+    }
+    // --crops writes each ranked image's receptive-field crop.
+    let crops = dir.path().join("crops");
+    ok(&featurescope(&[
+        "atlas",
+        "show",
+        out.to_str().unwrap(),
+        "--layer",
+        "Mixed_7c",
+        "--channel",
+        "3",
+        "--crops",
+        crops.to_str().unwrap(),
+    ]));
+    let hits = atlas.top("Mixed_7c", 3, Rank::Max).unwrap();
+    for (i, hit) in hits.iter().enumerate() {
+        let file = crops.join(format!("{:02}_{}.png", i + 1, hit.image.replace('/', "_")));
+        let img = image::open(&file).unwrap();
+        assert_eq!(
+            (img.width(), img.height()),
+            (hit.crop.x1 - hit.crop.x0, hit.crop.y1 - hit.crop.y0)
+        );
     }
     let o = featurescope(&[
         "atlas",
@@ -331,4 +355,71 @@ fn ctrl_c_keeps_what_is_done_and_the_same_command_resumes() {
     assert!(done <= 6);
     ok(&build(&root, &out, &[]));
     assert_eq!(index(&out), index(&straight));
+}
+
+#[test]
+fn batched_gpu_atlas_agrees_with_the_cpu() {
+    // wgpu (a GPU, or lavapipe in CI) with two images per pass, against the CPU one at a time.
+    if featurescope_net::device::select(featurescope_net::BackendChoice::Wgpu).is_err() {
+        assert!(
+            std::env::var_os("FEATURESCOPE_REQUIRE_WGPU").is_none(),
+            "wgpu required but unavailable"
+        );
+        eprintln!("SKIPPED: no wgpu adapter");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    std::fs::create_dir_all(&root).unwrap();
+    let samples = repo().join("assets/samples");
+    std::fs::copy(samples.join("chelsea_299.png"), root.join("cat.png")).unwrap();
+    std::fs::copy(samples.join("coffee_299.png"), root.join("espresso.png")).unwrap();
+    let (gpu, cpu) = (dir.path().join("gpu"), dir.path().join("cpu"));
+    let layers = "Conv2d_1a_3x3,mixed0,Mixed_7c";
+    for (out, backend, batch) in [(&gpu, "wgpu", "2"), (&cpu, "cpu", "1")] {
+        ok(&featurescope(&[
+            "atlas",
+            "--images",
+            root.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--top",
+            "2",
+            "--layers",
+            layers,
+            "--backend",
+            backend,
+            "--batch",
+            batch,
+        ]));
+    }
+    let (g, c) = (Atlas::load(&gpu).unwrap(), Atlas::load(&cpu).unwrap());
+    let (mut units, mut moved) = (0usize, 0usize);
+    for layer in c.layers() {
+        let [channels, _, _] = layer.shape();
+        let hits = |a: &Atlas, ch| a.top(&layer.id, ch, Rank::Max).unwrap();
+        let layer_max = (0..channels)
+            .flat_map(|ch| hits(&c, ch))
+            .fold(0f32, |m, h| m.max(h.score.abs()));
+        for ch in 0..channels {
+            for cpu_hit in hits(&c, ch) {
+                let gpu_hit = hits(&g, ch)
+                    .into_iter()
+                    .find(|h| h.image == cpu_hit.image)
+                    .unwrap();
+                assert!(
+                    (gpu_hit.score - cpu_hit.score).abs() <= 2e-4 * layer_max,
+                    "{} channel {ch} {}: gpu {} cpu {}",
+                    layer.id,
+                    cpu_hit.image,
+                    gpu_hit.score,
+                    cpu_hit.score
+                );
+                units += 1;
+                // A maximum may move between two near-equal values under float rounding.
+                moved += usize::from((gpu_hit.y, gpu_hit.x) != (cpu_hit.y, cpu_hit.x));
+            }
+        }
+    }
+    assert!(moved * 200 <= units, "{moved} of {units} maxima moved");
 }
