@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
-use featurescope_atlas::{BuildEvent, BuildOptions, FilterAtlas as Atlas, Rank};
+use featurescope_atlas::{AtlasHit, BuildEvent, BuildOptions, FilterAtlas as Atlas, Rank};
 use featurescope_net::{Catalogue, Network, WeightsSource};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -114,13 +114,7 @@ pub fn run(a: AtlasArgs) -> Result<()> {
             by,
             json,
             crops,
-        }) => {
-            show(&atlas, &layer, channel, by, json)?;
-            match crops {
-                Some(out) => write_crops(&atlas, &layer, channel, by, &out),
-                None => Ok(()),
-            }
-        }
+        }) => show(&atlas, &layer, channel, by, json, crops.as_deref()),
         None => {
             let (Some(images), Some(out)) = (a.images.clone(), a.out.clone()) else {
                 bail!("atlas needs --images DIR and --out ATLAS (or `atlas merge` / `atlas show`)");
@@ -130,7 +124,16 @@ pub fn run(a: AtlasArgs) -> Result<()> {
     }
 }
 
-fn show(dir: &Path, layer: &str, channel: usize, by: By, json: bool) -> Result<()> {
+/// Print one channel's list; with `crops`, also write each hit's receptive-field crop there as
+/// `<rank>_<image name>.png`.
+fn show(
+    dir: &Path,
+    layer: &str,
+    channel: usize,
+    by: By,
+    json: bool,
+    crops: Option<&Path>,
+) -> Result<()> {
     let atlas = Atlas::load(dir)?;
     let id = Catalogue::inception_v3()
         .resolve(layer)
@@ -142,43 +145,38 @@ fn show(dir: &Path, layer: &str, channel: usize, by: By, json: bool) -> Result<(
     let hits = atlas.top(&id, channel, rank)?;
     if json {
         println!("{}", serde_json::to_string(&hits)?);
-        return Ok(());
-    }
-    println!(
-        "{id} channel {channel}, top {} of {} images by {}:",
-        hits.len(),
-        atlas.images().len(),
-        if matches!(by, By::Max) { "max" } else { "mean" }
-    );
-    for (i, h) in hits.iter().enumerate() {
+    } else {
         println!(
-            "{:>3}. {:>10.4}  at y={:<3} x={:<3} crop x {}..{} y {}..{}  {}",
-            i + 1,
-            h.score,
-            h.y,
-            h.x,
-            h.crop.x0,
-            h.crop.x1,
-            h.crop.y0,
-            h.crop.y1,
-            h.image
+            "{id} channel {channel}, top {} of {} images by {}:",
+            hits.len(),
+            atlas.images().len(),
+            if matches!(by, By::Max) { "max" } else { "mean" }
         );
+        for (i, h) in hits.iter().enumerate() {
+            println!(
+                "{:>3}. {:>10.4}  at y={:<3} x={:<3} crop x {}..{} y {}..{}  {}",
+                i + 1,
+                h.score,
+                h.y,
+                h.x,
+                h.crop.x0,
+                h.crop.x1,
+                h.crop.y0,
+                h.crop.y1,
+                h.image
+            );
+        }
     }
-    Ok(())
+    match crops {
+        Some(out) => write_crops(dir, &hits, out),
+        None => Ok(()),
+    }
 }
 
-/// Write the crops of one channel's list as PNGs, named by rank and image.
-fn write_crops(dir: &Path, layer: &str, channel: usize, by: By, out: &Path) -> Result<()> {
-    let atlas = Atlas::load(dir)?;
-    let id = Catalogue::inception_v3()
-        .resolve(layer)
-        .map_or_else(|| layer.to_string(), |l| l.id.clone());
-    let rank = match by {
-        By::Max => Rank::Max,
-        By::Mean => Rank::Mean,
-    };
+/// Write the crops of `hits` as PNGs, named by rank and image.
+fn write_crops(dir: &Path, hits: &[AtlasHit], out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for (i, hit) in atlas.top(&id, channel, rank)?.iter().enumerate() {
+    for (i, hit) in hits.iter().enumerate() {
         let input_path = featurescope_maps::atlas::input_image_path(dir, &hit.image);
         let input = image::open(&input_path)
             .with_context(|| format!("reading {}", input_path.display()))?

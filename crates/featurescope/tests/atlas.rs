@@ -215,22 +215,28 @@ fn atlas_equals_brute_force_over_dumps() {
     assert_eq!(String::from_utf8_lossy(&o.stderr).trim().lines().count(), 1);
 }
 
-fn build(root: &Path, out: &Path, extra: &[&str]) -> Output {
+/// `atlas` over three layers, top 2 on the CPU unless `extra` says otherwise.
+fn atlas_args<'a>(root: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "atlas",
         "--images",
         root.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-        "--top",
-        "2",
         "--layers",
         "Conv2d_1a_3x3,mixed0,Mixed_7c",
-        "--backend",
-        "cpu",
     ];
+    for (flag, default) in [("--top", "2"), ("--backend", "cpu")] {
+        if !extra.contains(&flag) {
+            args.extend([flag, default]);
+        }
+    }
     args.extend_from_slice(extra);
-    featurescope(&args)
+    args
+}
+
+fn build(root: &Path, out: &Path, extra: &[&str]) -> Output {
+    featurescope(&atlas_args(root, out, extra))
 }
 
 fn index(dir: &Path) -> Vec<u8> {
@@ -292,19 +298,7 @@ fn resumed_and_merged_atlases_equal_a_straight_run() {
     assert_eq!(inputs(&all), inputs(&straight));
 
     // Other settings never mix: a different --top on the same directory is refused.
-    let o = featurescope(&[
-        "atlas",
-        "--images",
-        root.to_str().unwrap(),
-        "--out",
-        straight.to_str().unwrap(),
-        "--top",
-        "5",
-        "--layers",
-        "Conv2d_1a_3x3,mixed0,Mixed_7c",
-        "--backend",
-        "cpu",
-    ]);
+    let o = build(&root, &straight, &["--top", "5"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("other settings"));
 }
@@ -318,19 +312,7 @@ fn ctrl_c_keeps_what_is_done_and_the_same_command_resumes() {
     ok(&build(&root, &straight, &[]));
     let out = dir.path().join("interrupted");
     let mut child = Command::new(env!("CARGO_BIN_EXE_featurescope"))
-        .args([
-            "atlas",
-            "--images",
-            root.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--top",
-            "2",
-            "--layers",
-            "Conv2d_1a_3x3,mixed0,Mixed_7c",
-            "--backend",
-            "cpu",
-        ])
+        .args(atlas_args(&root, &out, &[]))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -375,23 +357,12 @@ fn batched_gpu_atlas_agrees_with_the_cpu() {
     std::fs::copy(samples.join("chelsea_299.png"), root.join("cat.png")).unwrap();
     std::fs::copy(samples.join("coffee_299.png"), root.join("espresso.png")).unwrap();
     let (gpu, cpu) = (dir.path().join("gpu"), dir.path().join("cpu"));
-    let layers = "Conv2d_1a_3x3,mixed0,Mixed_7c";
     for (out, backend, batch) in [(&gpu, "wgpu", "2"), (&cpu, "cpu", "1")] {
-        ok(&featurescope(&[
-            "atlas",
-            "--images",
-            root.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--top",
-            "2",
-            "--layers",
-            layers,
-            "--backend",
-            backend,
-            "--batch",
-            batch,
-        ]));
+        ok(&build(
+            &root,
+            out,
+            &["--backend", backend, "--batch", batch],
+        ));
     }
     let (g, c) = (Atlas::load(&gpu).unwrap(), Atlas::load(&cpu).unwrap());
     let (mut units, mut moved) = (0usize, 0usize);
