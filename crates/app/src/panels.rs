@@ -361,6 +361,8 @@ impl FeaturescopeApp {
                     .is_some_and(|(w, _)| !w.head.labels.is_empty());
                 let label = if has_head {
                     format!("{PATH_MARK} head (predictions)")
+                } else if self.weights.is_none() {
+                    "  head (loading…)".to_string()
                 } else {
                     "  head: none in these weights".to_string()
                 };
