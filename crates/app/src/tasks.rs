@@ -92,9 +92,10 @@ impl Tasks {
     pub fn system_dialog(&self, request: FileRequest, start: Option<PathBuf>) {
         self.spawn(move || {
             let (name, exts) = request.filter();
-            let mut d = rfd::FileDialog::new()
-                .set_title(request.title())
-                .add_filter(name, &exts);
+            let mut d = rfd::FileDialog::new().set_title(request.title());
+            if !exts.is_empty() {
+                d = d.add_filter(name, &exts);
+            }
             if let Some(dir) = start {
                 d = d.set_directory(dir);
             }
