@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use egui::{Color32, RichText, TextureHandle, TextureOptions};
 use featurescope_atlas::{BuildOptions, BuildSummary, FilterAtlas, Rank};
-use featurescope_maps::atlas::{AtlasHit, input_image_path};
+use featurescope_maps::atlas::{AtlasHit, fnv1a64, input_image_path};
 
 use crate::app::FeaturescopeApp;
 use crate::worker::{ImageSource, Job};
@@ -31,7 +31,7 @@ pub type CropKey = (String, usize, bool);
 pub struct LoadedAtlas {
     /// Its directory.
     pub dir: PathBuf,
-    /// The collection folder it was built from, when recorded.
+    /// The collection folder it was built from, when recorded and still there.
     pub root: Option<PathBuf>,
     /// The atlas.
     pub atlas: Arc<FilterAtlas>,
@@ -90,36 +90,22 @@ pub fn crop_thumbnail(crop: &image::RgbImage) -> egui::ColorImage {
     egui::ColorImage::from_rgb([tw as usize, th as usize], img.as_raw())
 }
 
-/// Where the app keeps atlases it builds: `$XDG_DATA_HOME/featurescope/atlases/<folder>-<hash>`.
+/// Where the app keeps atlases it builds: `<data home>/featurescope/atlases/<folder>-<hash of
+/// its path>`, one per folder.
 pub fn default_atlas_dir(root: &Path) -> PathBuf {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(std::env::temp_dir);
+    let data = crate::data_home().unwrap_or_else(std::env::temp_dir);
     let name = root
         .file_name()
         .map_or_else(|| "images".into(), |n| n.to_string_lossy().into_owned());
-    // FNV-1a of the folder's path: one atlas per folder.
-    let hash = root
-        .to_string_lossy()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = fnv1a64(root.as_os_str().as_encoded_bytes());
     data.join("featurescope/atlases")
         .join(format!("{name}-{hash:016x}"))
 }
 
 impl FeaturescopeApp {
-    /// Open the atlas whose `atlas.json` (or directory) is `path`.
+    /// Open the atlas whose `atlas.json` (or directory) is `path` (read on a task thread).
     pub fn open_atlas(&mut self, path: PathBuf) {
-        let dir = if path.is_dir() {
-            path
-        } else {
-            path.parent().map(Path::to_path_buf).unwrap_or(path)
-        };
-        self.tasks.load_atlas(dir);
+        self.tasks.load_atlas(path);
     }
 
     /// Build an atlas of `root`'s images with the current weights, on the worker.
@@ -228,39 +214,30 @@ impl FeaturescopeApp {
         state.crops.insert(key, entry);
     }
 
-    /// The atlas' selectivity of each channel of `layer`, if the atlas has it.
-    pub(crate) fn atlas_selectivity(&self, layer: &str) -> Option<Vec<f32>> {
-        self.atlas.as_ref()?.loaded.atlas.selectivity(layer)
-    }
-
     /// Reorder the view's tiles by selectivity when that order is chosen and the atlas has the
-    /// layer (the most selective filter first).
+    /// layer (the most selective filter first); computed once per view, not per frame.
     pub(crate) fn apply_selectivity_order(&mut self) {
         if self.settings.sort != SELECTIVITY_SORT {
             return;
         }
-        let Some(view) = &self.view else { return };
-        let Some(sel) = self.atlas_selectivity(&view.id) else {
+        let (Some(atlas), Some(view)) = (&self.atlas, &mut self.view) else {
             return;
         };
-        if let Some(view) = &mut self.view {
-            view.order.sort_by(|&a, &b| {
-                let (sa, sb) = (sel.get(a).copied(), sel.get(b).copied());
-                sb.unwrap_or(f32::MIN)
-                    .total_cmp(&sa.unwrap_or(f32::MIN))
-                    .then(a.cmp(&b))
-            });
-        }
+        let Some(sel) = atlas.loaded.atlas.selectivity(&view.id) else {
+            return;
+        };
+        let score = |c: usize| sel.get(c).copied().unwrap_or(f32::MIN);
+        view.order
+            .sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
     }
 
-    /// Analyse an atlas image: the original in the collection if it is still there, else the
-    /// network input the atlas kept.
+    /// Analyse an atlas image: the original in the collection when that folder was there as the
+    /// atlas was opened, else the network input the atlas kept.
     fn analyse_atlas_image(&mut self, image: &str) {
         let Some(state) = &self.atlas else { return };
-        let original = state.loaded.root.as_ref().map(|r| r.join(image));
-        let path = match original {
-            Some(p) if p.is_file() => p,
-            _ => input_image_path(&state.loaded.dir, image),
+        let path = match &state.loaded.root {
+            Some(root) => root.join(image),
+            None => input_image_path(&state.loaded.dir, image),
         };
         self.analyse(ImageSource::File(path));
     }
@@ -400,21 +377,12 @@ impl FeaturescopeApp {
     pub(crate) fn atlas_build_ui(&mut self, ui: &mut egui::Ui) {
         let Some(b) = &self.atlas_build else { return };
         ui.spinner();
-        let fraction = if b.total > 0 {
-            b.done as f32 / b.total as f32
-        } else {
-            0.0
-        };
-        ui.add(
-            egui::ProgressBar::new(fraction)
-                .desired_width(120.0)
-                .show_percentage(),
-        );
         let secs = b.started.elapsed().as_secs_f32();
-        ui.label(format!(
+        let text = format!(
             "building atlas: {}/{} images · {secs:.0} s",
             b.done, b.total
-        ));
+        );
+        crate::panels::progress_row(ui, b.done, b.total, 120.0, text);
         if ui.small_button("Cancel").clicked() {
             b.stop.store(true, Ordering::SeqCst);
         }

@@ -90,11 +90,15 @@ impl FileRequest {
 
     /// Whether `path` is a file this request accepts (by extension, case-insensitively).
     pub fn accepts(&self, path: &Path) -> bool {
-        let (_, exts) = self.filter();
-        path.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| exts.iter().any(|x| x.eq_ignore_ascii_case(e)))
+        has_extension(path, &self.filter().1)
     }
+}
+
+/// Whether `path` ends in one of `exts`, case-insensitively.
+fn has_extension(path: &Path, exts: &[&str]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| exts.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 /// Whether this desktop can show a system file dialog. On Linux and the BSDs that needs the XDG
@@ -157,28 +161,18 @@ impl Browser {
             _ => FileDialog::open_file(),
         };
         let (_, exts) = request.filter();
-        let filter_exts = exts.clone();
         dialog = dialog
             .id(egui::Id::unique("featurescope-file-browser"))
             .title(&format!("{} (featurescope file browser)", request.title()))
             .default_size([640.0, 440.0])
             .show_rename(false)
             .show_new_folder(matches!(request, FileRequest::Export { .. }))
-            .show_files_filter(Box::new(move |p: &Path| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| filter_exts.iter().any(|x| x.eq_ignore_ascii_case(e)))
-            }));
+            .show_files_filter(Box::new(move |p: &Path| has_extension(p, &exts)));
         if let Some(dir) = start.filter(|d| d.is_dir()) {
             dialog = dialog.initial_path(dir);
         }
         dialog.open();
         Self { dialog, request }
-    }
-
-    /// The request being served.
-    pub fn request(&self) -> &FileRequest {
-        &self.request
     }
 
     /// Draw the browser; what it produced.
@@ -262,8 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn no_bus_and_no_zenity_means_no_system_dialog() {
-        // Only the pure parts: a PATH without zenity.
+    fn a_missing_program_is_not_on_path() {
         assert!(!on_path("featurescope-no-such-program"));
     }
 }

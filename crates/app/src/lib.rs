@@ -19,6 +19,20 @@ pub use app::{FeaturescopeApp, Inspector, InspectorView, Launch, Notice, Progres
 pub const ICON_PNG: &[u8] =
     include_bytes!("../../../assets/icons/hicolor/256x256/apps/featurescope.png");
 
+/// The user's data directory: `$XDG_DATA_HOME` when it is an absolute path (the XDG spec says to
+/// ignore a relative one), else `$HOME/.local/share`.
+pub fn data_home() -> Option<std::path::PathBuf> {
+    let absolute =
+        |v: std::ffi::OsString| Some(std::path::PathBuf::from(v)).filter(|p| p.is_absolute());
+    std::env::var_os("XDG_DATA_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".local/share"))
+        })
+}
+
 /// Open the window and run until it is closed.
 pub fn run_native(launch: Launch) -> Result<(), String> {
     let mut viewport = egui::ViewportBuilder::default()

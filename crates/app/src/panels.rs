@@ -8,6 +8,21 @@ use crate::app::FeaturescopeApp;
 use crate::files::{DialogChoice, FileRequest};
 use crate::worker::{ImageSource, Stage};
 
+/// A status-bar progress bar of `done` of `total` steps, then `text`.
+pub(crate) fn progress_row(ui: &mut egui::Ui, done: usize, total: usize, width: f32, text: String) {
+    let fraction = if total > 0 {
+        done as f32 / total as f32
+    } else {
+        0.0
+    };
+    ui.add(
+        egui::ProgressBar::new(fraction)
+            .desired_width(width)
+            .show_percentage(),
+    );
+    ui.label(text);
+}
+
 /// Marker drawn next to layers on the 48-deep longest path.
 pub const PATH_MARK: &str = "◆";
 
@@ -152,17 +167,7 @@ impl FeaturescopeApp {
                         p.done, p.total
                     ),
                 };
-                let fraction = if p.total > 0 {
-                    p.done as f32 / p.total as f32
-                } else {
-                    0.0
-                };
-                ui.add(
-                    egui::ProgressBar::new(fraction)
-                        .desired_width(160.0)
-                        .show_percentage(),
-                );
-                ui.label(text);
+                progress_row(ui, p.done, p.total, 160.0, text);
             } else if let Some(a) = &self.analysis {
                 if self.hide_machine_details {
                     ui.label(a.source.name());

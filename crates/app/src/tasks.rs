@@ -122,13 +122,17 @@ impl Tasks {
         self.spawn(move || exported(&path, write));
     }
 
-    /// Read an atlas directory.
-    pub fn load_atlas(&self, dir: PathBuf) {
+    /// Read an atlas: its directory, or the `atlas.json` in it.
+    pub fn load_atlas(&self, path: PathBuf) {
         self.spawn(move || {
+            let dir = match path.parent() {
+                Some(parent) if !path.is_dir() => parent.to_path_buf(),
+                _ => path,
+            };
             TaskResult::AtlasLoaded(
                 Atlas::load(&dir)
                     .map(|atlas| LoadedAtlas {
-                        root: featurescope_atlas::read_root(&dir),
+                        root: featurescope_atlas::read_root(&dir).filter(|r| r.is_dir()),
                         dir,
                         atlas: Arc::new(atlas),
                     })

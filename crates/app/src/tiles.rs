@@ -83,7 +83,10 @@ impl FeaturescopeApp {
             ui.separator();
             let key = self.settings.sort_key();
             let by_selectivity = self.settings.sort == SELECTIVITY_SORT;
-            let atlas_has_layer = self.atlas_selectivity(&self.selected).is_some();
+            let atlas_has_layer = self
+                .atlas
+                .as_ref()
+                .is_some_and(|a| a.loaded.atlas.layer(&self.selected).is_some());
             egui::ComboBox::from_label("sort by")
                 .selected_text(if by_selectivity {
                     SELECTIVITY_SORT

@@ -246,6 +246,21 @@ fn decode(path: &Path) -> Result<InputImage, String> {
     })
 }
 
+/// Decoded images waiting for one forward pass: names and inputs side by side, as
+/// [`Network::run_batch`] takes them.
+#[derive(Default)]
+struct Batch {
+    names: Vec<String>,
+    inputs: Vec<InputImage>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.names.clear();
+        self.inputs.clear();
+    }
+}
+
 struct Run {
     atlas: Atlas,
     out: PathBuf,
@@ -256,13 +271,12 @@ struct Run {
 
 impl Run {
     /// Add a batch's activations to the atlas and keep their network inputs for crops.
-    fn add(&mut self, net: &Network, batch: &[(String, InputImage)]) -> Result<()> {
-        if batch.is_empty() {
+    fn add(&mut self, net: &Network, batch: &Batch) -> Result<()> {
+        if batch.inputs.is_empty() {
             return Ok(());
         }
-        let inputs: Vec<InputImage> = batch.iter().map(|(_, i)| i.clone()).collect();
-        let acts = net.run_batch(&inputs, &self.request)?;
-        for ((rel, input), acts) in batch.iter().zip(acts) {
+        let acts = net.run_batch(&batch.inputs, &self.request)?;
+        for ((rel, input), acts) in batch.names.iter().zip(&batch.inputs).zip(acts) {
             let maps: Vec<(String, LayerMaps)> = acts
                 .layers
                 .into_iter()
@@ -326,8 +340,6 @@ pub fn build(
         already,
         todo: todo.len(),
     });
-    std::fs::create_dir_all(&opts.out)
-        .with_context(|| format!("creating {}", opts.out.display()))?;
     let root = opts
         .root
         .canonicalize()
@@ -342,21 +354,25 @@ pub fn build(
     };
     let started = Instant::now();
     let mut stopped = false;
-    let mut batch: Vec<(String, InputImage)> = Vec::with_capacity(opts.batch.max(1));
+    let batch_size = opts.batch.max(1);
+    let mut batch = Batch::default();
     for (rel, input) in decoders(&opts.root, todo).iter() {
         if stop.load(Ordering::SeqCst) || opts.stop_after.is_some_and(|n| run.analysed >= n) {
             stopped = true;
             break;
         }
         match input {
-            Ok(input) => batch.push((rel, input)),
+            Ok(input) => {
+                batch.names.push(rel);
+                batch.inputs.push(input);
+            }
             Err(reason) => {
                 run.atlas.skip(&rel, &reason)?;
                 event(BuildEvent::Skipped(rel, reason));
             }
         }
         event(BuildEvent::Advanced);
-        if batch.len() >= opts.batch.max(1) {
+        if batch.inputs.len() >= batch_size {
             run.add(net, &batch)?;
             batch.clear();
         }

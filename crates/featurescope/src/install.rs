@@ -53,15 +53,8 @@ const ICONS: &[(u32, &[u8])] = &[
 /// The user's data directory: `$XDG_DATA_HOME` when it is an absolute path (the spec says to
 /// ignore a relative one), else `$HOME/.local/share`.
 pub fn data_home() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from)
-        && p.is_absolute()
-    {
-        return Ok(p);
-    }
-    match std::env::var_os("HOME").map(PathBuf::from) {
-        Some(home) if home.is_absolute() => Ok(home.join(".local/share")),
-        _ => bail!("neither XDG_DATA_HOME nor HOME is set to an absolute path"),
-    }
+    featurescope_app::data_home()
+        .context("neither XDG_DATA_HOME nor HOME is set to an absolute path")
 }
 
 /// Every file `install` writes under `data_home`, desktop entry first.

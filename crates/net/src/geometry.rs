@@ -27,11 +27,6 @@ impl ReceptiveField {
         hi: [0, 0],
     };
 
-    /// Side of the field in input pixels, before clipping.
-    pub fn size(&self) -> [usize; 2] {
-        [0, 1].map(|a| (self.hi[a] - self.lo[a] + 1) as usize)
-    }
-
     /// The input pixels unit `(y, x)` sees, clipped to the image: `[y0, x0, y1, x1]`, half-open.
     pub fn input_box(&self, y: usize, x: usize) -> [usize; 4] {
         let n = INPUT_SIZE as i64;

@@ -174,15 +174,20 @@ impl Network {
         Tensor::from_data(data, &self.device.device)
     }
 
-    /// Run one pass; the taps stay on the device.
-    pub fn run_on_device(&self, input: &InputImage, request: &TapRequest) -> DeviceTaps {
-        let x = self.input_tensor(input);
-        let request = if self.model.has_head() {
+    /// `request`, without the head when these weights have none.
+    fn request_for(&self, request: &TapRequest) -> TapRequest {
+        if self.model.has_head() {
             request.clone()
         } else {
             request.clone().with_head(false)
-        };
-        self.model.forward_taps(x, &request, ReluRule::Standard)
+        }
+    }
+
+    /// Run one pass; the taps stay on the device.
+    pub fn run_on_device(&self, input: &InputImage, request: &TapRequest) -> DeviceTaps {
+        let x = self.input_tensor(input);
+        self.model
+            .forward_taps(x, &self.request_for(request), ReluRule::Standard)
     }
 
     /// Run one pass over a batch of images (one dispatch per layer for all of them: what a GPU
@@ -205,12 +210,9 @@ impl Network {
             TensorData::new(data, [n, 3, INPUT_SIZE, INPUT_SIZE]),
             &self.device.device,
         );
-        let request = if self.model.has_head() {
-            request.clone()
-        } else {
-            request.clone().with_head(false)
-        };
-        let taps = self.model.forward_taps(x, &request, ReluRule::Standard);
+        let taps = self
+            .model
+            .forward_taps(x, &self.request_for(request), ReluRule::Standard);
         let mut out = vec![Activations::default(); n];
         for (id, t) in taps.layers {
             for (acts, layer) in out.iter_mut().zip(split_batch(read_back(id, t)?)) {

@@ -24,8 +24,8 @@ fn input_file_name(image_path: &str) -> String {
     format!("{:016x}.png", fnv1a64(image_path.as_bytes()))
 }
 
-/// 64-bit FNV-1a.
-fn fnv1a64(bytes: &[u8]) -> u64 {
+/// 64-bit FNV-1a: stable file names derived from paths.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

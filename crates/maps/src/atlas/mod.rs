@@ -34,7 +34,7 @@ use crate::layer::LayerMaps;
 
 pub use exact::MaxStats;
 pub use geometry::{CropBox, RfGeometry};
-pub use inputs::{INPUTS_DIR, crop_image, input_image_path, merge_dirs, prune_inputs};
+pub use inputs::{INPUTS_DIR, crop_image, fnv1a64, input_image_path, merge_dirs, prune_inputs};
 pub use layers::LayerAtlas;
 pub use store::{ATLAS_FILE, MAX_FILE_BYTES};
 pub use summary::{ChannelSummary, channel_summaries};

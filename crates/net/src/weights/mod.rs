@@ -126,14 +126,6 @@ impl WeightsSource {
             ),
         }
     }
-
-    /// The file, if any.
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            Self::Bundled => None,
-            Self::File(p) => Some(p),
-        }
-    }
 }
 
 impl std::fmt::Display for WeightsSource {
