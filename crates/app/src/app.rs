@@ -81,6 +81,10 @@ pub enum InspectorView {
     Overlay,
     /// The images of the open atlas that excite this filter most, as receptive-field crops.
     Atlas,
+    /// An attribution method's explanation of this filter ([`crate::explain`]).
+    Explain(featurescope_net::attribution::Method),
+    /// Feature visualisation of this filter.
+    Visualize,
 }
 
 /// The inspector's state: one filter of the current layer.
@@ -145,6 +149,12 @@ pub struct FeaturescopeApp {
     pub atlas: Option<AtlasState>,
     /// The atlas being built on the worker.
     pub atlas_build: Option<AtlasBuild>,
+    /// Attribution results and their settings.
+    pub explain: crate::explain::ExplainState,
+    /// Feature visualisations.
+    pub visual: crate::explain::visualize::VisState,
+    /// Counts weight loads (the worker counts the same), so results name their weights.
+    pub weights_serial: u64,
 }
 
 impl FeaturescopeApp {
@@ -197,6 +207,9 @@ impl FeaturescopeApp {
             startup: launch.startup_report.map(StartupReport::new),
             atlas: None,
             atlas_build: None,
+            explain: Default::default(),
+            visual: Default::default(),
+            weights_serial: 0,
         };
         let first = match launch.image {
             Some(p) => ImageSource::File(p),
@@ -352,6 +365,9 @@ impl FeaturescopeApp {
                         info.head.description
                     ));
                     self.weights = Some((info, device));
+                    self.weights_serial += 1;
+                    let generation = self.analysis.as_ref().map_or(0, |a| a.generation);
+                    self.explain.retain(generation, self.weights_serial);
                     if let Some(s) = &mut self.startup {
                         s.weights_ready();
                     }
@@ -391,6 +407,8 @@ impl FeaturescopeApp {
                     if analysis.generation == self.generation {
                         self.progress = None;
                     }
+                    self.explain
+                        .retain(analysis.generation, self.weights_serial);
                     self.analysis = Some(*analysis);
                     self.pre_relu.clear();
                     self.inspector = None;
@@ -415,6 +433,16 @@ impl FeaturescopeApp {
                     };
                     self.notify_error(format!("{message}{kept}"));
                 }
+                Event::ExplainProgress { key, done, total } => {
+                    self.explain.progress(&key, done, total);
+                }
+                Event::Explained { key, result } => {
+                    self.explain.finished(key, result.map(|b| *b));
+                }
+                Event::VisualizeProgress { key, done, total } => {
+                    self.visual.progress(&key, done, total);
+                }
+                Event::Visualized { key, result } => self.visual.finished(key, result),
                 Event::AtlasProgress { done, total } => self.atlas_progress(done, total),
                 Event::AtlasBuilt(result) => self.atlas_built(result),
                 Event::PreRelu { generation, data } => {

@@ -4,6 +4,7 @@
 
 mod app;
 pub mod atlas_view;
+pub mod explain;
 pub mod files;
 mod panels;
 pub mod settings;

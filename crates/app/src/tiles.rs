@@ -9,6 +9,7 @@ use crate::app::{FeaturescopeApp, Inspector, InspectorView};
 use crate::atlas_view::SELECTIVITY_SORT;
 use crate::files::{ExportWrite, FileRequest};
 use crate::settings::NormMode;
+use crate::worker::Job;
 
 const LABEL_H: f32 = 14.0;
 
@@ -310,8 +311,11 @@ impl FeaturescopeApp {
                                 )
                             });
                             let response = response.on_hover_text(format!(
-                                "filter {c}{}\nmin {:.4}\nmax {:.4}\nmean {:.4}\nactive {:.1}%",
+                                "filter {c}{}{}\nmin {:.4}\nmax {:.4}\nmean {:.4}\nactive {:.1}%",
                                 if stats.dead { " (dead: constant)" } else { "" },
+                                branch_of(&view.id, c)
+                                    .map(|(s, k)| format!("\nfrom {s} channel {k}"))
+                                    .unwrap_or_default(),
                                 stats.min,
                                 stats.max,
                                 stats.mean,
@@ -379,6 +383,17 @@ impl FeaturescopeApp {
                         export_tile = true;
                     }
                 });
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(RichText::new("explain:").weak());
+                    for v in crate::explain::VIEWS {
+                        let m = v.method();
+                        ui.selectable_value(&mut insp.view, InspectorView::Explain(m), m.title());
+                    }
+                    ui.selectable_value(&mut insp.view, InspectorView::Visualize, "Feature visualization");
+                });
+                if let Some((src, k)) = branch_of(&view.id, c) {
+                    ui.label(RichText::new(format!("channel {c} of this concat is {src} channel {k}")).weak());
+                }
                 ui.label(
                     RichText::new(format!(
                         "min {:.4} · max {:.4} · mean {:.4} · active {:.1}% · colours {:.3} … {:.3}{}",
@@ -446,6 +461,15 @@ impl FeaturescopeApp {
                     InspectorView::Atlas => {
                         let columns = ((side / (crate::atlas_view::THUMB_PX as f32 + 8.0)) as usize).max(1);
                         self.crops_ui(ui, c, columns);
+                    }
+                    InspectorView::Explain(method) => self.explain_ui(ui, &view, c, method),
+                    InspectorView::Visualize => {
+                        let job = crate::explain::visualize::ui(&mut self.visual, ui, self.weights_serial, &view.id, c);
+                        if let Some((key, cancel)) = job
+                            && let Err(e) = self.worker.send(Job::Visualize { key, cancel })
+                        {
+                            self.notify_error(e);
+                        }
                     }
                 }
             });
@@ -567,4 +591,70 @@ fn overlay(
         out.extend_from_slice(&[mix(p[0], r), mix(p[1], g), mix(p[2], b), 255]);
     }
     egui::ColorImage::from_rgba_unmultiplied([w, h], &out)
+}
+
+/// For a concat layer's channel: the branch layer and channel it comes from.
+fn branch_of(layer: &str, c: usize) -> Option<(String, usize)> {
+    let cat = featurescope_net::Catalogue::inception_v3();
+    if cat.get(layer)?.kind != featurescope_net::LayerKind::Concat {
+        return None;
+    }
+    featurescope_net::attribution::channel_source(layer, c)
+}
+
+impl crate::app::FeaturescopeApp {
+    /// An attribution method's view of filter `c` of the current layer.
+    fn explain_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &crate::view::LayerView,
+        c: usize,
+        method: featurescope_net::attribution::Method,
+    ) {
+        let Some(analysis) = &self.analysis else {
+            ui.label("no image yet");
+            return;
+        };
+        let map = view.maps.channel(c);
+        let best = (0..map.len())
+            .max_by(|&a, &b| map[a].total_cmp(&map[b]))
+            .unwrap_or(0);
+        let strongest = [best / view.maps.width.max(1), best % view.maps.width.max(1)];
+        let top_class = analysis
+            .activations
+            .head
+            .as_ref()
+            .and_then(|h| h.top_k(1).first().map(|t| t.0));
+        let (generation, weights) = (analysis.generation, self.weights_serial);
+        let key = |target, options: &featurescope_net::attribution::Options, sanity| {
+            crate::explain::ExplainKey {
+                generation,
+                weights,
+                target,
+                method,
+                options: format!("{options:?}"),
+                sanity,
+            }
+        };
+        let request = crate::explain::ui(
+            &mut self.explain,
+            ui,
+            method,
+            key,
+            &view.id,
+            c,
+            strongest,
+            top_class,
+        );
+        if let Some(r) = request {
+            let job = Job::Explain {
+                key: r.key.clone(),
+                options: r.options,
+                cancel: r.cancel,
+            };
+            if let Err(e) = self.worker.send(job) {
+                self.explain.finished(r.key, Err(e));
+            }
+        }
+    }
 }

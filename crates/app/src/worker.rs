@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Instant;
 
@@ -79,6 +79,22 @@ pub enum Job {
         /// Conv id.
         layer: String,
     },
+    /// Explain a filter (or a class) with an attribution method, on the current image.
+    Explain {
+        /// What, how, for which image and weights.
+        key: crate::explain::ExplainKey,
+        /// The method's parameters.
+        options: featurescope_net::attribution::Options,
+        /// Set to cancel.
+        cancel: Arc<AtomicBool>,
+    },
+    /// Feature visualisation of a filter.
+    Visualize {
+        /// What.
+        key: crate::explain::visualize::VisKey,
+        /// Set to cancel.
+        cancel: Arc<AtomicBool>,
+    },
     /// Build (or continue) a filter atlas over a folder with the current weights.
     BuildAtlas {
         /// What to build.
@@ -144,6 +160,38 @@ pub enum Event {
         done: usize,
         /// In all.
         total: usize,
+    },
+    /// Progress of an explanation.
+    ExplainProgress {
+        /// Which.
+        key: crate::explain::ExplainKey,
+        /// Steps done.
+        done: usize,
+        /// Steps in all.
+        total: usize,
+    },
+    /// An explanation finished (or failed, or was cancelled).
+    Explained {
+        /// Which.
+        key: crate::explain::ExplainKey,
+        /// The drawn result, or why not.
+        result: Result<Box<crate::explain::Explained>, String>,
+    },
+    /// Progress of a feature visualisation.
+    VisualizeProgress {
+        /// Which.
+        key: crate::explain::visualize::VisKey,
+        /// Steps done.
+        done: usize,
+        /// Steps in all.
+        total: usize,
+    },
+    /// A feature visualisation finished.
+    Visualized {
+        /// Which.
+        key: crate::explain::visualize::VisKey,
+        /// The image and a summary, or why not.
+        result: Result<(egui::ColorImage, String), String>,
     },
     /// An atlas build ended: its directory and how it went, or why it failed.
     AtlasBuilt(Result<(PathBuf, BuildSummary), String>),
@@ -212,6 +260,7 @@ impl Worker {
             .spawn(move || {
                 let mut state = WorkerState {
                     network: None,
+                    weights_serial: 0,
                     backend,
                     input: None,
                     source: None,
@@ -247,6 +296,8 @@ impl Worker {
 
 struct WorkerState {
     network: Option<Network>,
+    /// Counts successful weight loads (the UI counts `WeightsLoaded` events the same way).
+    weights_serial: u64,
     backend: BackendChoice,
     input: Option<InputImage>,
     source: Option<ImageSource>,
@@ -286,6 +337,12 @@ impl WorkerState {
             Job::Analyse { generation, source } => self.analyse(generation, source),
             Job::PreRelu { generation, layer } => self.pre_relu(generation, &layer),
             Job::BuildAtlas { options, stop } => self.build_atlas(&options, &stop),
+            Job::Explain {
+                key,
+                options,
+                cancel,
+            } => self.explain(key, &options, &cancel),
+            Job::Visualize { key, cancel } => self.visualize(key, &cancel),
         }
     }
 
@@ -300,6 +357,7 @@ impl WorkerState {
             Ok(net) => {
                 let info = net.weights().clone();
                 self.network = Some(net);
+                self.weights_serial += 1;
                 self.emit(Event::WeightsLoaded {
                     info,
                     device: device_name,
@@ -339,6 +397,70 @@ impl WorkerState {
                 .map(|s| (options.out.clone(), s))
                 .map_err(|e| format!("atlas: {e:#}")),
         ));
+    }
+
+    /// A progress callback that reports at most every 50 ms and answers the cancel flag.
+    fn reporter<'a>(
+        &'a self,
+        cancel: &'a AtomicBool,
+        event: impl Fn(usize, usize) -> Event + 'a,
+    ) -> impl FnMut(usize, usize) -> bool + 'a {
+        let mut last = Instant::now();
+        move |done, total| {
+            if done == total || last.elapsed().as_millis() >= 50 {
+                last = Instant::now();
+                let _ = self.events.try_send(event(done, total));
+                (self.repaint)();
+            }
+            !cancel.load(Ordering::Relaxed)
+        }
+    }
+
+    fn explain(
+        &mut self,
+        key: crate::explain::ExplainKey,
+        options: &featurescope_net::attribution::Options,
+        cancel: &AtomicBool,
+    ) {
+        let result = match (&self.network, &self.input) {
+            _ if cancel.load(Ordering::Relaxed) => Err("cancelled".to_string()),
+            _ if key.generation != self.generation || key.weights != self.weights_serial => {
+                Err("the image or the weights changed; ask again".to_string())
+            }
+            (Some(net), Some(input)) => {
+                let k = key.clone();
+                let mut progress =
+                    self.reporter(cancel, move |done, total| Event::ExplainProgress {
+                        key: k.clone(),
+                        done,
+                        total,
+                    });
+                crate::explain::compute(net, input, &key, options, &mut progress).map(Box::new)
+            }
+            _ => Err("no image or no weights yet".to_string()),
+        };
+        self.emit(Event::Explained { key, result });
+    }
+
+    fn visualize(&mut self, key: crate::explain::visualize::VisKey, cancel: &AtomicBool) {
+        let result = match &self.network {
+            _ if cancel.load(Ordering::Relaxed) => Err("cancelled".to_string()),
+            _ if key.weights != self.weights_serial => {
+                Err("the weights changed; ask again".to_string())
+            }
+            Some(net) => {
+                let k = key.clone();
+                let mut progress =
+                    self.reporter(cancel, move |done, total| Event::VisualizeProgress {
+                        key: k.clone(),
+                        done,
+                        total,
+                    });
+                crate::explain::visualize::compute(net, &key, &mut progress)
+            }
+            None => Err("no weights yet".to_string()),
+        };
+        self.emit(Event::Visualized { key, result });
     }
 
     fn analyse(&mut self, generation: u64, source: ImageSource) {

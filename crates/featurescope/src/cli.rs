@@ -107,6 +107,11 @@ enum Command {
     },
     /// Draw every filter of one layer as a labelled, colormapped tile grid (PNG).
     Render(RenderArgs),
+    /// What in the photo drives a filter (or a class): saliency, SmoothGrad, integrated
+    /// gradients, guided backprop, deconvnet, Grad-CAM, guided Grad-CAM.
+    Attribute(crate::attribute::AttributeArgs),
+    /// Feature visualisation: optimise an image that drives one filter as hard as it can.
+    Visualize(crate::attribute::VisualizeArgs),
     /// Time the forward pass with all taps read back to host memory.
     Bench {
         /// The image.
@@ -193,6 +198,8 @@ pub fn run(args: Args) -> Result<()> {
             backend,
         }) => dump(&image, weights, &out, layers, backend.into()),
         Some(Command::Render(a)) => render(&a),
+        Some(Command::Attribute(a)) => crate::attribute::attribute(&a),
+        Some(Command::Visualize(a)) => crate::attribute::run_visualize(&a),
         Some(Command::Bench {
             image,
             weights,
@@ -209,7 +216,10 @@ fn print_lines(lines: Vec<String>) {
     }
 }
 
-fn load_network(weights: Option<PathBuf>, backend: BackendChoice) -> Result<(Network, f64)> {
+pub(crate) fn load_network(
+    weights: Option<PathBuf>,
+    backend: BackendChoice,
+) -> Result<(Network, f64)> {
     let source = WeightsSource::from_arg(weights);
     let device: ComputeDevice = featurescope_net::device::select(backend)?;
     let t = Instant::now();
@@ -288,7 +298,7 @@ fn layers(json: bool) -> Result<()> {
     Ok(())
 }
 
-fn progress(len: usize, what: &str) -> ProgressBar {
+pub(crate) fn progress(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64).with_message(what.to_string());
     if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}") {
         bar.set_style(style.progress_chars("=> "));

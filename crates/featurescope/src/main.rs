@@ -1,7 +1,9 @@
 //! `featurescope`: with no arguments, the desktop viewer; with a subcommand, a headless tool
-//! (`layers`, `dump`, `render`, `bench`, `atlas`, `install`, `uninstall`).
+//! (`layers`, `dump`, `render`, `attribute`, `visualize`, `bench`, `atlas`, `install`,
+//! `uninstall`).
 
 mod atlas;
+mod attribute;
 mod cli;
 mod install;
 

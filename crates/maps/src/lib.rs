@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod atlas;
+pub mod attribution;
 mod colormap;
 mod error;
 mod grid;

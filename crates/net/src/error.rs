@@ -52,6 +52,13 @@ pub enum NetError {
     /// A layer id that is neither a torchvision module path nor a Keras alias of this network.
     #[error("unknown layer `{0}` (run `featurescope layers` for the list)")]
     UnknownLayer(String),
+    /// An attribution or visualisation request that cannot be computed (a channel or class
+    /// that does not exist, a Grad-CAM layer above the target, no head for a class target).
+    #[error("{0}")]
+    Attribution(String),
+    /// The person cancelled a long computation.
+    #[error("cancelled")]
+    Cancelled,
     /// The compute device could not be created or failed while running.
     #[error("device: {0}")]
     Device(String),

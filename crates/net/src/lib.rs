@@ -2,6 +2,7 @@
 //! forward pass, weight importers (TF.js layers, torchvision `.pth`, `.safetensors`), the typed
 //! layer catalogue, image preprocessing and backend selection. Depends on burn only (no UI).
 
+pub mod attribution;
 pub mod catalogue;
 pub mod device;
 pub mod error;
@@ -252,6 +253,38 @@ impl Network {
                 labels: self.weights.head.labels.clone(),
             })
             .collect())
+    }
+
+    /// Explain `target` on `input` with one attribution method, on this network's device.
+    /// `progress` gets `(done, total)` and returns `false` to cancel.
+    pub fn attribute(
+        &self,
+        input: &InputImage,
+        target: &attribution::Target,
+        method: attribution::Method,
+        options: &attribution::Options,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<attribution::Attribution, NetError> {
+        let mut job = self.job(input, target, options, progress);
+        method.implementation().compute(&mut job)
+    }
+
+    /// The context an attribution method runs in, on this network.
+    pub fn job<'a>(
+        &'a self,
+        input: &'a InputImage,
+        target: &'a attribution::Target,
+        options: &'a attribution::Options,
+        progress: &'a mut dyn FnMut(usize, usize) -> bool,
+    ) -> attribution::Job<'a> {
+        attribution::Job {
+            model: &self.model,
+            device: &self.device.device,
+            image: input,
+            target,
+            options,
+            progress,
+        }
     }
 
     /// Run one pass and read every requested tap back to host memory.

@@ -85,18 +85,24 @@ pub fn prepare(img: &DynamicImage) -> InputImage {
     } else {
         image::imageops::resize(&square, size, size, FilterType::Triangle)
     };
-    let plane = INPUT_SIZE * INPUT_SIZE;
-    let mut tensor = vec![0.0f32; 3 * plane];
-    for (i, p) in crop.pixels().enumerate() {
-        for c in 0..3 {
-            tensor[c * plane + i] = f32::from(p[c]) / 127.5 - 1.0;
-        }
-    }
+    let tensor = to_tensor(&crop);
     InputImage {
         original,
         crop,
         tensor,
     }
+}
+
+/// An RGB image as NCHW float32 in [-1, 1] (`x / 127.5 − 1`), `[1, 3, H, W]` row-major.
+pub fn to_tensor(img: &RgbImage) -> Vec<f32> {
+    let plane = (img.width() * img.height()) as usize;
+    let mut tensor = vec![0.0f32; 3 * plane];
+    for (i, p) in img.pixels().enumerate() {
+        for c in 0..3 {
+            tensor[c * plane + i] = f32::from(p[c]) / 127.5 - 1.0;
+        }
+    }
+    tensor
 }
 
 /// Load and prepare in one step.

@@ -11,19 +11,34 @@ use crate::error::NetError;
 
 /// The backward rule of every ReLU in the network. Forward values are the same for all rules;
 /// attribution methods (saliency, deconvnet, guided backprop) differ only in how the gradient
-/// crosses a ReLU, so this is the single point they switch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// crosses a ReLU, so this is the single point they switch: the forward pass applies
+/// [`ReluRule::apply`], the backward pass ([`crate::attribution::engine`]) applies
+/// [`ReluRule::backward`] at every ReLU, the target's own included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ReluRule {
-    /// Plain ReLU: gradient passes where the input was positive (saliency, Grad-CAM).
+    /// Plain ReLU: gradient passes where the input was positive (saliency, Grad-CAM):
+    /// `grad · [x > 0]`.
     #[default]
     Standard,
+    /// Guided backprop (Springenberg et al. 2015): `grad · [x > 0] · [grad > 0]`.
+    Guided,
+    /// Deconvnet (Zeiler & Fergus 2014): `relu(grad)`, whatever the input was.
+    Deconv,
 }
 
 impl ReluRule {
-    /// Apply the ReLU under this rule.
+    /// Apply the ReLU (forward; the same for every rule).
     pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        relu(x)
+    }
+
+    /// The gradient at a ReLU's input, given its output `y` (`y > 0` exactly where its input
+    /// was) and the gradient `grad` at its output.
+    pub fn backward<const D: usize>(self, y: Tensor<D>, grad: Tensor<D>) -> Tensor<D> {
         match self {
-            Self::Standard => relu(x),
+            Self::Standard => grad.mask_fill(y.lower_equal_elem(0.0), 0.0),
+            Self::Guided => relu(grad).mask_fill(y.lower_equal_elem(0.0), 0.0),
+            Self::Deconv => relu(grad),
         }
     }
 }

@@ -323,3 +323,38 @@ impl InceptionE {
         tapped_cat(vec![b1, b3, bd, bp], p, rec)
     }
 }
+
+/// `conv(name)` / `conv_mut(name)`: a block's `BasicConv2d` by its torchvision field name, so
+/// code that walks the catalogue (the backward pass, weight randomisation) reaches each conv's
+/// parameters from its layer id.
+macro_rules! named_convs {
+    ($block:ty: $($field:ident),+ $(,)?) => {
+        impl $block {
+            /// The conv with this torchvision field name (`branch1x1`, …).
+            pub fn conv(&self, name: &str) -> Option<&BasicConv2d> {
+                match name {
+                    $(stringify!($field) => Some(&self.$field),)+
+                    _ => None,
+                }
+            }
+
+            /// The conv with this field name, mutably.
+            pub fn conv_mut(&mut self, name: &str) -> Option<&mut BasicConv2d> {
+                match name {
+                    $(stringify!($field) => Some(&mut self.$field),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+named_convs!(InceptionA: branch1x1, branch5x5_1, branch5x5_2, branch3x3dbl_1, branch3x3dbl_2,
+    branch3x3dbl_3, branch_pool);
+named_convs!(InceptionB: branch3x3, branch3x3dbl_1, branch3x3dbl_2, branch3x3dbl_3);
+named_convs!(InceptionC: branch1x1, branch7x7_1, branch7x7_2, branch7x7_3, branch7x7dbl_1,
+    branch7x7dbl_2, branch7x7dbl_3, branch7x7dbl_4, branch7x7dbl_5, branch_pool);
+named_convs!(InceptionD: branch3x3_1, branch3x3_2, branch7x7x3_1, branch7x7x3_2, branch7x7x3_3,
+    branch7x7x3_4);
+named_convs!(InceptionE: branch1x1, branch3x3_1, branch3x3_2a, branch3x3_2b, branch3x3dbl_1,
+    branch3x3dbl_2, branch3x3dbl_3a, branch3x3dbl_3b, branch_pool);

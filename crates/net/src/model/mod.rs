@@ -51,6 +51,14 @@ pub enum HeadSpec {
     Dense(Vec<(usize, DenseActivation)>),
 }
 
+/// One dense layer of a head as the forward pass ran it.
+pub struct HeadStep<'a> {
+    /// The layer.
+    pub layer: &'a Linear,
+    /// Its output after the ReLU, when it has one.
+    pub relu_output: Option<Tensor<2>>,
+}
+
 /// torchvision `Inception3` (AuxLogits are accepted in weight files and ignored).
 #[derive(Module, Debug)]
 pub struct InceptionV3 {
@@ -141,6 +149,87 @@ impl InceptionV3 {
             dense_head,
             avg_pool_counts_padding,
         }
+    }
+
+    /// The `BasicConv2d` of a conv layer id (`Conv2d_1a_3x3`, `Mixed_6e.branch7x7_2`).
+    pub fn basic_conv(&self, id: &str) -> Option<&BasicConv2d> {
+        let (block, name) = id.split_once('.').unwrap_or(("", id));
+        match block {
+            "" => match name {
+                "Conv2d_1a_3x3" => Some(&self.Conv2d_1a_3x3),
+                "Conv2d_2a_3x3" => Some(&self.Conv2d_2a_3x3),
+                "Conv2d_2b_3x3" => Some(&self.Conv2d_2b_3x3),
+                "Conv2d_3b_1x1" => Some(&self.Conv2d_3b_1x1),
+                "Conv2d_4a_3x3" => Some(&self.Conv2d_4a_3x3),
+                _ => None,
+            },
+            "Mixed_5b" => self.Mixed_5b.conv(name),
+            "Mixed_5c" => self.Mixed_5c.conv(name),
+            "Mixed_5d" => self.Mixed_5d.conv(name),
+            "Mixed_6a" => self.Mixed_6a.conv(name),
+            "Mixed_6b" => self.Mixed_6b.conv(name),
+            "Mixed_6c" => self.Mixed_6c.conv(name),
+            "Mixed_6d" => self.Mixed_6d.conv(name),
+            "Mixed_6e" => self.Mixed_6e.conv(name),
+            "Mixed_7a" => self.Mixed_7a.conv(name),
+            "Mixed_7b" => self.Mixed_7b.conv(name),
+            "Mixed_7c" => self.Mixed_7c.conv(name),
+            _ => None,
+        }
+    }
+
+    /// [`InceptionV3::basic_conv`], mutably.
+    pub fn basic_conv_mut(&mut self, id: &str) -> Option<&mut BasicConv2d> {
+        let (block, name) = id.split_once('.').unwrap_or(("", id));
+        match block {
+            "" => match name {
+                "Conv2d_1a_3x3" => Some(&mut self.Conv2d_1a_3x3),
+                "Conv2d_2a_3x3" => Some(&mut self.Conv2d_2a_3x3),
+                "Conv2d_2b_3x3" => Some(&mut self.Conv2d_2b_3x3),
+                "Conv2d_3b_1x1" => Some(&mut self.Conv2d_3b_1x1),
+                "Conv2d_4a_3x3" => Some(&mut self.Conv2d_4a_3x3),
+                _ => None,
+            },
+            "Mixed_5b" => self.Mixed_5b.conv_mut(name),
+            "Mixed_5c" => self.Mixed_5c.conv_mut(name),
+            "Mixed_5d" => self.Mixed_5d.conv_mut(name),
+            "Mixed_6a" => self.Mixed_6a.conv_mut(name),
+            "Mixed_6b" => self.Mixed_6b.conv_mut(name),
+            "Mixed_6c" => self.Mixed_6c.conv_mut(name),
+            "Mixed_6d" => self.Mixed_6d.conv_mut(name),
+            "Mixed_6e" => self.Mixed_6e.conv_mut(name),
+            "Mixed_7a" => self.Mixed_7a.conv_mut(name),
+            "Mixed_7b" => self.Mixed_7b.conv_mut(name),
+            "Mixed_7c" => self.Mixed_7c.conv_mut(name),
+            _ => None,
+        }
+    }
+
+    /// The head's forward from the global pool's `[N, 2048]` output, keeping each dense
+    /// layer's post-activation value (what the backward pass needs to gate its ReLUs).
+    /// Returns `(logits, [(layer, post-activation)])`; `None` without a head.
+    pub fn head_forward(&self, x: Tensor<2>) -> Option<(Tensor<2>, Vec<HeadStep<'_>>)> {
+        if let Some(fc) = &self.fc {
+            let steps = vec![HeadStep {
+                layer: fc,
+                relu_output: None,
+            }];
+            return Some((fc.forward(x), steps));
+        }
+        let head = self.dense_head.as_ref()?;
+        let mut x = x;
+        let mut steps = Vec::new();
+        for (layer, act) in head.layers.iter().zip(&head.activations) {
+            x = layer.forward(x);
+            let relu_output = if *act == DenseActivation::Relu {
+                x = burn::tensor::activation::relu(x);
+                Some(x.clone())
+            } else {
+                None
+            };
+            steps.push(HeadStep { layer, relu_output });
+        }
+        Some((x, steps))
     }
 
     /// Whether the model has a classifier head.

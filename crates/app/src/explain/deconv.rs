@@ -1,0 +1,14 @@
+//! The deconvnet view.
+
+use featurescope_net::attribution::Method;
+
+use super::MethodView;
+
+/// deconvnet.
+pub struct DeconvView;
+
+impl MethodView for DeconvView {
+    fn method(&self) -> Method {
+        Method::Deconv
+    }
+}

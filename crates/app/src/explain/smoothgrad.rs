@@ -1,0 +1,27 @@
+//! The SmoothGrad view.
+
+use featurescope_net::attribution::{Method, Options};
+
+use super::MethodView;
+
+/// SmoothGrad.
+pub struct SmoothGradView;
+
+impl MethodView for SmoothGradView {
+    fn method(&self) -> Method {
+        Method::SmoothGrad
+    }
+
+    fn controls(&self, ui: &mut egui::Ui, options: &mut Options) -> bool {
+        ui.horizontal(|ui| {
+            let a = ui
+                .add(egui::Slider::new(&mut options.samples, 4..=64).text("noisy copies"))
+                .changed();
+            let b = ui
+                .add(egui::Slider::new(&mut options.noise, 0.01..=0.5).text("noise σ"))
+                .changed();
+            a || b
+        })
+        .inner
+    }
+}

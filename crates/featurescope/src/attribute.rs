@@ -1,0 +1,292 @@
+//! `featurescope attribute` (what in the photo drives a filter or a class) and
+//! `featurescope visualize` (what image drives a filter most).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use featurescope_net::attribution::sanity::{self, Randomize};
+use featurescope_net::attribution::visualize::{VisualizeOptions, visualize};
+use featurescope_net::attribution::{Baseline, Method, Options, Target};
+use featurescope_net::{BackendChoice, preprocess};
+
+use crate::cli::{Backend, load_network, progress};
+
+/// An attribution method on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MethodArg {
+    /// |gradient| (Simonyan et al.).
+    Saliency,
+    /// Saliency averaged over noisy copies (Smilkov et al.).
+    Smoothgrad,
+    /// Integrated gradients from a baseline (Sundararajan et al.).
+    Integrated,
+    /// Guided backprop (Springenberg et al.).
+    Guided,
+    /// Deconvnet projection (Zeiler & Fergus).
+    Deconv,
+    /// Grad-CAM at --layer-cam (Selvaraju et al.).
+    Gradcam,
+    /// Guided backprop × Grad-CAM.
+    GuidedGradcam,
+}
+
+impl From<MethodArg> for Method {
+    fn from(m: MethodArg) -> Self {
+        match m {
+            MethodArg::Saliency => Self::Saliency,
+            MethodArg::Smoothgrad => Self::SmoothGrad,
+            MethodArg::Integrated => Self::Integrated,
+            MethodArg::Guided => Self::Guided,
+            MethodArg::Deconv => Self::Deconv,
+            MethodArg::Gradcam => Self::GradCam,
+            MethodArg::GuidedGradcam => Self::GuidedGradCam,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum BaselineArg {
+    /// A black image.
+    Black,
+    /// The photo, blurred.
+    Blurred,
+}
+
+/// Arguments of `attribute`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct AttributeArgs {
+    /// The photo.
+    #[arg(long)]
+    image: PathBuf,
+    /// Target layer (id or Keras alias); with --channel.
+    #[arg(long, required_unless_present = "class", requires = "channel")]
+    layer: Option<String>,
+    /// Target channel of --layer, summed over the map.
+    #[arg(long)]
+    channel: Option<usize>,
+    /// Only the unit at row Y, column X of the channel's map.
+    #[arg(long, value_name = "Y,X", value_parser = parse_at, requires = "layer")]
+    at: Option<[usize; 2]>,
+    /// Target class score (the head's logit N) instead of a channel.
+    #[arg(long, conflicts_with_all = ["layer", "channel", "at"])]
+    class: Option<usize>,
+    /// The method.
+    #[arg(long, value_enum)]
+    method: MethodArg,
+    /// Grad-CAM's layer (a conv or concat below the target); default Mixed_7c for a class,
+    /// the block below the target's for a channel.
+    #[arg(long = "layer-cam", value_name = "A")]
+    layer_cam: Option<String>,
+    /// Weights; default: the bundled model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+    /// Output PNG: the result drawn alone (or over the photo with --overlay), 299x299.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the raw result as .npy (float32): the input gradient [1, 3, 299, 299] NCHW,
+    /// or Grad-CAM's map at its layer's resolution [h, w].
+    #[arg(long)]
+    npy: Option<PathBuf>,
+    /// Draw over the photo.
+    #[arg(long)]
+    overlay: bool,
+    /// SmoothGrad: noisy copies.
+    #[arg(long, default_value_t = 16)]
+    samples: usize,
+    /// SmoothGrad: noise σ as a fraction of the input's range.
+    #[arg(long, default_value_t = 0.15)]
+    noise: f32,
+    /// Integrated gradients: steps.
+    #[arg(long, default_value_t = 32)]
+    steps: usize,
+    /// Integrated gradients: baseline.
+    #[arg(long, value_enum, default_value_t = BaselineArg::Black)]
+    baseline: BaselineArg,
+    /// Seed of the random choices (SmoothGrad noise, --sanity's weights).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Sanity check: also run with re-initialised weights — `all`, or every layer from this
+    /// one up — and print the maps' rank correlation.
+    #[arg(long, value_name = "all|LAYER")]
+    sanity: Option<String>,
+}
+
+fn parse_at(s: &str) -> Result<[usize; 2], String> {
+    let (y, x) = s
+        .split_once(',')
+        .ok_or_else(|| format!("`{s}`: expected Y,X"))?;
+    let p = |v: &str| v.trim().parse::<usize>().map_err(|e| format!("`{v}`: {e}"));
+    Ok([p(y)?, p(x)?])
+}
+
+impl AttributeArgs {
+    fn target(&self) -> Result<Target> {
+        if let Some(c) = self.class {
+            return Ok(Target::Class(c));
+        }
+        let (Some(layer), Some(channel)) = (&self.layer, self.channel) else {
+            bail!("give --layer and --channel, or --class");
+        };
+        let t = Target::channel(layer, channel)?;
+        Ok(match self.at {
+            Some([y, x]) => t.at(y, x),
+            None => t,
+        })
+    }
+
+    fn options(&self) -> Options {
+        Options {
+            samples: self.samples,
+            noise: self.noise,
+            steps: self.steps,
+            baseline: match self.baseline {
+                BaselineArg::Black => Baseline::Black,
+                BaselineArg::Blurred => Baseline::Blurred,
+            },
+            cam_layer: self.layer_cam.clone(),
+            seed: self.seed,
+            ..Options::default()
+        }
+    }
+}
+
+/// Run `attribute`.
+pub(crate) fn attribute(a: &AttributeArgs) -> Result<()> {
+    let target = a.target()?;
+    let options = a.options();
+    let method: Method = a.method.into();
+    let input = preprocess::load_input(&a.image)?;
+    let (net, _) = load_network(a.weights.clone(), BackendChoice::from(a.backend))?;
+    let bar = progress(1, method.title());
+    let mut tick = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        true
+    };
+    let t = Instant::now();
+    let result = net.attribute(&input, &target, method, &options, &mut tick)?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    bar.finish_and_clear();
+    let (alone, over) = featurescope_app::explain::draw(&result, &input.crop);
+    let img = if a.overlay { over } else { alone };
+    img.save(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    if let Some(npy) = &a.npy {
+        let shape: Vec<u64> = result.shape.iter().map(|&d| d as u64).collect();
+        featurescope_maps::write_npy(npy, &shape, &result.data)?;
+    }
+    println!(
+        "{} of {}: value {:.4}, {ms:.0} ms on {}",
+        method.title(),
+        target.describe(),
+        result.target_value,
+        net.device().name
+    );
+    if let Some(layer) = &result.cam_layer {
+        println!("Grad-CAM layer {layer}");
+    }
+    if let Some(c) = result.completeness {
+        println!(
+            "completeness: Σ attributions {:.4}, F(x) − F(baseline) {:.4}, error {:.2} %",
+            c.sum,
+            c.difference,
+            c.relative_error() * 100.0
+        );
+    }
+    if let Some(scope) = &a.sanity {
+        let scope = match scope.as_str() {
+            "all" => Randomize::All,
+            layer => Randomize::From(layer.to_string()),
+        };
+        let mut quiet = |_: usize, _: usize| true;
+        let mut job = net.job(&input, &target, &options, &mut quiet);
+        let report = sanity::check(&mut job, method, &scope, a.seed)?;
+        println!(
+            "sanity check: rank correlation with {} re-initialised: {:.3}",
+            scope.describe(),
+            report.rank_correlation
+        );
+    }
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
+
+/// Arguments of `visualize`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct VisualizeArgs {
+    /// Layer (id or Keras alias).
+    #[arg(long)]
+    layer: String,
+    /// Channel.
+    #[arg(long)]
+    channel: usize,
+    /// Optimisation steps.
+    #[arg(long, default_value_t = 256)]
+    steps: usize,
+    /// Seed (the same seed gives the same image).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Side of the image in pixels.
+    #[arg(long, default_value_t = 224)]
+    size: usize,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Weights; default: the bundled model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+}
+
+/// Run `visualize`.
+pub(crate) fn run_visualize(a: &VisualizeArgs) -> Result<()> {
+    let (net, _) = load_network(a.weights.clone(), BackendChoice::from(a.backend))?;
+    let options = VisualizeOptions {
+        steps: a.steps,
+        seed: a.seed,
+        size: a.size,
+        ..VisualizeOptions::default()
+    };
+    let bar = progress(a.steps, "visualizing");
+    let t = Instant::now();
+    let mut tick = |done: usize, _: usize| {
+        bar.set_position(done as u64);
+        true
+    };
+    let v = visualize(
+        net.model(),
+        &net.device().device,
+        &a.layer,
+        a.channel,
+        &options,
+        &mut tick,
+    )?;
+    let secs = t.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let img = image::RgbImage::from_raw(v.size as u32, v.size as u32, v.rgb)
+        .context("visualisation image size")?;
+    img.save(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    let first = v.objective.first().copied().unwrap_or(0.0);
+    let last = v.objective.last().copied().unwrap_or(0.0);
+    println!(
+        "{} channel {} (optimised {} channel {}): mean activation {first:.3} → {last:.3} in {} \
+         steps, {secs:.1} s ({:.0} ms/step) on {}",
+        v.layer,
+        v.channel,
+        v.source.0,
+        v.source.1,
+        a.steps,
+        secs * 1e3 / a.steps.max(1) as f64,
+        net.device().name
+    );
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
