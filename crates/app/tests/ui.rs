@@ -331,3 +331,72 @@ fn atlas_built_from_a_folder_beside_the_tiles() {
     settle(&mut h);
     assert_eq!(app(&h).analysis.as_ref().unwrap().source.name(), second);
 }
+
+/// Step until `done` holds (the worker computes for real).
+fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&FeaturescopeApp) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(app(h)) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "{what} did not finish; notices: {:?}",
+            app(h).notices
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run();
+}
+
+fn explained(a: &FeaturescopeApp, method: featurescope_net::attribution::Method) -> bool {
+    a.explain.cache.iter().any(|(k, e)| {
+        k.method == method && matches!(e, featurescope_app::explain::Entry::Ready(..))
+    })
+}
+
+/// The inspector's explanation views: a concat's channel names its branch; guided backprop
+/// computed on the worker and shown alone and over the photo; SmoothGrad cancelled midway;
+/// a feature visualisation run from its tab.
+#[test]
+fn inspector_explains_a_filter() {
+    use featurescope_net::attribution::Method;
+    let mut h = harness();
+    settle(&mut h);
+    h.state_mut().as_mut().unwrap().select("Mixed_5b");
+    h.run();
+    h.get_by_label("filter 10").click();
+    h.run();
+    h.get_by_label_contains("is Mixed_5b.branch1x1 channel 10");
+    h.get_by_label("Guided backprop").click();
+    wait_for(&mut h, "guided backprop", |a| explained(a, Method::Guided));
+    h.get_by_label_contains("Mixed_5b channel 10 at (");
+    h.snapshot("explain_guided");
+
+    // SmoothGrad: cancel while it runs; the view says so and offers a retry.
+    h.state_mut().as_mut().unwrap().explain.options.samples = 64;
+    h.get_by_label("SmoothGrad").click();
+    h.run();
+    h.get_by_label("Cancel").click();
+    wait_for(&mut h, "cancelling SmoothGrad", |a| {
+        a.explain.cache.iter().any(|(k, e)| {
+            k.method == Method::SmoothGrad
+                && matches!(e, featurescope_app::explain::Entry::Failed(m) if m == "cancelled")
+        })
+    });
+    h.get_by_label("Retry");
+
+    // Feature visualisation, short.
+    h.state_mut().as_mut().unwrap().visual.steps = 16;
+    h.get_by_label("Feature visualization").click();
+    h.run();
+    h.get_by_label("Visualize").click();
+    wait_for(&mut h, "feature visualisation", |a| {
+        a.visual
+            .cache
+            .values()
+            .any(|e| matches!(e, featurescope_app::explain::visualize::VisEntry::Ready(..)))
+    });
+    h.get_by_label_contains("16 steps, seed 0");
+}

@@ -228,3 +228,149 @@ fn bad_input_is_one_line_and_nonzero() {
     ]);
     assert_clean_failure(&o, "notes.txt");
 }
+
+fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
+/// `attribute --npy` writes the raw input gradient, NCHW, which agrees with PyTorch's float64
+/// guided backprop (the reference the network crate's tests hold every method to); the PNG
+/// is the photo's size; Grad-CAM's .npy is its layer's map.
+#[test]
+fn attribute_writes_the_raw_gradient_and_a_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let (png, npy) = (dir.path().join("g.png"), dir.path().join("g.npy"));
+    let o = featurescope(&[
+        "attribute",
+        "--backend",
+        "cpu",
+        "--image",
+        sample("chelsea_299.png").to_str().unwrap(),
+        "--layer",
+        "Mixed_5b",
+        "--channel",
+        "10",
+        "--method",
+        "guided",
+        "--out",
+        png.to_str().unwrap(),
+        "--npy",
+        npy.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = image::open(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (299, 299));
+    let (shape, ours) = read_npy(&npy);
+    assert_eq!(shape, vec![1, 3, 299, 299]);
+    let reference =
+        std::fs::read(repo().join("crates/net/tests/reference/chelsea.attribution.safetensors"))
+            .unwrap();
+    let st = safetensors::SafeTensors::deserialize(&reference).unwrap();
+    let theirs: Vec<f32> = st
+        .tensor("Mixed_5b.10.guided")
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let max = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let close = ours
+        .iter()
+        .zip(&theirs)
+        .filter(|(a, b)| (*a - *b).abs() <= 1e-3 * max)
+        .count();
+    assert!(close as f64 >= 0.995 * ours.len() as f64, "{close} close");
+
+    let o = featurescope(&[
+        "attribute",
+        "--backend",
+        "cpu",
+        "--image",
+        sample("chelsea_299.png").to_str().unwrap(),
+        "--class",
+        "2",
+        "--method",
+        "gradcam",
+        "--overlay",
+        "--out",
+        png.to_str().unwrap(),
+        "--npy",
+        npy.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("Grad-CAM layer Mixed_7c"), "{out}");
+    assert_eq!(read_npy(&npy).0, vec![8, 8]);
+
+    // Bad requests: one line each.
+    let photo = sample("chelsea_299.png");
+    let base = [
+        "attribute",
+        "--backend",
+        "cpu",
+        "--image",
+        photo.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+    ];
+    let run = |extra: &[&str]| featurescope(&[&base[..], extra].concat());
+    assert_clean_failure(
+        &run(&[
+            "--layer",
+            "Mixed_5b",
+            "--channel",
+            "999",
+            "--method",
+            "saliency",
+        ]),
+        "has 256 channels",
+    );
+    assert_clean_failure(
+        &run(&["--class", "9", "--method", "saliency"]),
+        "no class 9",
+    );
+    assert_clean_failure(
+        &run(&[
+            "--layer",
+            "Mixed_5b",
+            "--channel",
+            "1",
+            "--method",
+            "gradcam",
+            "--layer-cam",
+            "Mixed_7c",
+        ]),
+        "does not lie below",
+    );
+}
+
+#[test]
+fn visualize_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        let p = dir.path().join(name);
+        let o = featurescope(&[
+            "visualize",
+            "--backend",
+            "cpu",
+            "--layer",
+            "mixed0",
+            "--channel",
+            "3",
+            "--steps",
+            "6",
+            "--size",
+            "96",
+            "--seed",
+            "5",
+            "--out",
+            p.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(p).unwrap()
+    };
+    assert_eq!(run("a.png"), run("b.png"));
+}

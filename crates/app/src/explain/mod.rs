@@ -182,7 +182,7 @@ fn summary(a: &Attribution, ms: f64) -> String {
     }
     if let Some(c) = a.completeness {
         s += &format!(
-            " · Σ attributions {:.3} vs F(x) − F(x′) {:.3} ({:.2} % off)",
+            " · attributions sum to {:.3}, F(photo) - F(baseline) = {:.3} ({:.2} % off)",
             c.sum,
             c.difference,
             c.relative_error() * 100.0
@@ -284,7 +284,7 @@ pub fn ui(
         {
             sanity_scope = Some(Randomize::From(layer.to_string()));
         }
-        if ui.button("… all layers").clicked() {
+        if ui.button("... all layers").clicked() {
             sanity_scope = Some(Randomize::All);
         }
     });

@@ -18,7 +18,10 @@ impl MethodView for SmoothGradView {
                 .add(egui::Slider::new(&mut options.samples, 4..=64).text("noisy copies"))
                 .changed();
             let b = ui
-                .add(egui::Slider::new(&mut options.noise, 0.01..=0.5).text("noise σ"))
+                .add(
+                    egui::Slider::new(&mut options.noise, 0.01..=0.5)
+                        .text("noise (fraction of range)"),
+                )
                 .changed();
             a || b
         })

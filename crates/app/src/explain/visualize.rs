@@ -105,7 +105,7 @@ pub fn compute(
     let first = v.objective.first().copied().unwrap_or(0.0);
     let last = v.objective.last().copied().unwrap_or(0.0);
     let summary = format!(
-        "{} steps, seed {} · mean activation {first:.3} → {last:.3} · {:.1} s",
+        "{} steps, seed {} · mean activation {first:.3} to {last:.3} · {:.1} s",
         key.steps,
         key.seed,
         t.elapsed().as_secs_f64()

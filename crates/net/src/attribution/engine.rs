@@ -502,7 +502,7 @@ mod tests {
     }
 
     fn read(t: Tensor<4>) -> Vec<f32> {
-        t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
     }
 
     /// ⟨backward(g), v⟩ = ⟨g, forward(v)⟩ for a linear op: the backward is the forward's exact
@@ -635,7 +635,7 @@ mod tests {
         let run = |r: ReluRule| {
             r.backward(y.clone(), g.clone())
                 .into_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .unwrap()
         };
         assert_eq!(run(ReluRule::Standard), [0.0, -1.0, 2.0, 0.0]);
