@@ -645,6 +645,7 @@ impl crate::app::FeaturescopeApp {
             c,
             strongest,
             top_class,
+            !self.hide_machine_details,
         );
         if let Some(r) = request {
             let job = Job::Explain {

@@ -100,8 +100,10 @@ pub struct Explained {
     pub alone: egui::ColorImage,
     /// Over the photo.
     pub overlay: egui::ColorImage,
-    /// One line: value, Grad-CAM layer, completeness, time.
+    /// One line: value, Grad-CAM layer, completeness.
     pub summary: String,
+    /// Time it took on the worker.
+    pub millis: f64,
     /// The sanity check: the re-initialised network's result, drawn, and the rank correlation.
     pub sanity: Option<(egui::ColorImage, f64)>,
 }
@@ -175,7 +177,7 @@ fn color(img: &image::RgbImage) -> egui::ColorImage {
     egui::ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw())
 }
 
-fn summary(a: &Attribution, ms: f64) -> String {
+fn summary(a: &Attribution) -> String {
     let mut s = format!("{} · value {:.4}", a.target.describe(), a.target_value);
     if let Some(l) = &a.cam_layer {
         s += &format!(" · Grad-CAM at {l}");
@@ -188,7 +190,7 @@ fn summary(a: &Attribution, ms: f64) -> String {
             c.relative_error() * 100.0
         );
     }
-    s + &format!(" · {ms:.0} ms")
+    s
 }
 
 /// Compute and draw an explanation (on the worker).
@@ -220,7 +222,8 @@ pub fn compute(
     Ok(Explained {
         alone: color(&alone),
         overlay: color(&overlay),
-        summary: summary(&result, t.elapsed().as_secs_f64() * 1e3),
+        summary: summary(&result),
+        millis: t.elapsed().as_secs_f64() * 1e3,
         sanity,
     })
 }
@@ -246,6 +249,7 @@ pub fn ui(
     channel: usize,
     strongest: [usize; 2],
     top_class: Option<usize>,
+    show_timing: bool,
 ) -> Option<Request> {
     let view = view_of(method);
     ui.label(RichText::new(method.implementation().summary()).weak());
@@ -298,7 +302,7 @@ pub fn ui(
             request = request.or_else(|| Some(new_request(state, k)));
         }
     }
-    show_entry(state, ui, &key);
+    show_entry(state, ui, &key, show_timing);
     let sanity_keys: Vec<ExplainKey> = state
         .cache
         .keys()
@@ -319,7 +323,7 @@ pub fn ui(
                 scope.describe()
             ));
         }
-        show_entry(state, ui, &k);
+        show_entry(state, ui, &k, show_timing);
     }
     request
 }
@@ -341,7 +345,7 @@ fn new_request(state: &mut ExplainState, key: ExplainKey) -> Request {
     }
 }
 
-fn show_entry(state: &mut ExplainState, ui: &mut egui::Ui, key: &ExplainKey) {
+fn show_entry(state: &mut ExplainState, ui: &mut egui::Ui, key: &ExplainKey, show_timing: bool) {
     let mut retry = false;
     match state.cache.get_mut(key) {
         None => {}
@@ -389,7 +393,16 @@ fn show_entry(state: &mut ExplainState, ui: &mut egui::Ui, key: &ExplainKey) {
                     ui.image((t.id(), vec2(side, side)));
                 }
             });
-            ui.label(RichText::new(&done.summary).monospace().small());
+            let timing = if show_timing {
+                format!(" · {:.0} ms", done.millis)
+            } else {
+                String::new()
+            };
+            ui.label(
+                RichText::new(format!("{}{timing}", done.summary))
+                    .monospace()
+                    .small(),
+            );
             if let Some((_, rho)) = done.sanity {
                 ui.label(format!(
                     "rank correlation with the trained network's map: {rho:.3} \
