@@ -99,6 +99,17 @@ fn no_progress() -> impl FnMut(usize, usize) -> bool {
     |_, _| true
 }
 
+fn explain(
+    net: &Network,
+    input: &InputImage,
+    target: &Target,
+    method: Method,
+    options: &Options,
+) -> featurescope_net::attribution::Attribution {
+    net.attribute(input, target, method, options, &mut no_progress())
+        .unwrap()
+}
+
 #[test]
 fn input_gradients_match_pytorch_float64_on_the_cpu() {
     let net = cpu_network();
@@ -110,9 +121,7 @@ fn input_gradients_match_pytorch_float64_on_the_cpu() {
                 "guided" => Method::Guided,
                 _ => Method::Deconv,
             };
-            let ours = net
-                .attribute(&input, &target, m, &Options::default(), &mut no_progress())
-                .unwrap();
+            let ours = explain(&net, &input, &target, m, &Options::default());
             assert_eq!(ours.kind, RawKind::InputGradient);
             assert_eq!(ours.shape, vec![1, 3, INPUT_SIZE, INPUT_SIZE]);
             agree(
@@ -174,15 +183,7 @@ fn standard_rule_equals_burn_autodiff() {
         ("Mixed_7b.branch3x3", 500),
     ] {
         let target = Target::channel(layer, k).unwrap();
-        let ours = net
-            .attribute(
-                &input,
-                &target,
-                Method::Saliency,
-                &Options::default(),
-                &mut no_progress(),
-            )
-            .unwrap();
+        let ours = explain(&net, &input, &target, Method::Saliency, &Options::default());
         let x: Tensor<4> = Tensor::from_data(
             TensorData::new(input.tensor.clone(), [1, 3, INPUT_SIZE, INPUT_SIZE]),
             &autodiff.device().device,
@@ -219,15 +220,7 @@ fn saliency_matches_finite_differences() {
     let net = cpu_network();
     let input = preprocess_sample("coffee_299.png");
     let target = Target::channel("Conv2d_2b_3x3", 5).unwrap();
-    let grad = net
-        .attribute(
-            &input,
-            &target,
-            Method::Saliency,
-            &Options::default(),
-            &mut no_progress(),
-        )
-        .unwrap();
+    let grad = explain(&net, &input, &target, Method::Saliency, &Options::default());
     let value = |x: &[f32]| -> f64 {
         let img = InputImage {
             tensor: x.to_vec(),
@@ -303,11 +296,8 @@ fn relu_rules_at_the_first_layer_follow_their_definitions() {
         })
         .unwrap();
     let target = Target::channel("Conv2d_1a_3x3", k).unwrap();
-    let run = |image: &InputImage, m: Method| {
-        net.attribute(image, &target, m, &Options::default(), &mut no_progress())
-            .unwrap()
-            .data
-    };
+    let run =
+        |image: &InputImage, m: Method| explain(&net, image, &target, m, &Options::default()).data;
     let same = |x: Vec<f32>, y: Vec<f32>| x == y;
     assert!(same(run(&a, Method::Guided), run(&a, Method::Saliency)));
     assert!(same(run(&b, Method::Guided), run(&b, Method::Saliency)));
@@ -385,15 +375,7 @@ fn integrated_gradients_are_complete() {
             steps,
             ..Options::default()
         };
-        let ig = net
-            .attribute(
-                &input,
-                &target,
-                Method::Integrated,
-                &options,
-                &mut no_progress(),
-            )
-            .unwrap();
+        let ig = explain(&net, &input, &target, Method::Integrated, &options);
         let c = ig.completeness.unwrap();
         eprintln!(
             "{steps} steps: Σ attributions {:.4}, F(x) − F(x′) {:.4}, error {:.3} %",
@@ -424,50 +406,18 @@ fn smoothgrad_is_seeded_and_grad_cam_guided_combines_both() {
         batch: 2,
         ..Options::default()
     };
-    let a = net
-        .attribute(
-            &input,
-            &target,
-            Method::SmoothGrad,
-            &options,
-            &mut no_progress(),
-        )
-        .unwrap();
-    let b = net
-        .attribute(
-            &input,
-            &target,
-            Method::SmoothGrad,
-            &options,
-            &mut no_progress(),
-        )
-        .unwrap();
+    let a = explain(&net, &input, &target, Method::SmoothGrad, &options);
+    let b = explain(&net, &input, &target, Method::SmoothGrad, &options);
     assert_eq!(a.data, b.data, "same seed, same SmoothGrad");
     assert!(a.data.iter().all(|v| *v >= 0.0));
     let other = Options {
         seed: 1,
         ..options.clone()
     };
-    let c = net
-        .attribute(
-            &input,
-            &target,
-            Method::SmoothGrad,
-            &other,
-            &mut no_progress(),
-        )
-        .unwrap();
+    let c = explain(&net, &input, &target, Method::SmoothGrad, &other);
     assert_ne!(a.data, c.data);
     // Default Grad-CAM layer of a channel target: the block its own block reads.
-    let gg = net
-        .attribute(
-            &input,
-            &target,
-            Method::GuidedGradCam,
-            &options,
-            &mut no_progress(),
-        )
-        .unwrap();
+    let gg = explain(&net, &input, &target, Method::GuidedGradCam, &options);
     assert_eq!(gg.cam_layer.as_deref(), Some("Mixed_6d"));
     assert_eq!(gg.shape, vec![1, 3, INPUT_SIZE, INPUT_SIZE]);
     // Cancelling stops the work with `Cancelled`.
