@@ -110,6 +110,10 @@ pub(crate) struct AttributeArgs {
     /// Seed of the random choices (SmoothGrad noise, --sanity's weights).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Run the method this many times and report the first and the fastest later run (the
+    /// first includes a GPU's kernel compilation).
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
     /// Sanity check: also run with re-initialised weights — `all`, or every layer from this
     /// one up — and print the maps' rank correlation.
     #[arg(long, value_name = "all|LAYER")]
@@ -172,6 +176,18 @@ pub(crate) fn attribute(a: &AttributeArgs) -> Result<()> {
     let result = net.attribute(&input, &target, method, &options, &mut tick)?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
     bar.finish_and_clear();
+    let mut later = Vec::new();
+    for _ in 1..a.runs.max(1) {
+        let t = Instant::now();
+        net.attribute(&input, &target, method, &options, &mut |_, _| true)?;
+        later.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    if let Some(best) = later.iter().copied().reduce(f64::min) {
+        println!(
+            "first run {ms:.0} ms; fastest of {} later runs {best:.0} ms",
+            later.len()
+        );
+    }
     let (alone, over) = featurescope_app::explain::draw(&result, &input.crop);
     let img = if a.overlay { over } else { alone };
     img.save(&a.out)
