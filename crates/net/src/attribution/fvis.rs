@@ -85,8 +85,8 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 /// Unnormalised 2D real FFT pair over an `h × w` grid with an `h × (w/2+1)`
-/// half spectrum (row-major `[ky][kx]`). The complex column DFT is built from
-/// two real FFTs so that only `realfft` is needed.
+/// half spectrum (row-major `[ky][kx]`): real FFTs along rows (realfft),
+/// complex FFTs down the columns (rustfft).
 #[derive(Clone)]
 struct Fft2 {
     h: usize,
@@ -94,54 +94,42 @@ struct Fft2 {
     wf: usize,
     row_fwd: Arc<dyn RealToComplex<f32>>,
     row_inv: Arc<dyn ComplexToReal<f32>>,
-    col_fwd: Arc<dyn RealToComplex<f32>>,
+    col_fwd: Arc<dyn rustfft::Fft<f32>>,
+    col_inv: Arc<dyn rustfft::Fft<f32>>,
 }
 
 impl Fft2 {
     fn new(h: usize, w: usize) -> Self {
         let mut planner = RealFftPlanner::<f32>::new();
+        let mut complex = rustfft::FftPlanner::<f32>::new();
         Self {
             h,
             w,
             wf: w / 2 + 1,
             row_fwd: planner.plan_fft_forward(w),
             row_inv: planner.plan_fft_inverse(w),
-            col_fwd: planner.plan_fft_forward(h),
+            col_fwd: complex.plan_fft_forward(h),
+            col_inv: complex.plan_fft_inverse(h),
         }
     }
 
     /// In-place unnormalised complex DFT of every column (`e^{-}` forward,
-    /// `e^{+}` inverse, via `ifft(z) = conj(fft(conj z))`).
+    /// `e^{+}` inverse).
     fn columns(&self, spec: &mut [Complex<f32>], inverse: bool) {
         let (h, wf) = (self.h, self.wf);
-        let hf = h / 2 + 1;
-        let mut a = self.col_fwd.make_input_vec();
-        let mut b = self.col_fwd.make_input_vec();
-        let mut fa = self.col_fwd.make_output_vec();
-        let mut fb = self.col_fwd.make_output_vec();
-        let mut scratch = self.col_fwd.make_scratch_vec();
+        let fft = if inverse {
+            &self.col_inv
+        } else {
+            &self.col_fwd
+        };
+        let mut column = vec![Complex::new(0.0, 0.0); h];
         for kx in 0..wf {
-            for y in 0..h {
-                let z = spec[y * wf + kx];
-                a[y] = z.re;
-                b[y] = if inverse { -z.im } else { z.im };
+            for (y, c) in column.iter_mut().enumerate() {
+                *c = spec[y * wf + kx];
             }
-            let r1 = self
-                .col_fwd
-                .process_with_scratch(&mut a, &mut fa, &mut scratch);
-            let r2 = self
-                .col_fwd
-                .process_with_scratch(&mut b, &mut fb, &mut scratch);
-            debug_assert!(r1.is_ok() && r2.is_ok());
-            for k in 0..h {
-                let (ak, bk) = if k < hf {
-                    (fa[k], fb[k])
-                } else {
-                    (fa[h - k].conj(), fb[h - k].conj())
-                };
-                // z = A + i·B
-                let z = Complex::new(ak.re - bk.im, ak.im + bk.re);
-                spec[k * wf + kx] = if inverse { z.conj() } else { z };
+            fft.process(&mut column);
+            for (y, c) in column.iter().enumerate() {
+                spec[y * wf + kx] = *c;
             }
         }
     }
@@ -232,22 +220,14 @@ impl FourierImage {
         }
     }
 
-    /// Image height.
-    pub fn h(&self) -> usize {
-        self.h
-    }
-
-    /// Image width.
-    pub fn w(&self) -> usize {
-        self.w
-    }
-
     /// Spectrum parameters, layout `[3][h][w/2+1][re, im]` (interleaved).
+    #[cfg(test)]
     pub fn params(&self) -> &[f32] {
         &self.params
     }
 
     /// Mutable spectrum parameters (same layout as [`Self::params`]).
+    #[cfg(test)]
     pub fn params_mut(&mut self) -> &mut [f32] {
         &mut self.params
     }
@@ -284,6 +264,7 @@ impl FourierImage {
 
     /// Exact gradient of `Σ grad_rgb · render()` with respect to the spectrum
     /// parameters (layout of [`Self::params`]). Renders internally.
+    #[cfg(test)]
     pub fn backward(&self, grad_rgb: &[f32]) -> Vec<f32> {
         self.backward_from(&self.render(), grad_rgb)
     }
@@ -349,6 +330,7 @@ type Taps = [(Option<usize>, f32); 4];
 
 impl Transform {
     /// The identity transform (no jitter, scale 1, angle 0).
+    #[cfg(test)]
     pub fn identity() -> Self {
         Self {
             jitter1: [0, 0],
@@ -485,11 +467,6 @@ impl Adam {
         }
     }
 
-    /// Number of steps taken so far.
-    pub fn steps(&self) -> i32 {
-        self.t
-    }
-
     /// One ascent step: `params += update(grad)`. State is sized on first use.
     pub fn step(&mut self, params: &mut [f32], grad: &[f32]) {
         assert_eq!(params.len(), grad.len(), "params/grad length mismatch");
@@ -572,12 +549,8 @@ impl Optimisation {
         self.image.render()
     }
 
-    /// The underlying image parameterisation.
-    pub fn fourier(&self) -> &FourierImage {
-        &self.image
-    }
-
     /// Number of gradient steps applied.
+    #[cfg(test)]
     pub fn step(&self) -> usize {
         self.step
     }
@@ -778,32 +751,5 @@ mod tests {
     fn to_rgb8_interleaves_and_clamps() {
         let img = [0.0, 1.0, -1.0, 2.0, 0.5, 0.25];
         assert_eq!(to_rgb8(&img, 1, 2), vec![0, 0, 128, 255, 255, 64]);
-    }
-
-    #[test]
-    #[ignore = "timing; run with --release -- --ignored --nocapture"]
-    fn timing() {
-        fn ms<T>(f: impl FnOnce() -> T) -> (T, f64) {
-            let t0 = std::time::Instant::now();
-            let r = f();
-            (r, t0.elapsed().as_secs_f64() * 1e3)
-        }
-        for s in [224usize, 299] {
-            let (img, g) = (FourierImage::new(s, s, 0), randn(3 * s * s, 1, 1.0));
-            let mut rng = ChaCha8Rng::seed_from_u64(0);
-            let (reps, mut tt) = (20, [0.0f64; 4]);
-            for _ in 0..reps {
-                let (r, t0) = ms(|| img.render());
-                let (_, t1) = ms(|| img.backward_from(&r, &g));
-                let tr = Transform::random(&mut rng);
-                let (x, t2) = ms(|| tr.apply(&r, s, s));
-                let (_, t3) = ms(|| tr.adjoint(&x, s, s));
-                for (acc, t) in tt.iter_mut().zip([t0, t1, t2, t3]) {
-                    *acc += t / reps as f64;
-                }
-            }
-            let total: f64 = tt.iter().sum();
-            println!("{s}x{s} ms: render/backward/apply/adjoint {tt:.2?}, total {total:.2}");
-        }
     }
 }

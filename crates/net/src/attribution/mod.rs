@@ -9,7 +9,7 @@
 //! [`engine`], on whatever device the network runs on.
 
 pub mod engine;
-pub mod fvis;
+mod fvis;
 pub mod sanity;
 pub mod visualize;
 
