@@ -87,6 +87,36 @@ pub struct InceptionV3 {
     pub avg_pool_counts_padding: bool,
 }
 
+/// A conv by layer id: the stem's by field, a block's through its `conv` / `conv_mut`
+/// (`$access`), borrowed as `$($borrow)+`.
+macro_rules! conv_by_id {
+    ($model:ident, $id:expr, $access:ident, $($borrow:tt)+) => {{
+        let (block, name) = $id.split_once('.').unwrap_or(("", $id));
+        match block {
+            "" => match name {
+                "Conv2d_1a_3x3" => Some($($borrow)+ $model.Conv2d_1a_3x3),
+                "Conv2d_2a_3x3" => Some($($borrow)+ $model.Conv2d_2a_3x3),
+                "Conv2d_2b_3x3" => Some($($borrow)+ $model.Conv2d_2b_3x3),
+                "Conv2d_3b_1x1" => Some($($borrow)+ $model.Conv2d_3b_1x1),
+                "Conv2d_4a_3x3" => Some($($borrow)+ $model.Conv2d_4a_3x3),
+                _ => None,
+            },
+            "Mixed_5b" => $model.Mixed_5b.$access(name),
+            "Mixed_5c" => $model.Mixed_5c.$access(name),
+            "Mixed_5d" => $model.Mixed_5d.$access(name),
+            "Mixed_6a" => $model.Mixed_6a.$access(name),
+            "Mixed_6b" => $model.Mixed_6b.$access(name),
+            "Mixed_6c" => $model.Mixed_6c.$access(name),
+            "Mixed_6d" => $model.Mixed_6d.$access(name),
+            "Mixed_6e" => $model.Mixed_6e.$access(name),
+            "Mixed_7a" => $model.Mixed_7a.$access(name),
+            "Mixed_7b" => $model.Mixed_7b.$access(name),
+            "Mixed_7c" => $model.Mixed_7c.$access(name),
+            _ => None,
+        }
+    }};
+}
+
 /// Stop the pass as soon as the recorder has everything it needs.
 macro_rules! step {
     ($rec:ident, $e:expr) => {{
@@ -153,56 +183,12 @@ impl InceptionV3 {
 
     /// The `BasicConv2d` of a conv layer id (`Conv2d_1a_3x3`, `Mixed_6e.branch7x7_2`).
     pub fn basic_conv(&self, id: &str) -> Option<&BasicConv2d> {
-        let (block, name) = id.split_once('.').unwrap_or(("", id));
-        match block {
-            "" => match name {
-                "Conv2d_1a_3x3" => Some(&self.Conv2d_1a_3x3),
-                "Conv2d_2a_3x3" => Some(&self.Conv2d_2a_3x3),
-                "Conv2d_2b_3x3" => Some(&self.Conv2d_2b_3x3),
-                "Conv2d_3b_1x1" => Some(&self.Conv2d_3b_1x1),
-                "Conv2d_4a_3x3" => Some(&self.Conv2d_4a_3x3),
-                _ => None,
-            },
-            "Mixed_5b" => self.Mixed_5b.conv(name),
-            "Mixed_5c" => self.Mixed_5c.conv(name),
-            "Mixed_5d" => self.Mixed_5d.conv(name),
-            "Mixed_6a" => self.Mixed_6a.conv(name),
-            "Mixed_6b" => self.Mixed_6b.conv(name),
-            "Mixed_6c" => self.Mixed_6c.conv(name),
-            "Mixed_6d" => self.Mixed_6d.conv(name),
-            "Mixed_6e" => self.Mixed_6e.conv(name),
-            "Mixed_7a" => self.Mixed_7a.conv(name),
-            "Mixed_7b" => self.Mixed_7b.conv(name),
-            "Mixed_7c" => self.Mixed_7c.conv(name),
-            _ => None,
-        }
+        conv_by_id!(self, id, conv, &)
     }
 
     /// [`InceptionV3::basic_conv`], mutably.
     pub fn basic_conv_mut(&mut self, id: &str) -> Option<&mut BasicConv2d> {
-        let (block, name) = id.split_once('.').unwrap_or(("", id));
-        match block {
-            "" => match name {
-                "Conv2d_1a_3x3" => Some(&mut self.Conv2d_1a_3x3),
-                "Conv2d_2a_3x3" => Some(&mut self.Conv2d_2a_3x3),
-                "Conv2d_2b_3x3" => Some(&mut self.Conv2d_2b_3x3),
-                "Conv2d_3b_1x1" => Some(&mut self.Conv2d_3b_1x1),
-                "Conv2d_4a_3x3" => Some(&mut self.Conv2d_4a_3x3),
-                _ => None,
-            },
-            "Mixed_5b" => self.Mixed_5b.conv_mut(name),
-            "Mixed_5c" => self.Mixed_5c.conv_mut(name),
-            "Mixed_5d" => self.Mixed_5d.conv_mut(name),
-            "Mixed_6a" => self.Mixed_6a.conv_mut(name),
-            "Mixed_6b" => self.Mixed_6b.conv_mut(name),
-            "Mixed_6c" => self.Mixed_6c.conv_mut(name),
-            "Mixed_6d" => self.Mixed_6d.conv_mut(name),
-            "Mixed_6e" => self.Mixed_6e.conv_mut(name),
-            "Mixed_7a" => self.Mixed_7a.conv_mut(name),
-            "Mixed_7b" => self.Mixed_7b.conv_mut(name),
-            "Mixed_7c" => self.Mixed_7c.conv_mut(name),
-            _ => None,
-        }
+        conv_by_id!(self, id, conv_mut, &mut)
     }
 
     /// The head's forward from the global pool's `[N, 2048]` output, keeping each dense
@@ -222,7 +208,7 @@ impl InceptionV3 {
         for (layer, act) in head.layers.iter().zip(&head.activations) {
             x = layer.forward(x);
             let relu_output = if *act == DenseActivation::Relu {
-                x = burn::tensor::activation::relu(x);
+                x = ReluRule::default().apply(x);
                 Some(x.clone())
             } else {
                 None
@@ -285,18 +271,7 @@ impl InceptionV3 {
             y
         });
         let [n, c, _, _] = x.dims();
-        let x: Tensor<2> = x.reshape([n, c]);
-        if let Some(fc) = &self.fc {
-            return Some(fc.forward(x));
-        }
-        let head = self.dense_head.as_ref()?;
-        let mut x = x;
-        for (layer, act) in head.layers.iter().zip(&head.activations) {
-            x = layer.forward(x);
-            if *act == DenseActivation::Relu {
-                x = rec.relu.apply(x);
-            }
-        }
-        Some(x)
+        self.head_forward(x.reshape([n, c]))
+            .map(|(logits, _)| logits)
     }
 }
