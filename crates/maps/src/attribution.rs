@@ -65,23 +65,6 @@ pub fn heat_values(values: &[f32], w: usize, h: usize, out_w: usize, out_h: usiz
         .collect()
 }
 
-/// A heat image of a `w × h` map at `out_w × out_h`.
-pub fn render_heat(
-    values: &[f32],
-    w: usize,
-    h: usize,
-    out_w: usize,
-    out_h: usize,
-    colormap: Colormap,
-) -> RgbImage {
-    let t = heat_values(values, w, h, out_w, out_h);
-    let mut img = RgbImage::new(out_w as u32, out_h as u32);
-    for (p, v) in img.pixels_mut().zip(&t) {
-        p.0 = colormap.map(*v);
-    }
-    img
-}
-
 /// A signed planar `[3, h, w]` gradient as an RGB image: `0.5 + 0.5 · g / robust max`.
 pub fn render_signed(data: &[f32], w: usize, h: usize) -> RgbImage {
     let plane = w * h;

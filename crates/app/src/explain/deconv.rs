@@ -4,7 +4,7 @@ use featurescope_net::attribution::Method;
 
 use super::MethodView;
 
-/// deconvnet.
+/// The deconvnet view.
 pub struct DeconvView;
 
 impl MethodView for DeconvView {

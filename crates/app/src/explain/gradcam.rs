@@ -12,16 +12,15 @@ impl MethodView for GradCamView {
         Method::GradCam
     }
 
-    fn controls(&self, ui: &mut egui::Ui, options: &mut Options) -> bool {
-        super::gradcam::layer_picker(ui, options)
+    fn controls(&self, ui: &mut egui::Ui, options: &mut Options) {
+        super::gradcam::layer_picker(ui, options);
     }
 }
 
 /// Grad-CAM's layer: the default for the target, or any conv or concat (block outputs first).
-pub fn layer_picker(ui: &mut egui::Ui, options: &mut Options) -> bool {
+pub fn layer_picker(ui: &mut egui::Ui, options: &mut Options) {
     use featurescope_net::{Catalogue, LayerKind};
     let cat = Catalogue::inception_v3();
-    let before = options.cam_layer.clone();
     let shown = options
         .cam_layer
         .as_deref()
@@ -40,5 +39,4 @@ pub fn layer_picker(ui: &mut egui::Ui, options: &mut Options) -> bool {
                 ui.selectable_value(&mut options.cam_layer, Some(l.id.clone()), &l.id);
             }
         });
-    before != options.cam_layer
 }

@@ -4,7 +4,7 @@ use featurescope_net::attribution::Method;
 
 use super::MethodView;
 
-/// guided backprop.
+/// The guided backprop view.
 pub struct GuidedView;
 
 impl MethodView for GuidedView {

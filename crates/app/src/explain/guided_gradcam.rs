@@ -4,7 +4,7 @@ use featurescope_net::attribution::{Method, Options};
 
 use super::MethodView;
 
-/// guided Grad-CAM.
+/// The guided Grad-CAM view.
 pub struct GuidedGradCamView;
 
 impl MethodView for GuidedGradCamView {
@@ -12,7 +12,7 @@ impl MethodView for GuidedGradCamView {
         Method::GuidedGradCam
     }
 
-    fn controls(&self, ui: &mut egui::Ui, options: &mut Options) -> bool {
-        super::gradcam::layer_picker(ui, options)
+    fn controls(&self, ui: &mut egui::Ui, options: &mut Options) {
+        super::gradcam::layer_picker(ui, options);
     }
 }

@@ -4,7 +4,7 @@ use featurescope_net::attribution::{Method, Options};
 
 use super::MethodView;
 
-/// integrated gradients.
+/// The integrated gradients view.
 pub struct IntegratedView;
 
 impl MethodView for IntegratedView {
@@ -12,20 +12,12 @@ impl MethodView for IntegratedView {
         Method::Integrated
     }
 
-    fn controls(&self, ui: &mut egui::Ui, options: &mut Options) -> bool {
+    fn controls(&self, ui: &mut egui::Ui, options: &mut Options) {
         use featurescope_net::attribution::Baseline;
         ui.horizontal(|ui| {
-            let a = ui
-                .add(egui::Slider::new(&mut options.steps, 8..=256).text("steps"))
-                .changed();
-            let b = ui
-                .selectable_value(&mut options.baseline, Baseline::Black, "black baseline")
-                .changed();
-            let c = ui
-                .selectable_value(&mut options.baseline, Baseline::Blurred, "blurred baseline")
-                .changed();
-            a || b || c
-        })
-        .inner
+            ui.add(egui::Slider::new(&mut options.steps, 8..=256).text("steps"));
+            ui.selectable_value(&mut options.baseline, Baseline::Black, "black baseline");
+            ui.selectable_value(&mut options.baseline, Baseline::Blurred, "blurred baseline");
+        });
     }
 }

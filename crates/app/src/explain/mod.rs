@@ -27,10 +27,8 @@ use featurescope_net::{InputImage, Network};
 pub trait MethodView: Sync {
     /// The method.
     fn method(&self) -> Method;
-    /// Controls for the method's parameters; returns whether one changed.
-    fn controls(&self, _ui: &mut egui::Ui, _options: &mut Options) -> bool {
-        false
-    }
+    /// Controls for the method's parameters (a change makes a new cache key, so a new run).
+    fn controls(&self, _ui: &mut egui::Ui, _options: &mut Options) {}
 }
 
 /// Every method view, in the inspector's order.
@@ -293,7 +291,9 @@ pub fn ui(
         }
     });
     let key = base_key(target.clone(), &state.options, None);
-    if !state.cache.contains_key(&key) {
+    // Not while a slider is being dragged: each value it passes would be a run.
+    let settling = ui.input(|i| i.pointer.any_down());
+    if !state.cache.contains_key(&key) && !settling {
         request = Some(new_request(state, key.clone()));
     }
     if let Some(scope) = sanity_scope {
@@ -328,7 +328,22 @@ pub fn ui(
     request
 }
 
+/// Queue a run. Runs still pending for another view (another method, target or options; its
+/// sanity checks count as the same view) are cancelled and forgotten: one view is on screen,
+/// and the worker runs jobs in order.
 fn new_request(state: &mut ExplainState, key: ExplainKey) -> Request {
+    let view = |k: &ExplainKey| ExplainKey {
+        sanity: None,
+        ..k.clone()
+    };
+    let this = view(&key);
+    state.cache.retain(|k, e| match e {
+        Entry::Pending { cancel, .. } if view(k) != this => {
+            cancel.store(true, Ordering::Relaxed);
+            false
+        }
+        _ => true,
+    });
     let cancel = Arc::new(AtomicBool::new(false));
     state.cache.insert(
         key.clone(),

@@ -4,7 +4,7 @@ use featurescope_net::attribution::Method;
 
 use super::MethodView;
 
-/// saliency.
+/// The saliency view.
 pub struct SaliencyView;
 
 impl MethodView for SaliencyView {

@@ -12,19 +12,12 @@ impl MethodView for SmoothGradView {
         Method::SmoothGrad
     }
 
-    fn controls(&self, ui: &mut egui::Ui, options: &mut Options) -> bool {
+    fn controls(&self, ui: &mut egui::Ui, options: &mut Options) {
         ui.horizontal(|ui| {
-            let a = ui
-                .add(egui::Slider::new(&mut options.samples, 4..=64).text("noisy copies"))
-                .changed();
-            let b = ui
-                .add(
-                    egui::Slider::new(&mut options.noise, 0.01..=0.5)
-                        .text("noise (fraction of range)"),
-                )
-                .changed();
-            a || b
-        })
-        .inner
+            ui.add(egui::Slider::new(&mut options.samples, 4..=64).text("noisy copies"));
+            ui.add(
+                egui::Slider::new(&mut options.noise, 0.01..=0.5).text("noise (fraction of range)"),
+            );
+        });
     }
 }
