@@ -10,17 +10,9 @@ use std::process::{Command, Output, Stdio};
 
 use featurescope_maps::atlas::{Atlas, Rank};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn featurescope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_featurescope"))
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .unwrap()
-}
+use common::*;
 
 fn ok(o: &Output) {
     assert!(

@@ -2,28 +2,12 @@
 //! non-zero exits on bad input, never a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn sample(name: &str) -> PathBuf {
-    repo().join("assets/samples").join(name)
-}
-
-fn featurescope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_featurescope"))
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::*;
 
 /// A failure is exactly one line, starts with our prefix and never mentions a panic.
 fn assert_clean_failure(o: &Output, must_contain: &str) {
