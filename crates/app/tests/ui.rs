@@ -302,7 +302,7 @@ fn atlas_built_from_a_folder_beside_the_tiles() {
     h.get_by_label("filter 0").click();
     let start = Instant::now();
     while h.query_by_label_contains("atlas image 1: ").is_none() {
-        assert!(start.elapsed() < Duration::from_secs(60), "no crops");
+        assert!(start.elapsed() < Duration::from_secs(240), "no crops");
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -342,12 +342,27 @@ fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&FeaturescopeA
         }
         assert!(
             start.elapsed() < Duration::from_secs(240),
-            "{what} did not finish; notices: {:?}",
-            app(h).notices
+            "{what} did not finish; notices: {:?}; explanations: {:?}",
+            app(h).notices,
+            app(h)
+                .explain
+                .cache
+                .iter()
+                .map(|(k, e)| format!("{:?} {:?}: {}", k.method, k.sanity, entry_state(e)))
+                .collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
     h.run();
+}
+
+fn entry_state(e: &featurescope_app::explain::Entry) -> String {
+    use featurescope_app::explain::Entry;
+    match e {
+        Entry::Pending { done, total, .. } => format!("pending {done}/{total}"),
+        Entry::Ready(..) => "ready".into(),
+        Entry::Failed(m) => format!("failed: {m}"),
+    }
 }
 
 fn explained(a: &FeaturescopeApp, method: featurescope_net::attribution::Method) -> bool {
@@ -373,6 +388,35 @@ fn inspector_explains_a_filter() {
     wait_for(&mut h, "guided backprop", |a| explained(a, Method::Guided));
     h.get_by_label_contains("Mixed_5b channel 10 at (");
     h.snapshot("explain_guided");
+
+    // The sanity check: the re-initialised network's map under the trained one's, with the
+    // rank correlation.
+    h.get_by_label("Sanity check: randomise from here up")
+        .click();
+    wait_for(&mut h, "the sanity check", |a| {
+        a.explain.cache.iter().any(|(k, e)| {
+            k.sanity.is_some() && matches!(e, featurescope_app::explain::Entry::Ready(..))
+        })
+    });
+    h.get_by_label_contains("rank correlation with the trained network's map");
+    {
+        use featurescope_app::explain::Entry;
+        let cache = &app(&h).explain.cache;
+        let ready = |sanity: bool| {
+            cache.iter().find_map(|(k, e)| match e {
+                Entry::Ready(done, _) if k.sanity.is_some() == sanity => Some(done),
+                _ => None,
+            })
+        };
+        let (plain, checked) = (ready(false).unwrap(), ready(true).unwrap());
+        assert!(
+            checked.alone.pixels != plain.alone.pixels,
+            "re-initialising the block left the map unchanged"
+        );
+        let rho = checked.rank_correlation.unwrap();
+        assert!((-1.0..=1.0).contains(&rho), "{rho}");
+    }
+    h.snapshot("explain_sanity");
 
     // SmoothGrad: cancel while it runs; the view says so and offers a retry.
     h.state_mut().as_mut().unwrap().explain.options.samples = 64;

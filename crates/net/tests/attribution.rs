@@ -457,6 +457,13 @@ fn sanity_check_shows_guided_backprop_insensitivity() {
         let mut progress = no_progress();
         let mut job = net.job(&input, &target, &options, &mut progress);
         let report = sanity::check(&mut job, method, &scope, 7).unwrap();
+        // The trained network's map is the method's own result, and the network is untouched.
+        let again = explain(&net, &input, &target, method, &options);
+        assert!(report.original.data == again.data, "trained map differs");
+        assert!(
+            report.randomized.data != again.data,
+            "randomised map unchanged"
+        );
         eprintln!(
             "{}: rank correlation after randomising {} = {:.3}",
             method.title(),
@@ -465,6 +472,17 @@ fn sanity_check_shows_guided_backprop_insensitivity() {
         );
         corr.push(report.rank_correlation);
     }
+    // From a block's output: the block's own convs are re-initialised too.
+    let mut progress = no_progress();
+    let mut job = net.job(&input, &target, &options, &mut progress);
+    let own = sanity::check(
+        &mut job,
+        Method::Saliency,
+        &Randomize::From("Mixed_6e".into()),
+        7,
+    )
+    .unwrap();
+    assert!(own.rank_correlation < 0.9, "{}", own.rank_correlation);
     assert!(corr[0] < 0.5, "saliency should change: {}", corr[0]);
     assert!(
         corr[1] > corr[0] + 0.1,

@@ -91,7 +91,7 @@ pub struct ExplainKey {
     pub sanity: Option<Randomize>,
 }
 
-/// A finished explanation, drawn.
+/// A finished explanation, drawn. For a sanity check: the re-initialised network's result.
 #[derive(Debug)]
 pub struct Explained {
     /// The result alone.
@@ -102,8 +102,8 @@ pub struct Explained {
     pub summary: String,
     /// Time it took on the worker.
     pub millis: f64,
-    /// The sanity check: the re-initialised network's result, drawn, and the rank correlation.
-    pub sanity: Option<(egui::ColorImage, f64)>,
+    /// For a sanity check: the rank correlation with the trained network's map.
+    pub rank_correlation: Option<f64>,
 }
 
 /// A cached explanation.
@@ -201,7 +201,7 @@ pub fn compute(
 ) -> Result<Explained, String> {
     let t = std::time::Instant::now();
     let mut job = net.job(input, &key.target, options, progress);
-    let (result, sanity) = match &key.sanity {
+    let (result, rank_correlation) = match &key.sanity {
         None => (
             key.method
                 .implementation()
@@ -212,8 +212,7 @@ pub fn compute(
         Some(scope) => {
             let r = sanity::check(&mut job, key.method, scope, options.seed)
                 .map_err(|e| e.to_string())?;
-            let (alone, _) = draw(&r.randomized, &input.crop);
-            (r.original, Some((color(&alone), r.rank_correlation)))
+            (r.randomized, Some(r.rank_correlation))
         }
     };
     let (alone, overlay) = draw(&result, &input.crop);
@@ -222,7 +221,7 @@ pub fn compute(
         overlay: color(&overlay),
         summary: summary(&result),
         millis: t.elapsed().as_secs_f64() * 1e3,
-        sanity,
+        rank_correlation,
     })
 }
 
@@ -290,14 +289,16 @@ pub fn ui(
             sanity_scope = Some(Randomize::All);
         }
     });
-    let key = base_key(target.clone(), &state.options, None);
+    // Only what this method reads: another method's settings do not invalidate its results.
+    let options = state.options.relevant_to(method);
+    let key = base_key(target.clone(), &options, None);
     // Not while a slider is being dragged: each value it passes would be a run.
     let settling = ui.input(|i| i.pointer.any_down());
     if !state.cache.contains_key(&key) && !settling {
         request = Some(new_request(state, key.clone()));
     }
     if let Some(scope) = sanity_scope {
-        let k = base_key(target, &state.options, Some(scope));
+        let k = base_key(target, &options, Some(scope));
         if !state.cache.contains_key(&k) {
             request = request.or_else(|| Some(new_request(state, k)));
         }
@@ -354,8 +355,8 @@ fn new_request(state: &mut ExplainState, key: ExplainKey) -> Request {
         },
     );
     Request {
+        options: state.options.relevant_to(key.method),
         key,
-        options: state.options.clone(),
         cancel,
     }
 }
@@ -390,21 +391,14 @@ fn show_entry(state: &mut ExplainState, ui: &mut egui::Ui, key: &ExplainKey, sho
         Some(Entry::Ready(done, textures)) => {
             let ctx = ui.ctx().clone();
             let tex = textures.get_or_insert_with(|| {
-                let mut t = vec![
+                vec![
                     ctx.load_texture("explain-alone", done.alone.clone(), TextureOptions::LINEAR),
                     ctx.load_texture("explain-over", done.overlay.clone(), TextureOptions::LINEAR),
-                ];
-                if let Some((img, _)) = &done.sanity {
-                    t.push(ctx.load_texture("explain-sanity", img.clone(), TextureOptions::LINEAR));
-                }
-                t
+                ]
             });
             let side = ((ui.available_width() - 8.0) / 2.0).clamp(120.0, 320.0);
             ui.horizontal(|ui| {
-                for t in tex.iter().take(2) {
-                    ui.image((t.id(), vec2(side, side)));
-                }
-                if let (Some(t), Some(_)) = (tex.get(2), &done.sanity) {
+                for t in tex.iter() {
                     ui.image((t.id(), vec2(side, side)));
                 }
             });
@@ -418,7 +412,7 @@ fn show_entry(state: &mut ExplainState, ui: &mut egui::Ui, key: &ExplainKey, sho
                     .monospace()
                     .small(),
             );
-            if let Some((_, rho)) = done.sanity {
+            if let Some(rho) = done.rank_correlation {
                 ui.label(format!(
                     "rank correlation with the trained network's map: {rho:.3} \
                      (1 = unchanged: the map did not depend on these weights)"

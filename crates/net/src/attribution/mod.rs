@@ -142,6 +142,32 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// These options with the fields `method` does not read set to their defaults, so that
+    /// two requests that compute the same thing compare equal (caches key on this).
+    pub fn relevant_to(&self, method: Method) -> Options {
+        let d = Options::default();
+        let mut o = Options {
+            seed: self.seed,
+            batch: self.batch,
+            ..d.clone()
+        };
+        match method {
+            Method::SmoothGrad => {
+                o.samples = self.samples;
+                o.noise = self.noise;
+            }
+            Method::Integrated => {
+                o.steps = self.steps;
+                o.baseline = self.baseline;
+            }
+            Method::GradCam | Method::GuidedGradCam => o.cam_layer = self.cam_layer.clone(),
+            Method::Saliency | Method::Guided | Method::Deconv => {}
+        }
+        o
+    }
+}
+
 /// What the raw result is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RawKind {

@@ -18,7 +18,8 @@ use crate::model::InceptionV3;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Randomize {
     /// Cascading randomisation from the top: every weight layer from this one (id or alias)
-    /// up to the head, the head included.
+    /// up to the head, the head included. A concat has no weights of its own: from a block's
+    /// output (`Mixed_5b`) means from the block's first conv.
     From(String),
     /// Every weight of the network.
     All,
@@ -68,9 +69,7 @@ pub fn randomized(
     let cat = Catalogue::inception_v3();
     let from = match scope {
         Randomize::All => 0,
-        Randomize::From(l) => cat
-            .position(l)
-            .ok_or_else(|| NetError::UnknownLayer(l.clone()))?,
+        Randomize::From(l) => first_weight_layer(l)?,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = model.clone();
@@ -109,6 +108,26 @@ pub fn randomized(
         }
     }
     Ok(out)
+}
+
+/// Catalogue position where randomising "from `layer` up" starts: the layer itself, or for a
+/// concat the first of the layers it concatenates within its block.
+fn first_weight_layer(layer: &str) -> Result<usize, NetError> {
+    let cat = Catalogue::inception_v3();
+    let pos = cat
+        .position(layer)
+        .ok_or_else(|| NetError::UnknownLayer(layer.to_string()))?;
+    let info = &cat.layers[pos];
+    if info.kind != LayerKind::Concat {
+        return Ok(pos);
+    }
+    let block = info.id.split('.').next().unwrap_or(&info.id);
+    let prefix = format!("{block}.");
+    Ok(super::engine::ancestors(pos)
+        .into_iter()
+        .filter(|&i| cat.layers[i].id.starts_with(&prefix))
+        .min()
+        .unwrap_or(pos))
 }
 
 /// Run `method` on the job's model and on a randomised copy; compare.
