@@ -221,7 +221,7 @@ pub(crate) fn attribute(a: &AttributeArgs) -> Result<()> {
         };
         let mut quiet = |_: usize, _: usize| true;
         let mut job = net.job(&input, &target, &options, &mut quiet);
-        let report = sanity::check(&mut job, method, &scope, a.seed)?;
+        let report = sanity::compare(result, &mut job, &scope, a.seed)?;
         println!(
             "sanity check: rank correlation with {} re-initialised: {:.3}",
             scope.describe(),

@@ -301,6 +301,22 @@ fn attribute_writes_the_raw_gradient_and_a_png() {
         png.to_str().unwrap(),
     ];
     let run = |extra: &[&str]| featurescope(&[&base[..], extra].concat());
+    let o = run(&[
+        "--layer",
+        "Mixed_5b",
+        "--channel",
+        "10",
+        "--method",
+        "guided",
+        "--sanity",
+        "Mixed_5b",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("sanity check: rank correlation with layers from Mixed_5b up re-initialised"),
+        "{out}"
+    );
     assert_clean_failure(
         &run(&[
             "--layer",

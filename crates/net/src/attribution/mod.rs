@@ -297,11 +297,10 @@ impl Job<'_> {
 
 /// Read a tensor back as f32 values.
 pub fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, NetError> {
-    t.try_into_data()
-        .map_err(|e| NetError::Device(format!("reading a gradient back: {e:?}")))?
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| NetError::Device(format!("gradient data: {e:?}")))
+    crate::to_f32(
+        t.try_into_data()
+            .map_err(|e| NetError::Device(format!("reading a gradient back: {e:?}")))?,
+    )
 }
 
 /// Where a concat's channel comes from: the branch layer (a conv or pool, never a concat) and

@@ -137,8 +137,17 @@ pub fn check(
     scope: &Randomize,
     seed: u64,
 ) -> Result<SanityReport, NetError> {
-    let imp = method.implementation();
-    let original = imp.compute(job)?;
+    let original = method.implementation().compute(job)?;
+    compare(original, job, scope, seed)
+}
+
+/// [`check`] for a result already computed on the job's model: only the randomised run.
+pub fn compare(
+    original: Attribution,
+    job: &mut Job<'_>,
+    scope: &Randomize,
+    seed: u64,
+) -> Result<SanityReport, NetError> {
     let model = randomized(job.model, scope, seed)?;
     let mut shuffled = Job {
         model: &model,
@@ -148,7 +157,7 @@ pub fn check(
         options: job.options,
         progress: &mut *job.progress,
     };
-    let randomized = imp.compute(&mut shuffled)?;
+    let randomized = original.method.implementation().compute(&mut shuffled)?;
     let rank_correlation = spearman(&original.magnitude().0, &randomized.magnitude().0);
     Ok(SanityReport {
         original,
