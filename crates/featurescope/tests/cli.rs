@@ -227,22 +227,30 @@ fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
 fn attribute_writes_the_raw_gradient_and_a_png() {
     let dir = tempfile::tempdir().unwrap();
     let (png, npy) = (dir.path().join("g.png"), dir.path().join("g.npy"));
-    let o = featurescope(&[
+    let (photo, png_arg, npy_arg) = (
+        sample("chelsea_299.png"),
+        png.to_str().unwrap(),
+        npy.to_str().unwrap(),
+    );
+    let base = [
         "attribute",
         "--backend",
         "cpu",
         "--image",
-        sample("chelsea_299.png").to_str().unwrap(),
+        photo.to_str().unwrap(),
+        "--out",
+        png_arg,
+    ];
+    let run = |extra: &[&str]| featurescope(&[&base[..], extra].concat());
+    let o = run(&[
         "--layer",
         "Mixed_5b",
         "--channel",
         "10",
         "--method",
         "guided",
-        "--out",
-        png.to_str().unwrap(),
         "--npy",
-        npy.to_str().unwrap(),
+        npy_arg,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let img = image::open(&png).unwrap();
@@ -268,39 +276,20 @@ fn attribute_writes_the_raw_gradient_and_a_png() {
         .count();
     assert!(close as f64 >= 0.995 * ours.len() as f64, "{close} close");
 
-    let o = featurescope(&[
-        "attribute",
-        "--backend",
-        "cpu",
-        "--image",
-        sample("chelsea_299.png").to_str().unwrap(),
+    let o = run(&[
         "--class",
         "2",
         "--method",
         "gradcam",
         "--overlay",
-        "--out",
-        png.to_str().unwrap(),
         "--npy",
-        npy.to_str().unwrap(),
+        npy_arg,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("Grad-CAM layer Mixed_7c"), "{out}");
     assert_eq!(read_npy(&npy).0, vec![8, 8]);
 
-    // Bad requests: one line each.
-    let photo = sample("chelsea_299.png");
-    let base = [
-        "attribute",
-        "--backend",
-        "cpu",
-        "--image",
-        photo.to_str().unwrap(),
-        "--out",
-        png.to_str().unwrap(),
-    ];
-    let run = |extra: &[&str]| featurescope(&[&base[..], extra].concat());
     let o = run(&[
         "--layer",
         "Mixed_5b",
@@ -317,6 +306,7 @@ fn attribute_writes_the_raw_gradient_and_a_png() {
         out.contains("sanity check: rank correlation with layers from Mixed_5b up re-initialised"),
         "{out}"
     );
+    // Bad requests: one line each.
     assert_clean_failure(
         &run(&[
             "--layer",
