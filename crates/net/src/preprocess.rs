@@ -1,20 +1,31 @@
-//! From an image file to the network's input: decode (every format the `image` crate reads),
-//! honour EXIF orientation, center-crop to a square, resize to 299x299 with a triangle
-//! (antialiased bilinear, as PIL's `BILINEAR`) filter, scale to [-1, 1], NCHW RGB.
+//! From an image file to the network's input: read the file whole (with a size cap, so a file
+//! that changes while it is read is decoded as one snapshot), decode every format the `image`
+//! crate reads within pixel and allocation limits (a decompression bomb is refused from its
+//! header, before any pixel buffer exists), honour EXIF orientation (a broken EXIF block is
+//! ignored, not fatal), flatten to 8-bit RGB (transparency composited on white, float HDR/EXR
+//! tone-mapped), center-crop to a square, resize to 299x299 with a triangle (antialiased
+//! bilinear, as PIL's `BILINEAR`) filter, scale to [-1, 1], NCHW RGB.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
-use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage};
 
 use crate::catalogue::INPUT_SIZE;
 use crate::error::NetError;
 
-/// Largest accepted image side, in pixels (bigger files are refused with a clear message).
+/// Largest accepted image side, in pixels.
 pub const MAX_SIDE: u32 = 32_768;
+/// Largest accepted image, in pixels (width x height): 100 megapixels.
+pub const MAX_PIXELS: u64 = 100_000_000;
 /// Largest decoder allocation, in bytes.
-pub const MAX_ALLOC: u64 = 2 << 30;
+pub const MAX_ALLOC: u64 = 1 << 30;
+/// Largest image file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+/// The background transparent pixels are composited on (white, as a browser page shows them).
+pub const BACKGROUND: [u8; 3] = [255, 255, 255];
 
 /// An image ready for the network.
 #[derive(Clone, Debug)]
@@ -28,17 +39,48 @@ pub struct InputImage {
 }
 
 fn limits() -> Limits {
+    // Sides and pixel count are checked by `decode` itself, to name them in the message; the
+    // decoders enforce the allocation cap.
     let mut l = Limits::default();
-    l.max_image_width = Some(MAX_SIDE);
-    l.max_image_height = Some(MAX_SIDE);
     l.max_alloc = Some(MAX_ALLOC);
     l
 }
 
 fn bad(path: &Path, e: impl std::fmt::Display) -> NetError {
+    // One line: decoders' messages sometimes carry newlines.
+    let message = e
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     NetError::BadImage {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message,
+    }
+}
+
+fn too_big(path: &Path, w: u32, h: u32) -> NetError {
+    bad(
+        path,
+        format!(
+            "{w}x{h} pixels is larger than featurescope reads ({} megapixels, {MAX_SIDE} per side, {} MiB decoded)",
+            MAX_PIXELS / 1_000_000,
+            MAX_ALLOC >> 20
+        ),
+    )
+}
+
+fn decode_error(path: &Path, e: ImageError) -> NetError {
+    match e {
+        ImageError::Limits(_) => bad(
+            path,
+            format!(
+                "the image is larger than featurescope reads ({} megapixels, {MAX_SIDE} per side, {} MiB decoded)",
+                MAX_PIXELS / 1_000_000,
+                MAX_ALLOC >> 20
+            ),
+        ),
+        other => bad(path, other),
     }
 }
 
@@ -51,30 +93,146 @@ fn decode<R: std::io::BufRead + std::io::Seek>(
     if reader.format().is_none() {
         return Err(bad(path, "not an image (unrecognised format)"));
     }
-    let mut decoder = reader.into_decoder().map_err(|e| bad(path, e))?;
-    let orientation = decoder.orientation().map_err(|e| bad(path, e))?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| bad(path, e))?;
-    img.apply_orientation(orientation);
-    if img.width() == 0 || img.height() == 0 {
+    let mut decoder = reader.into_decoder().map_err(|e| decode_error(path, e))?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
         return Err(bad(path, "image has no pixels"));
     }
+    if w > MAX_SIDE
+        || h > MAX_SIDE
+        || u64::from(w) * u64::from(h) > MAX_PIXELS
+        || decoder.total_bytes() > MAX_ALLOC
+    {
+        return Err(too_big(path, w, h));
+    }
+    // A damaged EXIF block only loses the orientation; the pixels are still good.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(path, e))?;
+    img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// Read a whole file, refusing folders, empty files and files over [`MAX_FILE_BYTES`].
+fn read_file(path: &Path) -> Result<Vec<u8>, NetError> {
+    let meta = std::fs::metadata(path).map_err(|e| NetError::io(path, e))?;
+    if meta.is_dir() {
+        return Err(bad(path, "is a folder, not an image"));
+    }
+    let file = std::fs::File::open(path).map_err(|e| NetError::io(path, e))?;
+    let mut bytes = Vec::new();
+    // One read of at most the cap plus one byte: a file that grows while it is read stops at
+    // the cap instead of filling memory.
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| NetError::io(path, e))?;
+    if bytes.is_empty() {
+        return Err(bad(path, "the file is empty"));
+    }
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(bad(
+            path,
+            format!(
+                "the file is over {} MiB, more than featurescope reads as an image",
+                MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Decode an image file, upright.
 pub fn load_image(path: &Path) -> Result<DynamicImage, NetError> {
-    let reader = ImageReader::open(path).map_err(|e| NetError::io(path, e))?;
+    let bytes = read_file(path)?;
+    let mut reader = ImageReader::new(Cursor::new(bytes.as_slice()));
+    // The extension names formats without a signature (TGA); the content wins where it has one.
+    if let Ok(format) = ImageFormat::from_path(path) {
+        reader.set_format(format);
+    }
     decode(reader, path)
 }
 
 /// Decode an image held in memory (drag-and-drop bytes, clipboard files), upright.
 pub fn decode_image(bytes: &[u8], name: &str) -> Result<DynamicImage, NetError> {
-    decode(ImageReader::new(Cursor::new(bytes)), &PathBuf::from(name))
+    let path = PathBuf::from(name);
+    if bytes.is_empty() {
+        return Err(bad(&path, "the file is empty"));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes));
+    if let Ok(format) = ImageFormat::from_path(&path) {
+        reader.set_format(format);
+    }
+    decode(reader, &path)
+}
+
+/// Linear light to the sRGB curve, both in [0, 1].
+fn srgb_encode(linear: f32) -> f32 {
+    if linear <= 0.003_130_8 {
+        linear * 12.92
+    } else {
+        1.055 * linear.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+/// A float (HDR, EXR) image's linear values to 8 bits: Reinhard's `x / (1 + x)` keeps highlights
+/// apart instead of clipping them, then the sRGB curve. NaN and negative values become black.
+fn tone_map(value: f32) -> u8 {
+    let x = if value.is_finite() {
+        value.max(0.0)
+    } else if value > 0.0 {
+        f32::MAX
+    } else {
+        0.0
+    };
+    let mapped = if x >= f32::MAX { 1.0 } else { x / (1.0 + x) };
+    (srgb_encode(mapped) * 255.0).round().clamp(0.0, 255.0) as u8
+}
+
+/// Any decoded image as 8-bit RGB: float images tone-mapped, transparency composited on
+/// [`BACKGROUND`], 16-bit and grayscale converted.
+pub fn to_rgb(img: &DynamicImage) -> RgbImage {
+    match img {
+        DynamicImage::ImageRgb32F(f) => {
+            let (w, h) = f.dimensions();
+            RgbImage::from_fn(w, h, |x, y| {
+                let p = f.get_pixel(x, y);
+                image::Rgb([tone_map(p[0]), tone_map(p[1]), tone_map(p[2])])
+            })
+        }
+        DynamicImage::ImageRgba32F(f) => {
+            let (w, h) = f.dimensions();
+            RgbImage::from_fn(w, h, |x, y| {
+                let p = f.get_pixel(x, y);
+                let a = if p[3].is_finite() {
+                    p[3].clamp(0.0, 1.0)
+                } else {
+                    1.0
+                };
+                let c = |i: usize| {
+                    let v = f32::from(tone_map(p[i])) * a + f32::from(BACKGROUND[i]) * (1.0 - a);
+                    v.round().clamp(0.0, 255.0) as u8
+                };
+                image::Rgb([c(0), c(1), c(2)])
+            })
+        }
+        other if other.color().has_alpha() => {
+            let rgba = other.to_rgba8();
+            let (w, h) = rgba.dimensions();
+            RgbImage::from_fn(w, h, |x, y| {
+                let p = rgba.get_pixel(x, y);
+                let a = u32::from(p[3]);
+                let c = |i: usize| {
+                    ((u32::from(p[i]) * a + u32::from(BACKGROUND[i]) * (255 - a) + 127) / 255) as u8
+                };
+                image::Rgb([c(0), c(1), c(2)])
+            })
+        }
+        other => other.to_rgb8(),
+    }
 }
 
 /// Center-crop to a square and resize to 299x299; scale to [-1, 1].
 pub fn prepare(img: &DynamicImage) -> InputImage {
-    let original = img.to_rgb8();
+    let original = to_rgb(img);
     let (w, h) = original.dimensions();
     let side = w.min(h);
     let (x0, y0) = ((w - side) / 2, (h - side) / 2);

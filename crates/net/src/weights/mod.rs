@@ -228,6 +228,7 @@ fn load_tfjs(
         .collect();
     let result = model.apply(tensors, None, None, false);
     check_result(path, &result, |_| false)?;
+    check_finite(path, &model)?;
     Ok((
         model,
         WeightsInfo {
@@ -321,6 +322,7 @@ fn load_torch(
     check_result(path, &result, |k| {
         k.starts_with("AuxLogits.") || k.ends_with(".num_batches_tracked")
     })?;
+    check_finite(path, &model)?;
     let labels = if classes == 1000 {
         imagenet_labels()
     } else {
@@ -343,6 +345,33 @@ fn load_torch(
             avg_pool_counts_padding: true,
         },
     ))
+}
+
+/// Refuse weights holding NaN or infinite values, naming the first such tensor: they would
+/// show as blank or saturated maps that look like the network's own doing.
+fn check_finite(path: &Path, model: &InceptionV3) -> Result<(), NetError> {
+    for tensor in model.collect(None, None, false) {
+        if tensor.dtype != DType::F32 {
+            continue;
+        }
+        let bytes = tensor
+            .to_bytes()
+            .map_err(|e| NetError::bad_weights(path, format!("tensor `{}`: {e}", tensor.name)))?;
+        let non_finite = bytes
+            .chunks_exact(4)
+            .filter(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite())
+            .count();
+        if non_finite > 0 {
+            return Err(NetError::bad_weights(
+                path,
+                format!(
+                    "tensor `{}` holds {non_finite} NaN or infinite values",
+                    tensor.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Turn an apply result into the first error it holds, naming the tensor.

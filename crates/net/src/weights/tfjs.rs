@@ -50,6 +50,9 @@ struct Quantization {
     scale: Option<f64>,
 }
 
+/// The most shard bytes one model may hold (Inception-V3 in float32 is about 100 MB).
+pub const MAX_WEIGHT_BYTES: usize = 1 << 30;
+
 /// A Keras layer from the topology, flattened out of nested models.
 struct KerasLayer {
     name: String,
@@ -123,7 +126,21 @@ fn decode(
     bytes: &[u8],
     offset: &mut usize,
 ) -> Result<Vec<f32>, NetError> {
-    let n: usize = entry.shape.iter().product();
+    // A crafted shape must not overflow: its element count is checked, never wrapped.
+    let n = entry
+        .shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_WEIGHT_BYTES / 4)
+        .ok_or_else(|| {
+            NetError::bad_weights(
+                path,
+                format!(
+                    "tensor `{}` claims shape {:?}, larger than any weight file featurescope reads",
+                    entry.name, entry.shape
+                ),
+            )
+        })?;
     let take = |width: usize, offset: &mut usize| -> Result<&[u8], NetError> {
         let end = offset
             .checked_add(n.saturating_mul(width))
@@ -134,7 +151,7 @@ fn decode(
                     format!(
                         "weight shards end before tensor `{}` (need {} bytes at offset {}, have {}): truncated or missing shard",
                         entry.name,
-                        n * width,
+                        n.saturating_mul(width),
                         offset,
                         bytes.len()
                     ),
@@ -227,9 +244,15 @@ pub fn import(path: &Path) -> Result<TfjsImport, NetError> {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     import_from(path, &text, &mut |shard| {
         let shard_path: PathBuf = dir.join(shard);
-        std::fs::read(&shard_path)
-            .map(Cow::Owned)
-            .map_err(|e| NetError::io(&shard_path, e))
+        std::fs::read(&shard_path).map(Cow::Owned).map_err(|e| {
+            NetError::bad_weights(
+                path,
+                format!(
+                    "cannot read weight shard `{shard}`: {e} ({})",
+                    shard_path.display()
+                ),
+            )
+        })
     })
 }
 
@@ -319,11 +342,23 @@ pub fn import_from(
     };
 
     let mut tensors = Vec::new();
+    let mut total = 0usize;
     let mut seen_gamma = std::collections::HashSet::new();
     for group in &model.weights_manifest {
         let mut bytes = Vec::new();
         for name in &group.paths {
-            bytes.extend_from_slice(&shard(name)?);
+            let data = shard(name)?;
+            total += data.len();
+            if total > MAX_WEIGHT_BYTES {
+                return Err(NetError::bad_weights(
+                    path,
+                    format!(
+                        "the manifest's shards add up to over {} MiB, more than any Inception-V3 (shard `{name}`)",
+                        MAX_WEIGHT_BYTES >> 20
+                    ),
+                ));
+            }
+            bytes.extend_from_slice(&data);
         }
         let mut offset = 0usize;
         for entry in &group.weights {
