@@ -141,6 +141,8 @@ pub struct FeaturescopeApp {
     pub hide_machine_details: bool,
     /// The in-app file browser, while open.
     pub browser: Option<Browser>,
+    /// An export chosen in the in-app browser over an existing file: asked before replacing.
+    pub replace: Option<crate::files::ReplaceQuestion>,
     /// The system file dialog failed to appear once this run: use the in-app browser.
     pub system_dialog_failed: bool,
     /// Start-up timings being taken (`--startup-report`).
@@ -160,12 +162,11 @@ pub struct FeaturescopeApp {
 impl FeaturescopeApp {
     /// Build the app: restore settings, start the worker, queue the first image.
     pub fn new(ctx: &egui::Context, storage: Option<&dyn eframe::Storage>, launch: Launch) -> Self {
-        let settings: Settings = if launch.restore_settings {
-            storage
-                .and_then(|s| eframe::get_value(s, STORAGE_KEY))
-                .unwrap_or_default()
+        let (settings, settings_notice) = if launch.restore_settings {
+            let file = eframe::storage_dir("featurescope").map(|d| d.join("app.ron"));
+            crate::settings::restore(storage, file.as_deref())
         } else {
-            Settings::default()
+            (Settings::default(), None)
         };
         let weights = WeightsSource::from_arg(launch.weights.clone());
         let repaint_ctx = ctx.clone();
@@ -203,6 +204,7 @@ impl FeaturescopeApp {
             scroll_tree: true,
             hide_machine_details: false,
             browser: None,
+            replace: None,
             system_dialog_failed: false,
             startup: launch.startup_report.map(StartupReport::new),
             atlas: None,
@@ -218,6 +220,9 @@ impl FeaturescopeApp {
                 bytes: Arc::from(SAMPLE_PHOTO),
             },
         };
+        if let Some(n) = settings_notice {
+            app.notify(n);
+        }
         app.analyse(first);
         app
     }
@@ -372,6 +377,7 @@ impl FeaturescopeApp {
                         s.weights_ready();
                     }
                 }
+                Event::DeviceNotice(text) => self.notify(text),
                 Event::WeightsFailed(e) => {
                     let kept = if self.weights.is_some() {
                         " (the previous weights stay loaded)"

@@ -140,6 +140,14 @@ pub struct Browser {
     request: FileRequest,
 }
 
+/// An export whose chosen file exists: replaced only if the person says so.
+pub struct ReplaceQuestion {
+    /// The export.
+    pub request: FileRequest,
+    /// The existing file.
+    pub path: PathBuf,
+}
+
 /// What the browser produced this frame.
 pub enum BrowserOutcome {
     /// Still open.
@@ -227,15 +235,59 @@ impl FeaturescopeApp {
         }
     }
 
-    /// Draw the in-app browser if it is open.
+    /// Draw the in-app browser if it is open, and the replace question if one is pending.
+    /// (System dialogs ask before replacing by themselves: GTK, the portal and zenity's
+    /// `--confirm-overwrite` all do.)
     pub(crate) fn browser_ui(&mut self, ctx: &egui::Context) {
+        self.replace_ui(ctx);
         let Some(browser) = self.browser.take() else {
             return;
         };
         let (still_open, outcome) = browser.show(ctx);
         self.browser = still_open;
-        if let BrowserOutcome::Chosen(request, path) = outcome {
-            self.file_chosen(request, path);
+        match outcome {
+            BrowserOutcome::Chosen(request @ FileRequest::Export { .. }, path) if path.exists() => {
+                self.replace = Some(ReplaceQuestion { request, path });
+            }
+            BrowserOutcome::Chosen(request, path) => self.file_chosen(request, path),
+            BrowserOutcome::Open | BrowserOutcome::Cancelled => {}
+        }
+    }
+
+    fn replace_ui(&mut self, ctx: &egui::Context) {
+        let Some(question) = &self.replace else {
+            return;
+        };
+        let name = question.path.file_name().map_or_else(
+            || question.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut answer = None;
+        egui::Modal::new(egui::Id::unique("featurescope-replace")).show(ctx, |ui| {
+            ui.heading("Replace file?");
+            ui.label(format!(
+                "\"{name}\" already exists. Replace it with this export?"
+            ));
+            ui.horizontal(|ui| {
+                if ui.button("Replace").clicked() {
+                    answer = Some(true);
+                }
+                if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                    answer = Some(false);
+                }
+            });
+        });
+        match answer {
+            Some(true) => {
+                if let Some(q) = self.replace.take() {
+                    self.file_chosen(q.request, q.path);
+                }
+            }
+            Some(false) => {
+                self.replace = None;
+                self.notify(format!("not saved: {name} left as it was"));
+            }
+            None => {}
         }
     }
 }

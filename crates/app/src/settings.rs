@@ -10,6 +10,8 @@ use crate::files::DialogChoice;
 
 /// Key under which eframe stores the settings.
 pub const STORAGE_KEY: &str = "featurescope.settings";
+/// The settings' format version; a file from a newer featurescope loads as defaults.
+pub const SETTINGS_VERSION: u32 = 1;
 /// How many recent files are remembered.
 pub const RECENT_MAX: usize = 10;
 
@@ -28,6 +30,8 @@ pub enum NormMode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
+    /// Format version ([`SETTINGS_VERSION`]; 0 in files written before it existed).
+    pub version: u32,
     /// Colormap name for post-activation values.
     pub colormap: String,
     /// Colormap name for pre-ReLU values (diverging by default).
@@ -63,6 +67,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            version: SETTINGS_VERSION,
             colormap: Colormap::Viridis.name().into(),
             pre_relu_colormap: Colormap::Diverging.name().into(),
             tile_px: 72.0,
@@ -82,7 +87,57 @@ impl Default for Settings {
     }
 }
 
+/// Read the settings eframe stored, and the notice to show when they could not be used: a
+/// corrupt entry, a corrupt settings file (eframe then starts empty), or a newer version.
+/// Values out of range (a tile size of 1e30, an opacity of NaN) are brought back in range.
+pub fn restore(
+    storage: Option<&dyn eframe::Storage>,
+    file: Option<&std::path::Path>,
+) -> (Settings, Option<String>) {
+    let Some(storage) = storage else {
+        return (Settings::default(), None);
+    };
+    let reset = |why: &str| {
+        (
+            Settings::default(),
+            Some(format!("settings {why}: starting from the defaults")),
+        )
+    };
+    match storage.get_string(STORAGE_KEY) {
+        Some(_) => match eframe::get_value::<Settings>(storage, STORAGE_KEY) {
+            None => reset("could not be read (damaged, or from another version)"),
+            Some(s) if s.version > SETTINGS_VERSION => reset(&format!(
+                "are from a newer featurescope (format {}, this one reads {SETTINGS_VERSION})",
+                s.version
+            )),
+            Some(s) => (s.sanitized(), None),
+        },
+        // eframe starts with nothing when its file does not parse: say so if there was one.
+        None => match file.and_then(|f| std::fs::metadata(f).ok()) {
+            Some(m) if m.len() > 0 => reset("file could not be read (damaged?)"),
+            _ => (Settings::default(), None),
+        },
+    }
+}
+
 impl Settings {
+    /// The same settings with every value in a usable range.
+    pub fn sanitized(mut self) -> Self {
+        let d = Self::default();
+        let finite_or = |v: f32, default: f32| if v.is_finite() { v } else { default };
+        self.version = SETTINGS_VERSION;
+        self.tile_px = finite_or(self.tile_px, d.tile_px).clamp(16.0, 512.0);
+        self.overlay_opacity = finite_or(self.overlay_opacity, d.overlay_opacity).clamp(0.0, 1.0);
+        self.fixed_lo = finite_or(self.fixed_lo, d.fixed_lo);
+        self.fixed_hi = finite_or(self.fixed_hi, d.fixed_hi);
+        self.clip_percentile = self
+            .clip_percentile
+            .filter(|p| p.is_finite())
+            .map(|p| p.clamp(0.0, 50.0));
+        self.recent.truncate(RECENT_MAX);
+        self
+    }
+
     /// The colormap in use for the current value kind.
     pub fn colormap(&self, pre_relu: bool) -> Colormap {
         let name = if pre_relu {
@@ -146,6 +201,84 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    /// A storage holding one key's raw text.
+    struct Stored(Option<String>);
+
+    impl eframe::Storage for Stored {
+        fn get_string(&self, key: &str) -> Option<String> {
+            (key == STORAGE_KEY).then(|| self.0.clone()).flatten()
+        }
+        fn set_string(&mut self, _key: &str, _value: String) {}
+        fn remove_string(&mut self, _key: &str) {}
+        fn flush(&mut self) {}
+    }
+
+    #[test]
+    fn corrupt_newer_or_odd_settings_load_as_defaults_with_a_notice() {
+        let good = Settings {
+            tile_px: 40.0,
+            ..Settings::default()
+        };
+        let text = ron_text(&good);
+        let (s, notice) = restore(Some(&Stored(Some(text.clone()))), None);
+        assert_eq!((s.tile_px, notice), (40.0, None));
+
+        let (s, notice) = restore(
+            Some(&Stored(Some("(colormap: 3, tile_px: \"big\"".into()))),
+            None,
+        );
+        assert_eq!(s, Settings::default());
+        assert!(notice.unwrap().contains("could not be read"));
+
+        let newer = text
+            .replace("version:1", "version:99")
+            .replace("version: 1", "version: 99");
+        assert_ne!(newer, text, "{text}");
+        let (s, notice) = restore(Some(&Stored(Some(newer))), None);
+        assert_eq!(s, Settings::default());
+        assert!(notice.unwrap().contains("newer"));
+
+        // Older files (no version field) keep their values.
+        let older = text.replace("version:1,", "").replace("version: 1,", "");
+        let (s, notice) = restore(Some(&Stored(Some(older))), None);
+        assert_eq!((s.tile_px, notice), (40.0, None));
+
+        // A damaged settings file: eframe starts empty; the notice still comes.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.ron");
+        std::fs::write(&file, "{ garbage").unwrap();
+        let (s, notice) = restore(Some(&Stored(None)), Some(&file));
+        assert_eq!(s, Settings::default());
+        assert!(notice.unwrap().contains("damaged"));
+
+        let odd = Settings {
+            tile_px: f32::NAN,
+            overlay_opacity: 7.0,
+            ..Settings::default()
+        };
+        let (s, _) = restore(Some(&Stored(Some(ron_text(&odd)))), None);
+        assert_eq!((s.tile_px, s.overlay_opacity), (72.0, 1.0));
+    }
+
+    fn ron_text(s: &Settings) -> String {
+        struct Keep(Option<String>);
+        impl eframe::Storage for Keep {
+            fn get_string(&self, _key: &str) -> Option<String> {
+                self.0.clone()
+            }
+            fn set_string(&mut self, _key: &str, value: String) {
+                self.0 = Some(value);
+            }
+            fn remove_string(&mut self, _key: &str) {
+                self.0 = None;
+            }
+            fn flush(&mut self) {}
+        }
+        let mut keep = Keep(None);
+        eframe::set_value(&mut keep as &mut dyn eframe::Storage, STORAGE_KEY, s);
+        keep.0.unwrap()
     }
 
     #[test]

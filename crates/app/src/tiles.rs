@@ -10,6 +10,7 @@ use crate::atlas_view::SELECTIVITY_SORT;
 use crate::files::{ExportWrite, FileRequest};
 use crate::settings::NormMode;
 use crate::worker::Job;
+use featurescope_maps::{Overwrite, save_image};
 
 const LABEL_H: f32 = 14.0;
 
@@ -504,8 +505,7 @@ impl FeaturescopeApp {
         let name = format!("{}.png", view.id);
         let write: ExportWrite = Box::new(move |path| {
             let img = featurescope_maps::render_grid(&maps, &opts).map_err(|e| e.to_string())?;
-            img.save(path)
-                .map_err(|e| format!("{}: {e}", path.display()))
+            save_image(path, &img.into(), Overwrite::Replace).map_err(|e| e.to_string())
         });
         self.export("Export grid", name, "png", write);
     }
@@ -537,7 +537,9 @@ impl FeaturescopeApp {
                 maps.height as u64,
                 maps.width as u64,
             ];
-            featurescope_maps::write_npy(path, &shape, &maps.data).map_err(|e| e.to_string())
+            // Replacing an existing file was agreed to in the dialog.
+            featurescope_maps::write_npy(path, &shape, &maps.data, Overwrite::Replace)
+                .map_err(|e| e.to_string())
         });
         self.export("Export activations", name, "npy", write);
     }
@@ -558,8 +560,7 @@ impl FeaturescopeApp {
                 h * scale,
                 image::imageops::FilterType::Nearest,
             );
-            big.save(path)
-                .map_err(|e| format!("{}: {e}", path.display()))
+            save_image(path, &big.into(), Overwrite::Replace).map_err(|e| e.to_string())
         });
         self.export("Export tile", name, "png", write);
     }

@@ -95,6 +95,9 @@ pub enum Job {
         /// Set to cancel.
         cancel: Arc<AtomicBool>,
     },
+    /// Fault injection: the next job that uses the device fails as a lost GPU does (a panic
+    /// inside burn's backend). Also armed at start by `FEATURESCOPE_SIMULATE_DEVICE_LOSS`.
+    SimulateDeviceLoss,
     /// Build (or continue) a filter atlas over a folder with the current weights.
     BuildAtlas {
         /// What to build.
@@ -102,6 +105,30 @@ pub enum Job {
         /// Set to stop early (what was done is kept).
         stop: Arc<AtomicBool>,
     },
+}
+
+/// Whether a job runs the network (and so can meet a lost device).
+fn job_uses_device(job: &Job) -> bool {
+    matches!(
+        job,
+        Job::Analyse { .. } | Job::PreRelu { .. } | Job::Explain { .. } | Job::Visualize { .. }
+    )
+}
+
+/// The job to redo on the CPU after the GPU was lost during `job`: analyses and pre-ReLU
+/// requests are cheap to redo; explanations and atlas builds are left for the person to retry.
+fn job_redo(job: &Job) -> Option<Job> {
+    match job {
+        Job::Analyse { generation, source } => Some(Job::Analyse {
+            generation: *generation,
+            source: source.clone(),
+        }),
+        Job::PreRelu { generation, layer } => Some(Job::PreRelu {
+            generation: *generation,
+            layer: layer.clone(),
+        }),
+        _ => None,
+    }
 }
 
 /// Stage of an analysis, for the progress display.
@@ -127,6 +154,9 @@ pub enum Event {
     },
     /// Loading weights failed; the previous model (if any) is still in place.
     WeightsFailed(String),
+    /// Something the person should know about the device: no GPU (running on the CPU), or the
+    /// GPU lost mid-run (the worker has moved to the CPU and is redoing the work there).
+    DeviceNotice(String),
     /// Progress of an analysis.
     Progress {
         /// Which analysis.
@@ -260,6 +290,9 @@ impl Worker {
             .spawn(move || {
                 let mut state = WorkerState {
                     network: None,
+                    weights_source: None,
+                    simulate_loss: std::env::var_os("FEATURESCOPE_SIMULATE_DEVICE_LOSS").is_some(),
+                    told_fallback: false,
                     weights_serial: 0,
                     backend,
                     input: None,
@@ -296,6 +329,12 @@ impl Worker {
 
 struct WorkerState {
     network: Option<Network>,
+    /// Where the loaded weights came from (reloaded on the CPU if the GPU is lost).
+    weights_source: Option<WeightsSource>,
+    /// The next job that uses the device fails as a lost GPU would (fault injection).
+    simulate_loss: bool,
+    /// The "running on the CPU" notice was shown.
+    told_fallback: bool,
     /// Counts successful weight loads (the UI counts `WeightsLoaded` events the same way).
     weights_serial: u64,
     backend: BackendChoice,
@@ -320,14 +359,14 @@ impl WorkerState {
                 match jobs.try_recv() {
                     Ok(next @ Job::Analyse { .. }) => job = next,
                     Ok(other) => {
-                        self.run(job);
+                        self.run_guarded(job);
                         job = other;
                         break;
                     }
                     Err(_) => break,
                 }
             }
-            self.run(job);
+            self.run_guarded(job);
         }
     }
 
@@ -343,6 +382,53 @@ impl WorkerState {
                 cancel,
             } => self.explain(key, &options, &cancel),
             Job::Visualize { key, cancel } => self.visualize(key, &cancel),
+            Job::SimulateDeviceLoss => self.simulate_loss = true,
+        }
+    }
+
+    /// Run a job; a panic inside it (burn's wgpu backend panics when its device is lost) is
+    /// caught here. On the GPU it means the device is gone: switch to the CPU, reload the
+    /// weights there and redo the current image. On the CPU it is reported and the worker
+    /// carries on. The job's own state (the last good image, the weights) is kept either way.
+    fn run_guarded(&mut self, job: Job) {
+        let redo = job_redo(&job);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if self.simulate_loss && job_uses_device(&job) {
+                self.simulate_loss = false;
+                panic!("simulated GPU device loss (FEATURESCOPE_SIMULATE_DEVICE_LOSS)");
+            }
+            self.run(job)
+        }));
+        let Err(panic) = outcome else { return };
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown error")
+            .to_string();
+        let on_gpu = self
+            .network
+            .as_ref()
+            .is_some_and(|n| n.device().backend == "wgpu")
+            || self.backend == BackendChoice::Wgpu;
+        if on_gpu {
+            self.emit(Event::DeviceNotice(format!(
+                "the GPU stopped working ({what}): switched to the CPU and redoing the last step"
+            )));
+            self.backend = BackendChoice::Cpu;
+            self.network = None;
+            if matches!(redo, Some(Job::Analyse { .. })) {
+                // The redo analyses the new image; reloading need not redo the old one first.
+                self.input = None;
+            }
+            if let Some(source) = self.weights_source.clone() {
+                self.load(source);
+            }
+            if let Some(job) = redo {
+                self.run(job);
+            }
+        } else {
+            self.emit(Event::WeightsFailed(format!("internal error: {what}")));
         }
     }
 
@@ -353,10 +439,16 @@ impl WorkerState {
             Err(e) => return self.emit(Event::WeightsFailed(e.to_string())),
         };
         let device_name = format!("{} · {}", device.backend, device.name);
+        let notice = featurescope_net::device::fallback_notice(self.backend, &device);
         match Network::load_source(&source, device) {
             Ok(net) => {
                 let info = net.weights().clone();
                 self.network = Some(net);
+                self.weights_source = Some(source);
+                if let Some(n) = notice.filter(|_| !self.told_fallback) {
+                    self.told_fallback = true;
+                    self.emit(Event::DeviceNotice(n));
+                }
                 self.weights_serial += 1;
                 self.emit(Event::WeightsLoaded {
                     info,

@@ -161,6 +161,7 @@ impl AttributeArgs {
 
 /// Run `attribute`.
 pub(crate) fn attribute(a: &AttributeArgs) -> Result<()> {
+    crate::cli::check_outputs(std::iter::once(a.out.as_path()).chain(a.npy.as_deref()))?;
     let target = a.target()?;
     let options = a.options();
     let method: Method = a.method.into();
@@ -190,11 +191,10 @@ pub(crate) fn attribute(a: &AttributeArgs) -> Result<()> {
     }
     let (alone, over) = featurescope_app::explain::draw(&result, &input.crop);
     let img = if a.overlay { over } else { alone };
-    img.save(&a.out)
-        .with_context(|| format!("writing {}", a.out.display()))?;
+    featurescope_maps::save_image(&a.out, &img.into(), crate::cli::overwrite())?;
     if let Some(npy) = &a.npy {
         let shape: Vec<u64> = result.shape.iter().map(|&d| d as u64).collect();
-        featurescope_maps::write_npy(npy, &shape, &result.data)?;
+        featurescope_maps::write_npy(npy, &shape, &result.data, crate::cli::overwrite())?;
     }
     println!(
         "{} of {}: value {:.4}, {ms:.0} ms on {}",
@@ -263,6 +263,7 @@ pub(crate) struct VisualizeArgs {
 
 /// Run `visualize`.
 pub(crate) fn run_visualize(a: &VisualizeArgs) -> Result<()> {
+    crate::cli::check_outputs([a.out.as_path()])?;
     let (net, _) = load_network(a.weights.clone(), BackendChoice::from(a.backend))?;
     let options = VisualizeOptions {
         steps: a.steps,
@@ -288,8 +289,7 @@ pub(crate) fn run_visualize(a: &VisualizeArgs) -> Result<()> {
     bar.finish_and_clear();
     let img = image::RgbImage::from_raw(v.size as u32, v.size as u32, v.rgb)
         .context("visualisation image size")?;
-    img.save(&a.out)
-        .with_context(|| format!("writing {}", a.out.display()))?;
+    featurescope_maps::save_image(&a.out, &img.into(), crate::cli::overwrite())?;
     let first = v.objective.first().copied().unwrap_or(0.0);
     let last = v.objective.last().copied().unwrap_or(0.0);
     println!(

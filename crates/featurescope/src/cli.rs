@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use featurescope_maps::{Colormap, GridOptions, LayerMaps, NormSettings, Normalization};
+use featurescope_maps::{Colormap, GridOptions, LayerMaps, NormSettings, Normalization, Overwrite};
 use featurescope_net::catalogue::BlockInfo;
 use featurescope_net::{
     BackendChoice, Catalogue, ComputeDevice, LayerInfo, Network, TapRequest, WeightsSource,
@@ -41,6 +41,31 @@ pub struct Args {
     /// (app) Print start → window and start → first tiles to stderr, then close the window.
     #[arg(long, hide = true)]
     startup_report: bool,
+    /// Replace output files that already exist (without it, an existing file is never
+    /// touched and the command stops before any work).
+    #[arg(long, global = true)]
+    overwrite: bool,
+}
+
+static OVERWRITE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `--overwrite` was given.
+pub(crate) fn overwrite() -> Overwrite {
+    if OVERWRITE.load(std::sync::atomic::Ordering::Relaxed) {
+        Overwrite::Replace
+    } else {
+        Overwrite::Refuse
+    }
+}
+
+/// Stop before any work when an output exists and `--overwrite` was not given.
+pub(crate) fn check_outputs<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+    if overwrite() == Overwrite::Refuse {
+        if let Some(p) = paths.into_iter().find(|p| p.exists()) {
+            return Err(featurescope_maps::save::exists_error(p).into());
+        }
+    }
+    Ok(())
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -166,6 +191,7 @@ struct RenderArgs {
 
 /// Run the parsed command line.
 pub fn run(args: Args) -> Result<()> {
+    OVERWRITE.store(args.overwrite, std::sync::atomic::Ordering::Relaxed);
     match args.command {
         None => featurescope_app::run_native(featurescope_app::Launch {
             image: args.file.or(args.image),
@@ -318,13 +344,27 @@ fn dump(
         Some(l) => TapRequest::layers(l)?.with_head(false),
         None => TapRequest::all(),
     };
+
     let (net, _) = load_network(weights, backend)?;
     let acts = net.run(&input, &request)?;
+    // Nothing is written when any output exists (no half-replaced dump).
+    let targets: Vec<PathBuf> = acts
+        .layers
+        .iter()
+        .map(|l| out.join(format!("{}.npy", l.id)))
+        .chain(acts.head.as_ref().map(|_| out.join("head.npy")))
+        .collect();
+    check_outputs(targets.iter().map(PathBuf::as_path))?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let bar = progress(acts.layers.len(), "writing");
     for l in &acts.layers {
         let shape: Vec<u64> = l.shape.iter().map(|&d| d as u64).collect();
-        featurescope_maps::write_npy(&out.join(format!("{}.npy", l.id)), &shape, &l.data)?;
+        featurescope_maps::write_npy(
+            &out.join(format!("{}.npy", l.id)),
+            &shape,
+            &l.data,
+            overwrite(),
+        )?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -333,6 +373,7 @@ fn dump(
             &out.join("head.npy"),
             &[1, head.probabilities.len() as u64],
             &head.probabilities,
+            overwrite(),
         )?;
     }
     eprintln!(
@@ -349,6 +390,7 @@ fn dump(
 }
 
 fn render(a: &RenderArgs) -> Result<()> {
+    check_outputs([a.out.as_path()])?;
     let cat = Catalogue::inception_v3();
     let info = cat
         .resolve(&a.layer)
@@ -404,9 +446,8 @@ fn render(a: &RenderArgs) -> Result<()> {
         )),
         ..GridOptions::default()
     };
-    let grid = featurescope_maps::render_grid(&maps, &opts)?;
-    grid.save(&a.out)
-        .with_context(|| format!("writing {}", a.out.display()))?;
+    let grid = image::DynamicImage::from(featurescope_maps::render_grid(&maps, &opts)?);
+    featurescope_maps::save_image(&a.out, &grid, overwrite())?;
     eprintln!(
         "wrote {} ({}x{}, {c} tiles)",
         a.out.display(),

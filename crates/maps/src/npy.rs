@@ -1,16 +1,23 @@
 //! Reading and writing float32 `.npy` files (C order, little-endian `<f4`).
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::path::Path;
 
 use npyz::WriterBuilder;
 
 use crate::error::MapsError;
+use crate::save::{Overwrite, write_atomic};
 
 /// Writes `data` with the given `shape` as a C-order little-endian float32 (`<f4`) `.npy` file.
-/// Fails if the shape's element count differs from `data.len()`.
-pub fn write_npy(path: &Path, shape: &[u64], data: &[f32]) -> Result<(), MapsError> {
+/// Fails if the shape's element count differs from `data.len()`. Written atomically; an
+/// existing file is replaced only under [`Overwrite::Replace`].
+pub fn write_npy(
+    path: &Path,
+    shape: &[u64],
+    data: &[f32],
+    overwrite: Overwrite,
+) -> Result<(), MapsError> {
     let count = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
     if count != Some(data.len() as u64) {
         return Err(MapsError::Npy {
@@ -18,20 +25,19 @@ pub fn write_npy(path: &Path, shape: &[u64], data: &[f32]) -> Result<(), MapsErr
             message: format!("shape {shape:?} does not hold {} values", data.len()),
         });
     }
-    let io = |e| MapsError::io(path, e);
     let dtype: npyz::TypeStr = "<f4".parse().map_err(|e| MapsError::Npy {
         path: path.to_path_buf(),
         message: format!("internal dtype error: {e}"),
     })?;
-    let file = File::create(path).map_err(io)?;
-    let mut writer = npyz::WriteOptions::new()
-        .dtype(npyz::DType::Plain(dtype))
-        .shape(shape)
-        .writer(BufWriter::new(file))
-        .begin_nd()
-        .map_err(io)?;
-    writer.extend(data.iter().copied()).map_err(io)?;
-    writer.finish().map_err(io)
+    write_atomic(path, overwrite, |file| {
+        let mut writer = npyz::WriteOptions::new()
+            .dtype(npyz::DType::Plain(dtype))
+            .shape(shape)
+            .writer(file)
+            .begin_nd()?;
+        writer.extend(data.iter().copied())?;
+        writer.finish()
+    })
 }
 
 /// Reads a C-order float `.npy` file, returning `(shape, values)`. Float32 data of either
@@ -77,7 +83,7 @@ mod tests {
     fn round_trip_and_header() {
         let path = temp_path("round.npy");
         let data: Vec<f32> = (0..24).map(|i| i as f32 * 0.5 - 3.0).collect();
-        write_npy(&path, &[2, 3, 4], &data).unwrap();
+        write_npy(&path, &[2, 3, 4], &data, Overwrite::Refuse).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert!(bytes.starts_with(b"\x93NUMPY"));
         let header = String::from_utf8_lossy(&bytes[..128.min(bytes.len())]);
@@ -95,7 +101,7 @@ mod tests {
     #[test]
     fn errors_name_the_path() {
         let path = temp_path("bad-shape.npy");
-        let err = write_npy(&path, &[2, 2], &[1.0]).unwrap_err();
+        let err = write_npy(&path, &[2, 2], &[1.0], Overwrite::Refuse).unwrap_err();
         assert!(err.to_string().contains("bad-shape.npy"));
         let missing = temp_path("missing.npy");
         let err = read_npy(&missing).unwrap_err();

@@ -44,7 +44,13 @@ fn stats_order_render_and_save() {
     assert_eq!(back.dimensions(), img.dimensions());
 
     let npy = dir.join("maps.npy");
-    write_npy(&npy, &[1, 6, 5, 5], &maps.data).unwrap();
+    write_npy(
+        &npy,
+        &[1, 6, 5, 5],
+        &maps.data,
+        featurescope_maps::Overwrite::Refuse,
+    )
+    .unwrap();
     let (shape, data) = read_npy(&npy).unwrap();
     assert_eq!(LayerMaps::from_shape(&shape, data).unwrap(), maps);
     std::fs::remove_dir_all(&dir).unwrap();

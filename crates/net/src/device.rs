@@ -131,6 +131,16 @@ fn wgpu_on(adapter: &AdapterSummary) -> Result<ComputeDevice, NetError> {
     })
 }
 
+/// Why `device` is the CPU although `choice` asked for the GPU where there is one: the notice
+/// the app shows (None when the choice was met).
+pub fn fallback_notice(choice: BackendChoice, device: &ComputeDevice) -> Option<String> {
+    (choice == BackendChoice::Auto && device.backend == "cpu").then(|| {
+        "no usable GPU adapter found: the network runs on the CPU (slower; install a Vulkan \
+         driver to use the GPU)"
+            .to_string()
+    })
+}
+
 /// Pick the device for a choice. `Auto` never fails: without a usable GPU it falls back to the CPU.
 pub fn select(choice: BackendChoice) -> Result<ComputeDevice, NetError> {
     match choice {
