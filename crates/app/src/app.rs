@@ -251,6 +251,14 @@ impl FeaturescopeApp {
         }
     }
 
+    /// Fault injection: the next network job fails as a lost GPU does (tests; also armed by
+    /// `FEATURESCOPE_SIMULATE_DEVICE_LOSS` at start).
+    pub fn simulate_device_loss(&mut self) {
+        if let Err(e) = self.worker.send(Job::SimulateDeviceLoss) {
+            self.notify_error(e);
+        }
+    }
+
     /// Ask for other weights.
     pub fn load_weights(&mut self, source: WeightsSource) {
         if let Err(e) = self.worker.send(Job::LoadWeights(source)) {

@@ -41,10 +41,14 @@ fn harness<'a>() -> Harness<'a, State> {
 /// `accessibility_check`: off only where a third-party widget (egui_file's path and file-name
 /// fields) has no accessible name, which the check would report as ours.
 fn harness_with<'a>(accessibility_check: bool) -> Harness<'a, State> {
+    harness_on(accessibility_check, BackendChoice::Cpu)
+}
+
+fn harness_on<'a>(accessibility_check: bool, backend: BackendChoice) -> Harness<'a, State> {
     let launch = Launch {
         image: None,
         weights: None,
-        backend: BackendChoice::Cpu,
+        backend,
         restore_settings: false,
         startup_report: None,
     };
@@ -443,4 +447,117 @@ fn inspector_explains_a_filter() {
             .any(|e| matches!(e, featurescope_app::explain::visualize::VisEntry::Ready(..)))
     });
     h.get_by_label_contains("16 steps, seed 0");
+}
+
+/// Wait for a notice whose text contains `text`.
+fn wait_notice(h: &mut Harness<'_, State>, text: &str) {
+    let start = Instant::now();
+    while !app(h).notices.iter().any(|n| n.text.contains(text)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no notice with {text:?}: {:?}",
+            app(h).notices
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[path = "../../net/tests/hostile/cases.rs"]
+mod cases;
+
+#[test]
+fn hostile_files_dropped_on_the_window_keep_the_last_image_and_model() {
+    let mut h = harness();
+    settle(&mut h);
+    let before = app(&h).analysis.as_ref().unwrap().source.name();
+    let weights_before = app(&h).weights.clone();
+    let dir = tempfile::tempdir().unwrap();
+    for case in cases::image_cases(dir.path()) {
+        if !matches!(case.expect, cases::Expect::Refused(_)) {
+            continue;
+        }
+        let name = case
+            .path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        drop_file(&mut h, case.path.clone());
+        wait_notice(&mut h, &name);
+        let a = app(&h);
+        assert_eq!(
+            a.analysis.as_ref().unwrap().source.name(),
+            before,
+            "{}",
+            case.name
+        );
+        assert!(a.view.is_some(), "{}: tiles still on screen", case.name);
+    }
+    for case in cases::weight_cases(dir.path()) {
+        if !matches!(case.expect, cases::Expect::Refused(_))
+            || !case.name.starts_with("safetensors")
+        {
+            continue;
+        }
+        let name = case
+            .path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        h.state_mut()
+            .as_mut()
+            .unwrap()
+            .load_weights(featurescope_net::WeightsSource::File(case.path.clone()));
+        wait_notice(&mut h, &name);
+        assert!(
+            app(&h)
+                .notices
+                .iter()
+                .any(|n| n.error && n.text.contains("previous weights stay"))
+        );
+        assert_eq!(app(&h).weights, weights_before, "{}", case.name);
+    }
+}
+
+#[test]
+fn a_lost_gpu_falls_back_to_the_cpu_keeping_settings() {
+    let has_adapter = !featurescope_net::device::adapters().is_empty();
+    if !has_adapter {
+        assert!(
+            std::env::var_os("FEATURESCOPE_REQUIRE_WGPU").is_none(),
+            "no wgpu adapter, and FEATURESCOPE_REQUIRE_WGPU is set"
+        );
+        eprintln!("SKIPPED: no wgpu adapter");
+        return;
+    }
+    let mut h = harness_on(true, BackendChoice::Wgpu);
+    settle(&mut h);
+    assert!(app(&h).weights.as_ref().unwrap().1.starts_with("wgpu"));
+    h.state_mut().as_mut().unwrap().settings.tile_px = 48.0;
+    h.state_mut().as_mut().unwrap().simulate_device_loss();
+    drop_file(&mut h, sample("coffee.png"));
+    wait_notice(&mut h, "GPU stopped working");
+    let start = Instant::now();
+    loop {
+        h.step();
+        let a = app(&h);
+        let done = a.is_idle()
+            && a.analysis
+                .as_ref()
+                .is_some_and(|x| x.source.name() == "coffee.png")
+            && a.weights.as_ref().is_some_and(|w| w.1.starts_with("cpu"));
+        if done {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "{:?}",
+            a.notices
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(app(&h).settings.tile_px, 48.0, "settings kept");
+    assert!(app(&h).view.is_some());
 }

@@ -60,10 +60,10 @@ pub(crate) fn overwrite() -> Overwrite {
 
 /// Stop before any work when an output exists and `--overwrite` was not given.
 pub(crate) fn check_outputs<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<()> {
-    if overwrite() == Overwrite::Refuse {
-        if let Some(p) = paths.into_iter().find(|p| p.exists()) {
-            return Err(featurescope_maps::save::exists_error(p).into());
-        }
+    if overwrite() == Overwrite::Refuse
+        && let Some(p) = paths.into_iter().find(|p| p.exists())
+    {
+        return Err(featurescope_maps::save::exists_error(p).into());
     }
     Ok(())
 }
@@ -137,11 +137,12 @@ enum Command {
     Attribute(crate::attribute::AttributeArgs),
     /// Feature visualisation: optimise an image that drives one filter as hard as it can.
     Visualize(crate::attribute::VisualizeArgs),
-    /// Time the forward pass with all taps read back to host memory.
+    /// Time the forward pass with all taps read back to host memory (or, with --soak, run a
+    /// long session and print its memory curve).
     Bench {
         /// The image.
-        #[arg(long)]
-        image: PathBuf,
+        #[arg(long, required_unless_present = "soak")]
+        image: Option<PathBuf>,
         /// Weights; default: the bundled model.
         #[arg(long)]
         weights: Option<PathBuf>,
@@ -154,6 +155,13 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Soak instead: analyse N different images one after another and print the resident
+        /// memory curve (fails if it grows over 5 % after the warm-up).
+        #[arg(long, value_name = "N")]
+        soak: Option<usize>,
+        /// With --soak: through the CLI's own path, or the app's worker.
+        #[arg(long, value_enum, default_value_t = crate::soak::Via::Cli, requires = "soak")]
+        via: crate::soak::Via,
     },
 }
 
@@ -227,12 +235,26 @@ pub fn run(args: Args) -> Result<()> {
         Some(Command::Attribute(a)) => crate::attribute::attribute(&a),
         Some(Command::Visualize(a)) => crate::attribute::run_visualize(&a),
         Some(Command::Bench {
+            soak: Some(n),
+            via,
+            weights,
+            backend,
+            ..
+        }) => crate::soak::soak(n, via, weights, backend.into()),
+        Some(Command::Bench {
             image,
             weights,
             backend,
             runs,
             json,
-        }) => bench(&image, weights, backend.into(), runs, json),
+            ..
+        }) => bench(
+            &image.context("--image is required")?,
+            weights,
+            backend.into(),
+            runs,
+            json,
+        ),
     }
 }
 

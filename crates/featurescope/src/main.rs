@@ -6,6 +6,7 @@ mod atlas;
 mod attribute;
 mod cli;
 mod install;
+mod soak;
 
 use std::process::ExitCode;
 use std::sync::OnceLock;

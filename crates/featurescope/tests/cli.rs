@@ -232,8 +232,10 @@ fn attribute_writes_the_raw_gradient_and_a_png() {
         png.to_str().unwrap(),
         npy.to_str().unwrap(),
     );
+    // Each run writes the same two files: replacing them is asked for.
     let base = [
         "attribute",
+        "--overwrite",
         "--backend",
         "cpu",
         "--image",

@@ -58,6 +58,12 @@ pub enum MapsError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// An output file exists and was not to be replaced.
+    #[error("{} already exists; not replaced (pass --overwrite to replace it)", path.display())]
+    Exists {
+        /// The existing file.
+        path: PathBuf,
+    },
     /// A `.npy` file that could not be read as float32 data.
     #[error("cannot use .npy file {}: {message}", path.display())]
     Npy {

@@ -21,13 +21,9 @@ pub enum Overwrite {
 
 /// The error for an existing destination under [`Overwrite::Refuse`].
 pub fn exists_error(path: &Path) -> MapsError {
-    MapsError::io(
-        path,
-        std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            "already exists; not replaced (pass --overwrite to replace it)",
-        ),
-    )
+    MapsError::Exists {
+        path: path.to_path_buf(),
+    }
 }
 
 /// Write `path` atomically with `write`, honouring `overwrite`.
