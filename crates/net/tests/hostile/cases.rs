@@ -444,33 +444,94 @@ fn evil_pickle(marker: &Path) -> Vec<u8> {
 
 /// The same pickle as `archive/data.pkl` in a zip, as `torch.save` lays a file out.
 fn evil_zip(marker: &Path) -> Vec<u8> {
-    // A stored (uncompressed) zip with one entry, written by hand: no zip crate in the tests.
-    let data = evil_pickle(marker);
-    let name = b"archive/data.pkl";
-    let crc = crc32(&data);
+    stored_zip(&[("archive/data.pkl", &evil_pickle(marker))])
+}
+
+/// A `torch.save`-layout file whose one tensor claims `numel` elements in its storage and
+/// `shape`, while the storage file holds 16 bytes: a crafted length, never to be allocated.
+fn lying_torch_zip(name: &str, shape: [i32; 4], numel: i32) -> Vec<u8> {
+    let mut p = Vec::new();
+    let global = |p: &mut Vec<u8>, module: &str, attr: &str| {
+        p.push(b'c');
+        p.extend_from_slice(format!("{module}\n{attr}\n").as_bytes());
+    };
+    let unicode = |p: &mut Vec<u8>, s: &str| {
+        p.push(b'X');
+        p.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        p.extend_from_slice(s.as_bytes());
+    };
+    let int = |p: &mut Vec<u8>, v: i32| {
+        p.push(b'J');
+        p.extend_from_slice(&v.to_le_bytes());
+    };
+    p.extend_from_slice(b"\x80\x02");
+    global(&mut p, "collections", "OrderedDict");
+    p.extend_from_slice(b")R");
+    unicode(&mut p, name);
+    global(&mut p, "torch._utils", "_rebuild_tensor_v2");
+    p.extend_from_slice(b"((");
+    unicode(&mut p, "storage");
+    global(&mut p, "torch", "FloatStorage");
+    unicode(&mut p, "0");
+    unicode(&mut p, "cpu");
+    int(&mut p, numel);
+    p.extend_from_slice(b"tQ");
+    int(&mut p, 0);
+    p.push(b'(');
+    for d in shape {
+        int(&mut p, d);
+    }
+    p.extend_from_slice(b"t(");
+    let mut stride = 1i32;
+    let mut strides = [0i32; 4];
+    for i in (0..4).rev() {
+        strides[i] = stride;
+        stride = stride.wrapping_mul(shape[i]);
+    }
+    for s in strides {
+        int(&mut p, s);
+    }
+    p.extend_from_slice(b"t\x89");
+    global(&mut p, "collections", "OrderedDict");
+    p.extend_from_slice(b")RtRs.");
+    stored_zip(&[
+        ("archive/data.pkl", &p),
+        ("archive/version", b"3\n"),
+        ("archive/data/0", &[0u8; 16]),
+    ])
+}
+
+/// A zip of stored (uncompressed) entries, written by hand: no zip crate in the tests.
+fn stored_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut z = Vec::new();
-    let local = 0u32;
-    z.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
-    z.extend_from_slice(&crc.to_le_bytes());
-    z.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    z.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    z.extend_from_slice(&(name.len() as u16).to_le_bytes());
-    z.extend_from_slice(&0u16.to_le_bytes());
-    z.extend_from_slice(name);
-    z.extend_from_slice(&data);
-    let central = z.len() as u32;
-    z.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
-    z.extend_from_slice(&crc.to_le_bytes());
-    z.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    z.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    z.extend_from_slice(&(name.len() as u16).to_le_bytes());
-    z.extend_from_slice(&[0u8; 12]);
-    z.extend_from_slice(&local.to_le_bytes());
-    z.extend_from_slice(name);
-    let size = z.len() as u32 - central;
-    z.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00");
-    z.extend_from_slice(&size.to_le_bytes());
-    z.extend_from_slice(&central.to_le_bytes());
+    let mut central = Vec::new();
+    for (name, data) in entries {
+        let local = z.len() as u32;
+        let crc = crc32(data);
+        let sizes = |out: &mut Vec<u8>| {
+            out.extend_from_slice(&crc.to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        };
+        z.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+        sizes(&mut z);
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z.extend_from_slice(name.as_bytes());
+        z.extend_from_slice(data);
+        central.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+        sizes(&mut central);
+        central.extend_from_slice(&[0u8; 12]);
+        central.extend_from_slice(&local.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let start = z.len() as u32;
+    z.extend_from_slice(&central);
+    z.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00");
+    z.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    z.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    z.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    z.extend_from_slice(&start.to_le_bytes());
     z.extend_from_slice(&0u16.to_le_bytes());
     z
 }
@@ -649,6 +710,24 @@ pub fn weight_cases(dir: &Path) -> Vec<Case> {
         Case {
             name: "pth: zip whose pickle runs code",
             path: write(dir, "evil_zip.pth", &evil_zip(&marker)),
+            expect: Refused(""),
+        },
+        Case {
+            name: "pth: storage claiming 2^31 elements",
+            path: write(
+                dir,
+                "lying.pth",
+                &lying_torch_zip("Conv2d_1a_3x3.conv.weight", [32, 3, 3, 3], i32::MAX),
+            ),
+            expect: Refused(""),
+        },
+        Case {
+            name: "pth: shape claiming 2^62 elements",
+            path: write(
+                dir,
+                "lying_shape.pth",
+                &lying_torch_zip("Conv2d_1a_3x3.conv.weight", [i32::MAX, i32::MAX, 3, 3], 864),
+            ),
             expect: Refused(""),
         },
         Case {
