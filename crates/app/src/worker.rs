@@ -434,12 +434,8 @@ impl WorkerState {
 
     fn load(&mut self, source: WeightsSource) {
         let t = Instant::now();
-        let device = match featurescope_net::device::select(self.backend) {
-            Ok(d) => d,
-            Err(e) => return self.emit(Event::WeightsFailed(e.to_string())),
-        };
+        let (device, notice) = featurescope_net::device::select_or_cpu(self.backend);
         let device_name = format!("{} · {}", device.backend, device.name);
-        let notice = featurescope_net::device::fallback_notice(self.backend, &device);
         match Network::load_source(&source, device) {
             Ok(net) => {
                 let info = net.weights().clone();

@@ -222,7 +222,11 @@ fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
     // Settings and collection are checked before the network loads: mistakes fail fast.
     featurescope_atlas::layer_specs(a.layers.as_deref())?;
     let source = WeightsSource::from_arg(a.weights.clone());
-    let device = featurescope_net::device::select(a.backend.into())?;
+    let choice: featurescope_net::BackendChoice = a.backend.into();
+    let (device, notice) = featurescope_net::device::select_or_cpu(choice);
+    if let Some(n) = notice.filter(|_| choice == featurescope_net::BackendChoice::Wgpu) {
+        eprintln!("featurescope: note: {n}");
+    }
     let gpu = device.backend == "wgpu";
     let net = Network::load_source(&source, device)?;
     let opts = BuildOptions {

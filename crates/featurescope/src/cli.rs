@@ -269,7 +269,11 @@ pub(crate) fn load_network(
     backend: BackendChoice,
 ) -> Result<(Network, f64)> {
     let source = WeightsSource::from_arg(weights);
-    let device: ComputeDevice = featurescope_net::device::select(backend)?;
+    let (device, notice): (ComputeDevice, _) = featurescope_net::device::select_or_cpu(backend);
+    // Asked for the GPU and none could be used: say so, then run on the CPU.
+    if let Some(n) = notice.filter(|_| backend == BackendChoice::Wgpu) {
+        eprintln!("featurescope: note: {n}");
+    }
     let t = Instant::now();
     let net = Network::load_source(&source, device)?;
     Ok((net, t.elapsed().as_secs_f64() * 1e3))

@@ -181,3 +181,35 @@ fn outputs_are_replaced_only_with_overwrite() {
     assert!(!o.status.success());
     assert!(!dump.join("Conv2d_1a_3x3.npy").exists(), "nothing written");
 }
+
+/// Asked for the GPU where none can be used (no adapter on the APIs wgpu may use): a note on
+/// stderr, then the work runs on the CPU.
+#[test]
+fn no_gpu_adapter_falls_back_to_the_cpu_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("grid.png");
+    let image = sample("chelsea_299.png");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .args([
+            "render",
+            "--backend",
+            "wgpu",
+            "--layer",
+            "Conv2d_1a_3x3",
+            "--image",
+        ])
+        .arg(&image)
+        .arg("--out")
+        .arg(&out)
+        // OpenGL only: featurescope never runs compute on it, so no adapter is usable.
+        .env("WGPU_BACKEND", "gl")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("featurescope: note:") && err.contains("running on the CPU"),
+        "{err}"
+    );
+    assert!(image::open(&out).is_ok());
+}

@@ -141,6 +141,18 @@ pub fn fallback_notice(choice: BackendChoice, device: &ComputeDevice) -> Option<
     })
 }
 
+/// Pick the device for a choice, never failing: when the GPU asked for cannot be used (no
+/// adapter, a driver that will not start), the CPU, with the notice to show.
+pub fn select_or_cpu(choice: BackendChoice) -> (ComputeDevice, Option<String>) {
+    match select(choice) {
+        Ok(device) => {
+            let notice = fallback_notice(choice, &device);
+            (device, notice)
+        }
+        Err(e) => (cpu(), Some(format!("{e}: running on the CPU instead"))),
+    }
+}
+
 /// Pick the device for a choice. `Auto` never fails: without a usable GPU it falls back to the CPU.
 pub fn select(choice: BackendChoice) -> Result<ComputeDevice, NetError> {
     match choice {
