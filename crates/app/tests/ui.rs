@@ -561,3 +561,45 @@ fn a_lost_gpu_falls_back_to_the_cpu_keeping_settings() {
     assert_eq!(app(&h).settings.tile_px, 48.0, "settings kept");
     assert!(app(&h).view.is_some());
 }
+
+#[test]
+fn export_over_an_existing_file_asks_first() {
+    let mut h = harness_with(false);
+    settle(&mut h);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("Conv2d_2b_3x3.png");
+    std::fs::write(&target, b"an older export").unwrap();
+    {
+        let a = h.state_mut().as_mut().unwrap();
+        a.settings.file_dialog = featurescope_app::files::DialogChoice::BuiltIn;
+        a.settings.recent = vec![dir.path().join("photo.png")];
+    }
+    let export = |h: &mut Harness<'_, State>| {
+        h.get_by_label("File").click();
+        h.run();
+        h.get_by_label("Export grid as PNG…").click();
+        h.run();
+        h.get_by_label("Save").click();
+        h.run();
+    };
+    export(&mut h);
+    assert!(app(&h).replace.is_some(), "asked before replacing");
+    h.get_by_label_contains("already exists. Replace it");
+    h.snapshot("replace_question");
+    h.get_by_label("Cancel").click();
+    h.run();
+    assert!(app(&h).replace.is_none());
+    wait_notice(&mut h, "not saved");
+    assert_eq!(std::fs::read(&target).unwrap(), b"an older export");
+
+    export(&mut h);
+    h.get_by_label("Replace").click();
+    h.run();
+    wait_notice(&mut h, "saved ");
+    assert!(image::open(&target).is_ok(), "replaced by the grid");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no temporary left: {names:?}");
+}
