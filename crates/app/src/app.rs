@@ -386,6 +386,9 @@ impl FeaturescopeApp {
                     }
                 }
                 Event::DeviceNotice(text) => self.notify(text),
+                Event::JobFailed(e) => {
+                    self.notify_error(format!("{e} (what is on screen is unchanged)"));
+                }
                 Event::WeightsFailed(e) => {
                     let kept = if self.weights.is_some() {
                         " (the previous weights stay loaded)"

@@ -154,6 +154,8 @@ pub enum Event {
     },
     /// Loading weights failed; the previous model (if any) is still in place.
     WeightsFailed(String),
+    /// A job failed in a way it did not foresee (a panic caught on the CPU); nothing changed.
+    JobFailed(String),
     /// Something the person should know about the device: no GPU (running on the CPU), or the
     /// GPU lost mid-run (the worker has moved to the CPU and is redoing the work there).
     DeviceNotice(String),
@@ -428,7 +430,7 @@ impl WorkerState {
                 self.run(job);
             }
         } else {
-            self.emit(Event::WeightsFailed(format!("internal error: {what}")));
+            self.emit(Event::JobFailed(format!("internal error: {what}")));
         }
     }
 

@@ -139,6 +139,7 @@ fn wait_for(worker: &Worker, generation: u64) -> Result<()> {
                 Event::Analysed(a) if a.generation == generation => return Ok(()),
                 Event::AnalyseFailed { message, .. } => bail!("analysis failed: {message}"),
                 Event::WeightsFailed(e) => bail!("weights: {e}"),
+                Event::JobFailed(e) => bail!("{e}"),
                 _ => {}
             }
         }
