@@ -8,19 +8,16 @@ import io, json, os, pickle, struct, subprocess, sys, tempfile, zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-PILLOW = "pillow==11.3.0"
 MARKER = "/tmp/featurescope-fuzz-pickle-ran"
-# Must match NAMES in fuzz_targets/image.rs: the first byte of an image input picks the name.
+# Must match IMAGE_NAMES in crates/net/src/fuzzing.rs: an image input's first byte picks the name.
 NAMES = ["x", "x.tga", "x.png", "x.jpg", "x.ico", "x.pnm", "x.hdr", "x.dds"]
 
 
 def in_venv():
-    venv = os.path.join(tempfile.gettempdir(), "featurescope-hostile-venv")
-    py = os.path.join(venv, "bin", "python")
-    if not os.path.exists(py):
-        subprocess.check_call([sys.executable, "-m", "venv", venv])
-        subprocess.check_call([py, "-m", "pip", "install", "-q", PILLOW])
-    os.execv(py, [py, os.path.abspath(__file__), "--inside"])
+    """Rerun this script inside the hostile fixtures' throwaway virtualenv (same pinned Pillow)."""
+    sys.path.insert(0, os.path.join(ROOT, "crates/net/tests/hostile"))
+    from make_fixtures import run_in_venv
+    run_in_venv(os.path.abspath(__file__))
 
 
 def out(target, name, data):
@@ -120,6 +117,11 @@ class _Storage:
     pass
 
 
+def _put(zf, name, data):
+    """A stored entry with a fixed timestamp, so reruns write identical files."""
+    zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+
+
 def torch_zip(tensors):
     """A file in torch.save's zip layout: archive/data.pkl (a pickled OrderedDict of tensors
     rebuilt by torch._utils._rebuild_tensor_v2 from persistent storages) + archive/data/<key>."""
@@ -158,10 +160,10 @@ def torch_zip(tensors):
     buf = io.BytesIO(); P(buf, protocol=2).dump(state)
     z = io.BytesIO()
     with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("archive/data.pkl", buf.getvalue())
-        zf.writestr("archive/version", "3\n")
+        _put(zf, "archive/data.pkl", buf.getvalue())
+        _put(zf, "archive/version", "3\n")
         for k, v in files.items():
-            zf.writestr(k, v)
+            _put(zf, k, v)
     return z.getvalue()
 
 
@@ -173,7 +175,7 @@ def pth_seeds():
     out("pth", "evil_legacy.pth", evil)
     z = io.BytesIO()
     with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("archive/data.pkl", evil)
+        _put(zf, "archive/data.pkl", evil)
     out("pth", "evil_zip.pth", z.getvalue())
 
 

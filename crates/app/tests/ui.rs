@@ -474,15 +474,10 @@ fn hostile_files_dropped_on_the_window_keep_the_last_image_and_model() {
     let weights_before = app(&h).weights.clone();
     let dir = tempfile::tempdir().unwrap();
     for case in cases::image_cases(dir.path()) {
-        if !matches!(case.expect, cases::Expect::Refused(_)) {
+        if !case.refused() {
             continue;
         }
-        let name = case
-            .path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let name = case.file_name();
         drop_file(&mut h, case.path.clone());
         wait_notice(&mut h, &name);
         let a = app(&h);
@@ -495,17 +490,10 @@ fn hostile_files_dropped_on_the_window_keep_the_last_image_and_model() {
         assert!(a.view.is_some(), "{}: tiles still on screen", case.name);
     }
     for case in cases::weight_cases(dir.path()) {
-        if !matches!(case.expect, cases::Expect::Refused(_))
-            || !case.name.starts_with("safetensors")
-        {
+        if !case.refused() || !case.name.starts_with("safetensors") {
             continue;
         }
-        let name = case
-            .path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let name = case.file_name();
         h.state_mut()
             .as_mut()
             .unwrap()

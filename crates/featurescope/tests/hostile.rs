@@ -53,12 +53,7 @@ fn judge(case: &Case, o: &std::process::Output) -> Option<String> {
         return Some(format!("{}: PANIC: {err}", case.name));
     }
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    let name = case
-        .path
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    let name = case.file_name();
     match (&case.expect, o.status.success()) {
         (Expect::Analysed(_), true) | (Expect::Either, true) => None,
         (Expect::Analysed(_), false) => Some(format!("{}: refused: {err}", case.name)),
@@ -84,44 +79,35 @@ fn judge(case: &Case, o: &std::process::Output) -> Option<String> {
     }
 }
 
+/// Run every case through `render` (with `weights` when the cases are weight files).
+fn through_render(cases: &[Case], weights: bool) -> Vec<String> {
+    let out = tempfile::tempdir().unwrap();
+    let image = sample("chelsea_299.png");
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let out = out.path().join(format!("{i}.png"));
+        let o = match weights {
+            true => render(&image, Some(&case.path), &out),
+            false => render(&case.path, None, &out),
+        };
+        let err = stderr(&o);
+        eprintln!("{:45} exit {:?} {}", case.name, o.status.code(), err.trim());
+        failures.extend(judge(case, &o));
+    }
+    failures
+}
+
 #[test]
 fn every_hostile_image_through_render() {
     let dir = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let mut failures = Vec::new();
-    for (i, case) in cases::image_cases(dir.path()).iter().enumerate() {
-        let o = render(&case.path, None, &out.path().join(format!("{i}.png")));
-        eprintln!(
-            "{:45} exit {:?} {}",
-            case.name,
-            o.status.code(),
-            stderr(&o).trim()
-        );
-        failures.extend(judge(case, &o));
-    }
+    let failures = through_render(&cases::image_cases(dir.path()), false);
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
 #[test]
 fn every_hostile_weight_file_through_render() {
     let dir = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let image = sample("chelsea_299.png");
-    let mut failures = Vec::new();
-    for (i, case) in cases::weight_cases(dir.path()).iter().enumerate() {
-        let o = render(
-            &image,
-            Some(&case.path),
-            &out.path().join(format!("{i}.png")),
-        );
-        eprintln!(
-            "{:45} exit {:?} {}",
-            case.name,
-            o.status.code(),
-            stderr(&o).trim()
-        );
-        failures.extend(judge(case, &o));
-    }
+    let failures = through_render(&cases::weight_cases(dir.path()), true);
     assert!(
         !cases::pickle_marker(dir.path()).exists(),
         "a pickle ran code"

@@ -1,12 +1,9 @@
-//! Loading a `.safetensors` file onto Inception-V3 (CPU), from arbitrary bytes.
+//! Loading a `.safetensors` onto Inception-V3 (CPU) from arbitrary bytes
+//! (`featurescope_net::fuzzing::weights_file`).
 #![no_main]
-
-use featurescope_net::weights;
-use libfuzzer_sys::fuzz_target;
 
 mod common;
 
-fuzz_target!(|data: &[u8]| {
-    let path = common::scratch_file("safetensors", data);
-    let _ = weights::load(&path, &common::cpu().device);
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    featurescope_net::fuzzing::weights_file("safetensors", data, common::scratch_dir(), common::cpu());
 });

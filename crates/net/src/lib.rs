@@ -6,6 +6,7 @@ pub mod attribution;
 pub mod catalogue;
 pub mod device;
 pub mod error;
+pub mod fuzzing;
 pub mod geometry;
 pub mod model;
 pub mod preprocess;

@@ -5,11 +5,10 @@
 //! generator. The coverage-guided runs themselves need nightly (docs/ROBUSTNESS.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use featurescope_net::weights::tfjs;
-use featurescope_net::{BackendChoice, preprocess};
+use featurescope_net::BackendChoice;
+use featurescope_net::fuzzing;
 use rand::{Rng, SeedableRng};
 
 fn inputs(target: &str) -> Vec<PathBuf> {
@@ -22,39 +21,6 @@ fn inputs(target: &str) -> Vec<PathBuf> {
     }
     files.sort();
     files
-}
-
-const NAMES: [&str; 8] = [
-    "x", "x.tga", "x.png", "x.jpg", "x.ico", "x.pnm", "x.hdr", "x.dds",
-];
-
-fn image(data: &[u8]) {
-    let Some((&pick, bytes)) = data.split_first() else {
-        return;
-    };
-    if let Ok(img) = preprocess::decode_image(bytes, NAMES[usize::from(pick) % NAMES.len()]) {
-        let input = preprocess::prepare(&img);
-        assert_eq!(input.tensor.len(), 3 * 299 * 299);
-    }
-}
-
-fn tfjs(data: &[u8]) {
-    let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-    let (json, shards) = data.split_at(split);
-    let shards = shards.get(1..).unwrap_or_default().to_vec();
-    let Ok(text) = std::str::from_utf8(json) else {
-        return;
-    };
-    let _ = tfjs::import_from(Path::new("model.json"), text, &mut |_| {
-        Ok(Cow::Owned(shards.clone()))
-    });
-}
-
-fn weights_file(ext: &str, data: &[u8], dir: &Path) {
-    let path = dir.join(format!("input.{ext}"));
-    std::fs::write(&path, data).unwrap();
-    let cpu = featurescope_net::device::select(BackendChoice::Cpu).unwrap();
-    let _ = featurescope_net::weights::load(&path, &cpu.device);
 }
 
 /// Seeded mutations of `seed`: flips, truncations, insertions, splices of itself.
@@ -101,28 +67,28 @@ fn run(target: &str, per_seed: usize, f: &dyn Fn(&[u8])) {
 
 #[test]
 fn image_corpus() {
-    run("image", 300, &image);
+    run("image", 300, &fuzzing::image);
 }
 
 #[test]
 fn tfjs_corpus() {
-    run("tfjs", 100, &tfjs);
+    run("tfjs", 100, &fuzzing::tfjs);
 }
 
-#[test]
-fn safetensors_corpus() {
+fn weights_corpus(ext: &str) {
     let dir = tempfile::tempdir().unwrap();
-    run("safetensors", 200, &|d| {
-        weights_file("safetensors", d, dir.path())
+    let cpu = featurescope_net::device::select(BackendChoice::Cpu).unwrap();
+    run(ext, 200, &|d| {
+        fuzzing::weights_file(ext, d, dir.path(), &cpu)
     });
 }
 
 #[test]
+fn safetensors_corpus() {
+    weights_corpus("safetensors");
+}
+
+#[test]
 fn pth_corpus() {
-    let dir = tempfile::tempdir().unwrap();
-    run("pth", 200, &|d| weights_file("pth", d, dir.path()));
-    assert!(
-        !Path::new("/tmp/featurescope-fuzz-pickle-ran").exists(),
-        "a pickle ran code"
-    );
+    weights_corpus("pth");
 }

@@ -29,6 +29,21 @@ pub struct Case {
     pub expect: Expect,
 }
 
+impl Case {
+    /// The file's own name, as messages show it.
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Whether the case must be refused.
+    pub fn refused(&self) -> bool {
+        matches!(self.expect, Expect::Refused(_))
+    }
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

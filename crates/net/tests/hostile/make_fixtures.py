@@ -15,13 +15,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PILLOW = "pillow==11.3.0"
 
 
-def in_venv():
+def run_in_venv(script):
+    """Re-run `script` with `--inside` in a throwaway virtualenv holding the pinned Pillow."""
     venv = os.path.join(tempfile.gettempdir(), "featurescope-hostile-venv")
     py = os.path.join(venv, "bin", "python")
     if not os.path.exists(py):
         subprocess.check_call([sys.executable, "-m", "venv", venv])
         subprocess.check_call([py, "-m", "pip", "install", "-q", PILLOW])
-    os.execv(py, [py, os.path.abspath(__file__), "--inside"])
+    os.execv(py, [py, script, "--inside"])
 
 
 def chunk(kind, data):
@@ -82,4 +83,4 @@ if __name__ == "__main__":
     if "--inside" in sys.argv:
         main()
     else:
-        in_venv()
+        run_in_venv(os.path.abspath(__file__))
