@@ -16,9 +16,6 @@ use crate::app::FeaturescopeApp;
 use crate::tasks::IMAGE_EXTENSIONS;
 use crate::worker::ImageSource;
 
-/// Weight file extensions offered in the open-weights dialog.
-pub const WEIGHT_EXTENSIONS: &[&str] = &["json", "pth", "pt", "safetensors"];
-
 /// A system dialog that returns "cancelled" sooner than this never appeared: nobody closes a
 /// dialog that fast, but rfd answers that way when neither a portal nor zenity could show one.
 pub const NATIVE_MIN_LIFETIME: Duration = Duration::from_millis(400);
@@ -81,7 +78,7 @@ impl FileRequest {
     pub fn filter(&self) -> (&'static str, Vec<&'static str>) {
         match self {
             Self::OpenImage => ("Images", IMAGE_EXTENSIONS.to_vec()),
-            Self::OpenWeights => ("Weights", WEIGHT_EXTENSIONS.to_vec()),
+            Self::OpenWeights => ("Weights", featurescope_net::weights::extensions()),
             Self::OpenAtlas => ("Atlas", vec!["json"]),
             Self::AtlasFolder => ("Folders", Vec::new()),
             Self::Export { extension, .. } => (extension, vec![extension]),

@@ -50,17 +50,17 @@ impl WeightsFormat {
         }
     }
 
-    /// Guess the format from the extension, then from the first bytes.
+    /// Which importer reads `path`: by its extension, else by a cheap look at its first bytes.
     pub fn detect(path: &Path) -> Result<Self, NetError> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
-        match ext.as_deref() {
-            Some("json") => return Ok(Self::TfjsLayers),
-            Some("pth" | "pt" | "ckpt") => return Ok(Self::Pytorch),
-            Some("safetensors") => return Ok(Self::Safetensors),
-            _ => {}
+        if let Some(importer) = IMPORTERS
+            .iter()
+            .find(|i| ext.as_deref().is_some_and(|e| i.extensions().contains(&e)))
+        {
+            return Ok(importer.format());
         }
         let mut head = [0u8; 16];
         let n = {
@@ -68,20 +68,106 @@ impl WeightsFormat {
             let mut f = std::fs::File::open(path).map_err(|e| NetError::io(path, e))?;
             f.read(&mut head).map_err(|e| NetError::io(path, e))?
         };
-        let head = &head[..n];
-        if head.starts_with(b"PK") || head.first() == Some(&0x80) {
-            Ok(Self::Pytorch)
-        } else if head.first() == Some(&b'{') {
-            Ok(Self::TfjsLayers)
-        } else if n >= 9 && head[8] == b'{' {
-            Ok(Self::Safetensors)
-        } else {
-            Err(NetError::bad_weights(
-                path,
-                "not a weight file featurescope knows (TF.js model.json, .pth, .safetensors)",
-            ))
-        }
+        IMPORTERS
+            .iter()
+            .find(|i| i.sniff(&head[..n]))
+            .map(|i| i.format())
+            .ok_or_else(|| {
+                NetError::bad_weights(
+                    path,
+                    format!(
+                        "not a weight file featurescope knows ({})",
+                        formats_described()
+                    ),
+                )
+            })
     }
+}
+
+/// One weight-file format: its name, the files it claims, a cheap sniff of the first bytes,
+/// and its import onto the burn module. A new format is one implementation plus one entry in
+/// [`IMPORTERS`]; the file dialog's filter and the unknown-file error read that list.
+pub trait Importer: Sync {
+    /// The format.
+    fn format(&self) -> WeightsFormat;
+    /// Lower-case file extensions it claims.
+    fn extensions(&self) -> &'static [&'static str];
+    /// Whether the file's first 16 bytes look like this format.
+    fn sniff(&self, head: &[u8]) -> bool;
+    /// Read `path` onto a new model on `device`.
+    fn load(&self, path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError>;
+}
+
+struct TfjsImporter;
+struct PytorchImporter;
+struct SafetensorsImporter;
+
+impl Importer for TfjsImporter {
+    fn format(&self) -> WeightsFormat {
+        WeightsFormat::TfjsLayers
+    }
+    fn extensions(&self) -> &'static [&'static str] {
+        &["json"]
+    }
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.first() == Some(&b'{')
+    }
+    fn load(&self, path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
+        let source = WeightsSource::File(path.to_path_buf());
+        load_tfjs(path, tfjs::import(path)?, &source, device)
+    }
+}
+
+impl Importer for PytorchImporter {
+    fn format(&self) -> WeightsFormat {
+        WeightsFormat::Pytorch
+    }
+    fn extensions(&self) -> &'static [&'static str] {
+        &["pth", "pt", "ckpt"]
+    }
+    /// A zip (`torch.save` since 1.6) or a bare pickle (protocol 2+ starts with 0x80).
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.starts_with(b"PK") || head.first() == Some(&0x80)
+    }
+    fn load(&self, path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
+        load_torch(path, WeightsFormat::Pytorch, device)
+    }
+}
+
+impl Importer for SafetensorsImporter {
+    fn format(&self) -> WeightsFormat {
+        WeightsFormat::Safetensors
+    }
+    fn extensions(&self) -> &'static [&'static str] {
+        &["safetensors"]
+    }
+    /// An 8-byte little-endian header length, then the JSON header.
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.len() >= 9 && head[8] == b'{'
+    }
+    fn load(&self, path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
+        load_torch(path, WeightsFormat::Safetensors, device)
+    }
+}
+
+/// Every weight format featurescope reads, in the order files are sniffed.
+pub static IMPORTERS: &[&dyn Importer] = &[&TfjsImporter, &PytorchImporter, &SafetensorsImporter];
+
+/// Every extension some importer claims (the open-weights dialog's filter).
+pub fn extensions() -> Vec<&'static str> {
+    IMPORTERS
+        .iter()
+        .flat_map(|i| i.extensions().iter().copied())
+        .collect()
+}
+
+/// The formats in words, for messages: `TF.js layers model (.json), …`.
+pub fn formats_described() -> String {
+    IMPORTERS
+        .iter()
+        .map(|i| format!("{} (.{})", i.format().name(), i.extensions().join(", .")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The classifier head a set of weights carries.
@@ -180,10 +266,9 @@ pub fn load_source(
 /// Load a weight file of any supported format onto `device`.
 pub fn load(path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
     let format = WeightsFormat::detect(path)?;
-    let source = WeightsSource::File(path.to_path_buf());
-    match format {
-        WeightsFormat::TfjsLayers => load_tfjs(path, tfjs::import(path)?, &source, device),
-        WeightsFormat::Pytorch | WeightsFormat::Safetensors => load_torch(path, format, device),
+    match IMPORTERS.iter().find(|i| i.format() == format) {
+        Some(importer) => importer.load(path, device),
+        None => Err(NetError::bad_weights(path, "no importer for this format")),
     }
 }
 
@@ -415,4 +500,39 @@ fn check_result(
     }
     let _ = Catalogue::inception_v3();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_importer_is_found_by_its_extensions_and_its_first_bytes() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let heads: [(WeightsFormat, &[u8]); 3] = [
+            (WeightsFormat::TfjsLayers, b"{\"modelTopology\": {}}"),
+            (WeightsFormat::Pytorch, b"PK\x03\x04 archive/data.pkl"),
+            (WeightsFormat::Safetensors, b"\x10\0\0\0\0\0\0\0{\"a\":{}}"),
+        ];
+        for (format, head) in heads {
+            let importer = IMPORTERS.iter().find(|i| i.format() == format);
+            let importer = importer.expect("an importer per format");
+            for ext in importer.extensions() {
+                let p = dir.path().join(format!("w.{ext}"));
+                std::fs::write(&p, b"").expect("write");
+                assert_eq!(WeightsFormat::detect(&p).ok(), Some(format), "{ext}");
+            }
+            let p = dir.path().join(format!("{}-no-extension", format.name()));
+            std::fs::write(&p, head).expect("write");
+            assert_eq!(WeightsFormat::detect(&p).ok(), Some(format));
+        }
+        assert_eq!(extensions().len(), 5);
+        let p = dir.path().join("notes");
+        std::fs::write(&p, b"hello").expect("write");
+        let err = WeightsFormat::detect(&p).err().map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        for i in IMPORTERS {
+            assert!(err.contains(i.format().name()), "{err}");
+        }
+    }
 }
