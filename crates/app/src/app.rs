@@ -53,10 +53,29 @@ pub const SAMPLE_PHOTO: &[u8] = include_bytes!("../../../assets/samples/chelsea.
 /// A message in the notice strip.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Notice {
-    /// Error (red) or information.
-    pub error: bool,
+    /// How it is shown.
+    pub level: NoticeLevel,
     /// Text.
     pub text: String,
+}
+
+/// How a notice is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeLevel {
+    /// In the status bar, replaced by the next one.
+    Info,
+    /// A banner until dismissed: something changed that the person did not ask for (the GPU
+    /// was lost, settings were reset).
+    Warning,
+    /// A red banner until dismissed: what was asked for failed; the last good state stays.
+    Error,
+}
+
+impl Notice {
+    /// Whether it is an error.
+    pub fn is_error(&self) -> bool {
+        self.level == NoticeLevel::Error
+    }
 }
 
 /// Progress of the running analysis.
@@ -221,7 +240,7 @@ impl FeaturescopeApp {
             },
         };
         if let Some(n) = settings_notice {
-            app.notify(n);
+            app.warn(n);
         }
         app.analyse(first);
         app
@@ -268,20 +287,33 @@ impl FeaturescopeApp {
 
     /// Show an error (the current state stays on screen).
     pub fn notify_error(&mut self, text: impl Into<String>) {
-        self.notices.push(Notice {
-            error: true,
-            text: text.into(),
-        });
-        self.notices.drain(..self.notices.len().saturating_sub(4));
+        self.push_notice(NoticeLevel::Error, text.into());
+    }
+
+    /// Show a warning banner (kept until dismissed).
+    pub fn warn(&mut self, text: impl Into<String>) {
+        self.push_notice(NoticeLevel::Warning, text.into());
     }
 
     /// Show an informational message.
     pub fn notify(&mut self, text: impl Into<String>) {
-        self.notices.push(Notice {
-            error: false,
-            text: text.into(),
+        self.push_notice(NoticeLevel::Info, text.into());
+    }
+
+    /// Keep the newest few: banners stay until dismissed, information only while newest.
+    fn push_notice(&mut self, level: NoticeLevel, text: String) {
+        self.notices.push(Notice { level, text });
+        let mut infos = self
+            .notices
+            .iter()
+            .filter(|n| n.level == NoticeLevel::Info)
+            .count();
+        self.notices.retain(|n| {
+            let drop = n.level == NoticeLevel::Info && infos > 1;
+            infos -= usize::from(drop);
+            !drop
         });
-        self.notices.drain(..self.notices.len().saturating_sub(4));
+        self.notices.drain(..self.notices.len().saturating_sub(6));
     }
 
     /// Live tile textures and their bytes (bounded by the tile cache's budget).
@@ -385,7 +417,7 @@ impl FeaturescopeApp {
                         s.weights_ready();
                     }
                 }
-                Event::DeviceNotice(text) => self.notify(text),
+                Event::DeviceNotice(text) => self.warn(text),
                 Event::JobFailed(e) => {
                     self.notify_error(format!("{e} (what is on screen is unchanged)"));
                 }
@@ -603,18 +635,23 @@ impl FeaturescopeApp {
 
     fn notices_ui(&mut self, ui: &mut egui::Ui) {
         let mut dismiss = None;
-        for (i, n) in self.notices.iter().enumerate().rev().take(2) {
-            if !n.error {
-                continue;
-            }
+        let banners = self.notices.iter().enumerate().rev();
+        for (i, n) in banners
+            .filter(|(_, n)| n.level != NoticeLevel::Info)
+            .take(2)
+        {
+            let (fill, title) = match n.level {
+                NoticeLevel::Error => (Color32::from_rgb(110, 24, 24), "Error"),
+                _ => (Color32::from_rgb(110, 80, 16), "Note"),
+            };
             egui::Frame::new()
-                .fill(Color32::from_rgb(110, 24, 24))
+                .fill(fill)
                 .inner_margin(6.0)
                 .corner_radius(4.0)
                 .show(ui, |ui| {
                     ui.set_width(ui.available_width());
                     ui.horizontal(|ui| {
-                        ui.label(RichText::new("Error").strong().color(Color32::WHITE));
+                        ui.label(RichText::new(title).strong().color(Color32::WHITE));
                         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                             if ui.small_button("Dismiss").clicked() {
                                 dismiss = Some(i);

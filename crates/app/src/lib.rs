@@ -14,7 +14,9 @@ mod tiles;
 pub mod view;
 pub mod worker;
 
-pub use app::{FeaturescopeApp, Inspector, InspectorView, Launch, Notice, Progress, SAMPLE_PHOTO};
+pub use app::{
+    FeaturescopeApp, Inspector, InspectorView, Launch, Notice, NoticeLevel, Progress, SAMPLE_PHOTO,
+};
 
 /// The window icon (also used by the desktop entry).
 pub const ICON_PNG: &[u8] =

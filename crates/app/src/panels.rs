@@ -186,7 +186,11 @@ impl FeaturescopeApp {
                 }
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if let Some(n) = self.notices.iter().rev().find(|n| !n.error)
+                if let Some(n) = self
+                    .notices
+                    .iter()
+                    .rev()
+                    .find(|n| n.level == crate::app::NoticeLevel::Info)
                     && !self.hide_machine_details
                 {
                     ui.label(RichText::new(&n.text).weak());

@@ -175,7 +175,7 @@ fn selecting_sorting_dropping_and_a_corrupt_file() {
     std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
     drop_file(&mut h, cut);
     let start = Instant::now();
-    while !app(&h).notices.iter().any(|n| n.error) {
+    while !app(&h).notices.iter().any(|n| n.is_error()) {
         assert!(start.elapsed() < Duration::from_secs(60));
         h.step();
         std::thread::sleep(Duration::from_millis(20));
@@ -185,7 +185,7 @@ fn selecting_sorting_dropping_and_a_corrupt_file() {
     assert!(
         a.notices
             .iter()
-            .any(|n| n.error && n.text.contains("broken.png"))
+            .any(|n| n.is_error() && n.text.contains("broken.png"))
     );
     assert_eq!(a.analysis.as_ref().unwrap().source.name(), "coffee.png");
     assert!(a.view.is_some(), "tiles still on screen");
@@ -259,7 +259,7 @@ fn built_in_file_browser_opens_an_image() {
     h.get_by_label("Cancel").click();
     h.run();
     assert!(app(&h).browser.is_none());
-    assert!(app(&h).notices.iter().all(|n| !n.error));
+    assert!(app(&h).notices.iter().all(|n| !n.is_error()));
 }
 
 #[test]
@@ -503,7 +503,7 @@ fn hostile_files_dropped_on_the_window_keep_the_last_image_and_model() {
             app(&h)
                 .notices
                 .iter()
-                .any(|n| n.error && n.text.contains("previous weights stay"))
+                .any(|n| n.is_error() && n.text.contains("previous weights stay"))
         );
         assert_eq!(app(&h).weights, weights_before, "{}", case.name);
     }
@@ -527,6 +527,14 @@ fn a_lost_gpu_falls_back_to_the_cpu_keeping_settings() {
     h.state_mut().as_mut().unwrap().simulate_device_loss();
     drop_file(&mut h, sample("coffee.png"));
     wait_notice(&mut h, "GPU stopped working");
+    assert!(
+        app(&h)
+            .notices
+            .iter()
+            .any(|n| n.level == featurescope_app::NoticeLevel::Warning
+                && n.text.contains("GPU stopped working")),
+        "a banner, not a status-bar line the next message replaces"
+    );
     let start = Instant::now();
     loop {
         h.step();
