@@ -263,6 +263,39 @@ pub fn to_tensor(img: &RgbImage) -> Vec<f32> {
     tensor
 }
 
+/// How a model wants its pixels scaled. The network's input is always `x / 127.5 − 1`; a
+/// model trained on another scale gets the difference folded into its first conv at load time
+/// (exact: that conv has no padding), so every path (tiles, attributions) sees the same input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Normalization {
+    /// `x / 127.5 − 1` (Keras' InceptionV3 `preprocess_input`, TF.js, torchvision weights
+    /// without `transform_input`).
+    #[default]
+    MinusOneToOne,
+    /// `(x − 128) / 128` (Google's 2015 graph and TensorFlow for Poets: `Sub` 128, `Mul` 1/128).
+    Centered128,
+}
+
+impl Normalization {
+    /// `(scale, offset)` such that the model's input is `scale * v + offset` for the network's
+    /// `v = x / 127.5 − 1`.
+    pub fn affine(self) -> (f32, f32) {
+        match self {
+            Self::MinusOneToOne => (1.0, 0.0),
+            // (x − 128) / 128 with x = 127.5 (v + 1): v · 127.5/128 − 0.5/128, both exact.
+            Self::Centered128 => (127.5 / 128.0, -0.5 / 128.0),
+        }
+    }
+
+    /// In words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::MinusOneToOne => "x / 127.5 - 1",
+            Self::Centered128 => "(x - 128) / 128",
+        }
+    }
+}
+
 /// Load and prepare in one step.
 pub fn load_input(path: &Path) -> Result<InputImage, NetError> {
     Ok(prepare(&load_image(path)?))

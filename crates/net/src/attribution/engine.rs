@@ -375,6 +375,10 @@ impl<'m> Recorded<'m> {
                 let x = self.input_value(info)?;
                 vec![(slot, max_pool_backward(x.clone(), g))]
             }
+            LayerKind::AvgPool if self.model.pools_by_max(&info.id) => {
+                let x = self.input_value(info)?;
+                vec![(slot, max_pool_s1_backward(x.clone(), g))]
+            }
             LayerKind::AvgPool => {
                 let x = self.input_value(info)?;
                 let counts = self.model.avg_pool_counts_padding;
@@ -454,6 +458,15 @@ pub fn conv_backward(
     }
     let options = ConvTransposeOptions::new(stride, padding, padding_out, [1, 1], 1);
     Ok(conv_transpose2d(g, conv.conv.weight.val(), None, options))
+}
+
+/// Gradient at the 2015 graph's 3x3 stride-1 padded max pool's input (argmax routing).
+pub fn max_pool_s1_backward(x: Tensor<4>, g: Tensor<4>) -> Tensor<4> {
+    let options = MaxPoolOptions::new([3, 3])
+        .with_stride([1, 1])
+        .with_padding([1, 1]);
+    let (_, indices) = max_pool2d_with_indices(x.clone(), options);
+    max_pool2d_with_indices_backward(x, [3, 3], [1, 1], [1, 1], [1, 1], false, g, indices)
 }
 
 /// Gradient at a 3x3 stride-2 max pool's input: each window's gradient goes to its argmax.

@@ -96,6 +96,16 @@ fn pool_branch(x: &Tensor<4>, p: &str, rec: &mut Recorder) -> Tensor<4> {
     y
 }
 
+/// 3x3 stride-1 max pool, padded by one (padding never wins the max).
+pub(crate) fn max_pool_3x3_s1(x: Tensor<4>) -> Tensor<4> {
+    max_pool2d(
+        x,
+        MaxPoolOptions::new([3, 3])
+            .with_stride([1, 1])
+            .with_padding([1, 1]),
+    )
+}
+
 /// torchvision `InceptionA` (Mixed_5b, 5c, 5d).
 #[derive(Module, Debug)]
 pub struct InceptionA {
@@ -279,6 +289,10 @@ pub struct InceptionE {
     pub branch3x3dbl_3a: BasicConv2d,
     pub branch3x3dbl_3b: BasicConv2d,
     pub branch_pool: BasicConv2d,
+    /// The pool branch pools with a 3x3 max pool instead of an average pool (Google's 2015
+    /// graph does so in its last block, `mixed_10/tower_2/pool`). The tap keeps its id.
+    #[module(skip)]
+    pub max_pool_branch: bool,
 }
 
 impl InceptionE {
@@ -294,6 +308,7 @@ impl InceptionE {
             branch3x3dbl_3a: conv(p, "branch3x3dbl_3a", d),
             branch3x3dbl_3b: conv(p, "branch3x3dbl_3b", d),
             branch_pool: conv(p, "branch_pool", d),
+            max_pool_branch: false,
         }
     }
 
@@ -318,7 +333,13 @@ impl InceptionE {
             .branch3x3dbl_3b
             .forward(bd, &id("branch3x3dbl_3b"), rec);
         let bd = tapped_cat(vec![bda, bdb], &id("branch3x3dbl"), rec);
-        let bp = pool_branch(&x, p, rec);
+        let bp = if self.max_pool_branch {
+            let y = max_pool_3x3_s1(x);
+            rec.tap(&id("branch_pool.avg_pool"), &y);
+            y
+        } else {
+            pool_branch(&x, p, rec)
+        };
         let bp = self.branch_pool.forward(bp, &id("branch_pool"), rec);
         tapped_cat(vec![b1, b3, bd, bp], p, rec)
     }

@@ -37,6 +37,33 @@ pub struct DenseHead {
     pub activations: Vec<DenseActivation>,
 }
 
+/// Which Inception-V3: the published one (Keras, torchvision, TF.js), or Google's 2015 graph
+/// (`inception-2015-12-05`, what TensorFlow for Poets retrains), whose last block pools its
+/// pool branch with a 3x3 max pool instead of an average pool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Variant {
+    /// Keras / torchvision / TF.js.
+    #[default]
+    Standard,
+    /// The 2015 TensorFlow graph: `Mixed_7c`'s pool branch is a max pool.
+    Graph2015,
+}
+
+impl Variant {
+    /// In words, for the UI.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Standard => "Inception-V3",
+            Self::Graph2015 => {
+                "Inception-V3, 2015 TensorFlow graph (Mixed_7c pool branch: max pool)"
+            }
+        }
+    }
+}
+
+/// The layer the 2015 graph pools differently.
+pub const GRAPH_2015_MAX_POOL: &str = "Mixed_7c.branch_pool.avg_pool";
+
 /// What head a model is built with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeadSpec {
@@ -216,6 +243,27 @@ impl InceptionV3 {
             steps.push(HeadStep { layer, relu_output });
         }
         Some((x, steps))
+    }
+
+    /// Build the given variant (the 2015 graph's max-pool branch in `Mixed_7c`).
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        self.Mixed_7c.max_pool_branch = variant == Variant::Graph2015;
+        self
+    }
+
+    /// Which variant this is.
+    pub fn variant(&self) -> Variant {
+        if self.Mixed_7c.max_pool_branch {
+            Variant::Graph2015
+        } else {
+            Variant::Standard
+        }
+    }
+
+    /// Whether the pool tap `id` is a 3x3 stride-1 max pool in this model (it is an average
+    /// pool in the catalogue).
+    pub fn pools_by_max(&self, id: &str) -> bool {
+        self.Mixed_7c.max_pool_branch && id == GRAPH_2015_MAX_POOL
     }
 
     /// Whether the model has a classifier head.

@@ -1,8 +1,14 @@
 //! Weight importers, one per format, each mapping its file onto the same burn module:
-//! TF.js layers models (the bundled default, compiled into the binary), torchvision `.pth`
+//! TF.js layers models (the bundled default, compiled into the binary), Keras `.h5` and
+//! `.keras`, TensorFlow GraphDefs (`.pb`, TensorFlow for Poets), ONNX, torchvision `.pth`
 //! state dicts and timm-style `.safetensors` (both through burn-store).
 
 pub mod bundled;
+pub mod graphdef;
+pub mod hdf5;
+pub mod keras;
+pub mod labels;
+pub mod onnx;
 pub mod tfjs;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +22,8 @@ use burn::tensor::Device;
 
 use crate::catalogue::Catalogue;
 use crate::error::NetError;
-use crate::model::{BN_EPSILON, HeadSpec, InceptionV3};
+use crate::model::{BN_EPSILON, HeadSpec, InceptionV3, Variant};
+use crate::preprocess::Normalization;
 
 /// A host tensor named by its burn module path.
 #[derive(Clone, Debug)]
@@ -38,6 +45,14 @@ pub enum WeightsFormat {
     Pytorch,
     /// safetensors (timm, Hugging Face).
     Safetensors,
+    /// Keras HDF5 (`model.save` / `save_weights`, Keras 2 and 3).
+    KerasH5,
+    /// Keras 3 archive (`.keras`: config + `model.weights.h5` in a zip).
+    Keras,
+    /// TensorFlow frozen GraphDef (`.pb`: TensorFlow for Poets' `retrained_graph.pb`).
+    TfGraph,
+    /// ONNX (`torch.onnx.export` of torchvision's `inception_v3`).
+    Onnx,
 }
 
 impl WeightsFormat {
@@ -47,6 +62,10 @@ impl WeightsFormat {
             Self::TfjsLayers => "TF.js layers model",
             Self::Pytorch => "PyTorch state dict",
             Self::Safetensors => "safetensors",
+            Self::KerasH5 => "Keras HDF5",
+            Self::Keras => "Keras 3 archive",
+            Self::TfGraph => "TensorFlow GraphDef",
+            Self::Onnx => "ONNX",
         }
     }
 
@@ -62,7 +81,7 @@ impl WeightsFormat {
         {
             return Ok(importer.format());
         }
-        let mut head = [0u8; 16];
+        let mut head = [0u8; SNIFF_BYTES];
         let n = {
             use std::io::Read;
             let mut f = std::fs::File::open(path).map_err(|e| NetError::io(path, e))?;
@@ -84,6 +103,9 @@ impl WeightsFormat {
     }
 }
 
+/// How many bytes of a file the importers' sniffs see.
+pub const SNIFF_BYTES: usize = 64;
+
 /// One weight-file format: its name, the files it claims, a cheap sniff of the first bytes,
 /// and its import onto the burn module. A new format is one implementation plus one entry in
 /// [`IMPORTERS`]; the file dialog's filter and the unknown-file error read that list.
@@ -92,7 +114,8 @@ pub trait Importer: Sync {
     fn format(&self) -> WeightsFormat;
     /// Lower-case file extensions it claims.
     fn extensions(&self) -> &'static [&'static str];
-    /// Whether the file's first 16 bytes look like this format.
+    /// Whether the file's first [`SNIFF_BYTES`] bytes (or fewer, for a short file) look like
+    /// this format.
     fn sniff(&self, head: &[u8]) -> bool;
     /// Read `path` onto a new model on `device`.
     fn load(&self, path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError>;
@@ -151,7 +174,15 @@ impl Importer for SafetensorsImporter {
 }
 
 /// Every weight format featurescope reads, in the order files are sniffed.
-pub static IMPORTERS: &[&dyn Importer] = &[&TfjsImporter, &PytorchImporter, &SafetensorsImporter];
+pub static IMPORTERS: &[&dyn Importer] = &[
+    &TfjsImporter,
+    &hdf5::KerasH5Importer,
+    &hdf5::KerasArchiveImporter,
+    &PytorchImporter,
+    &SafetensorsImporter,
+    &graphdef::GraphDefImporter,
+    &onnx::OnnxImporter,
+];
 
 /// Every extension some importer claims (the open-weights dialog's filter).
 pub fn extensions() -> Vec<&'static str> {
@@ -177,6 +208,8 @@ pub struct HeadInfo {
     pub labels: Vec<String>,
     /// What it is, in words.
     pub description: String,
+    /// The file the class names came from (`None`: built in, or `class N`).
+    pub labels_file: Option<PathBuf>,
 }
 
 /// Where weights come from: the model compiled into the binary, or a file.
@@ -234,6 +267,40 @@ pub struct WeightsInfo {
     pub head: HeadInfo,
     /// Average-pool semantics the weights were trained with.
     pub avg_pool_counts_padding: bool,
+    /// Which Inception-V3 the file describes.
+    pub variant: Variant,
+    /// The pixel scaling the model was trained with.
+    pub normalization: Normalization,
+}
+
+/// A model as an importer read it, before it becomes a burn module.
+pub struct Imported {
+    /// Tensors named by burn module path, in burn layout.
+    pub tensors: Vec<NamedTensor>,
+    /// The head the file carries.
+    pub head: HeadSpec,
+    /// What the head is, in words (`Keras dense head`, `final_training_ops`, …).
+    pub head_kind: String,
+    /// Average pools count padded zeros (torchvision) or not (Keras, TensorFlow).
+    pub avg_pool_counts_padding: bool,
+    /// Which Inception-V3.
+    pub variant: Variant,
+    /// The pixel scaling it wants.
+    pub normalization: Normalization,
+}
+
+impl Imported {
+    /// Keras / TF.js defaults: no counted padding, the standard network, `x / 127.5 − 1`.
+    pub fn keras(tensors: Vec<NamedTensor>, head: HeadSpec) -> Self {
+        Self {
+            tensors,
+            head,
+            head_kind: "Keras dense head".into(),
+            avg_pool_counts_padding: false,
+            variant: Variant::Standard,
+            normalization: Normalization::MinusOneToOne,
+        }
+    }
 }
 
 /// The nsfwjs head's classes, in order.
@@ -278,35 +345,88 @@ fn load_tfjs(
     source: &WeightsSource,
     device: &Device,
 ) -> Result<(InceptionV3, WeightsInfo), NetError> {
-    if (import.bn_epsilon - BN_EPSILON).abs() > 1e-9 {
-        return Err(NetError::bad_weights(
-            path,
-            format!(
-                "BatchNorm epsilon {} (Inception-V3 uses {BN_EPSILON})",
-                import.bn_epsilon
-            ),
-        ));
+    let imported = Imported::keras(import.tensors, import.head);
+    build(path, source, WeightsFormat::TfjsLayers, imported, device)
+}
+
+/// The number of classes a head ends in (0 without a head).
+fn class_count(head: &HeadSpec) -> usize {
+    match head {
+        HeadSpec::None => 0,
+        HeadSpec::Fc { classes } => *classes,
+        HeadSpec::Dense(layers) => layers.last().map_or(0, |l| l.0),
     }
-    let labels: Vec<String> = match &import.head {
-        HeadSpec::Dense(layers) if layers.last().is_some_and(|l| l.0 == NSFWJS_LABELS.len()) => {
-            NSFWJS_LABELS.iter().map(|s| s.to_string()).collect()
-        }
-        HeadSpec::Dense(layers) => (0..layers.last().map_or(0, |l| l.0))
-            .map(|i| format!("class {i}"))
-            .collect(),
-        _ => Vec::new(),
+}
+
+/// Fold the model's pixel scaling into the first conv: it sees `scale * v + offset` for the
+/// network's input `v`; with `W' = scale * W` and the BatchNorm mean moved by `offset * ΣW`
+/// per output channel, the conv on `v` equals the original on the scaled input. Exact because
+/// `Conv2d_1a_3x3` has no padding.
+fn fold_normalization(
+    path: &Path,
+    tensors: &mut [NamedTensor],
+    norm: Normalization,
+) -> Result<(), NetError> {
+    let (scale, offset) = norm.affine();
+    if (scale, offset) == (1.0, 0.0) {
+        return Ok(());
+    }
+    let find = |tensors: &[NamedTensor], name: &str| tensors.iter().position(|t| t.name == name);
+    let (Some(w), Some(m)) = (
+        find(tensors, "Conv2d_1a_3x3.conv.weight"),
+        find(tensors, "Conv2d_1a_3x3.bn.running_mean"),
+    ) else {
+        return Err(NetError::MissingTensor {
+            path: path.to_path_buf(),
+            tensor: "Conv2d_1a_3x3.conv.weight".into(),
+        });
     };
-    let description = match &import.head {
-        HeadSpec::Dense(layers) => format!(
-            "Keras dense head ({} layers, {} classes)",
-            layers.len(),
-            labels.len()
-        ),
-        _ => "no head".to_string(),
+    let out = tensors[m].data.len();
+    let per = tensors[w].data.len() / out.max(1);
+    let sums: Vec<f64> = tensors[w]
+        .data
+        .chunks(per.max(1))
+        .map(|c| c.iter().map(|&v| f64::from(v)).sum())
+        .collect();
+    for v in &mut tensors[w].data {
+        *v *= scale;
+    }
+    for (mean, sum) in tensors[m].data.iter_mut().zip(sums) {
+        *mean = (f64::from(*mean) - f64::from(offset) * sum) as f32;
+    }
+    Ok(())
+}
+
+/// A conv whose BatchNorm was folded into its weights and a bias, as the BatchNorm that adds
+/// the bias and does nothing else (mean 0, variance `1 − eps`, gamma 1).
+pub fn folded_bn(id: &str, bias: Vec<f32>) -> Vec<NamedTensor> {
+    let n = bias.len();
+    let t = |p: &str, data: Vec<f32>| NamedTensor {
+        name: format!("{id}.bn.{p}"),
+        shape: vec![n],
+        data,
     };
-    // Keras / TF average pools do not count padded zeros.
-    let mut model = InceptionV3::new(&import.head, false, device);
-    let tensors = import
+    vec![
+        t("gamma", vec![1.0; n]),
+        t("beta", bias),
+        t("running_mean", vec![0.0; n]),
+        t("running_var", vec![(1.0 - BN_EPSILON) as f32; n]),
+    ]
+}
+
+/// Build the burn module from imported tensors: apply them (shapes checked, nothing missing,
+/// nothing left over), refuse NaN/Inf, find the class names.
+pub(crate) fn build(
+    path: &Path,
+    source: &WeightsSource,
+    format: WeightsFormat,
+    mut imported: Imported,
+    device: &Device,
+) -> Result<(InceptionV3, WeightsInfo), NetError> {
+    fold_normalization(path, &mut imported.tensors, imported.normalization)?;
+    let mut model = InceptionV3::new(&imported.head, imported.avg_pool_counts_padding, device)
+        .with_variant(imported.variant);
+    let tensors = imported
         .tensors
         .into_iter()
         .map(|t| PackTensor::new(t.name, DType::F32, t.shape, None, Bytes::from_elems(t.data)))
@@ -314,16 +434,36 @@ fn load_tfjs(
     let result = model.apply(tensors, None, None, false);
     check_result(path, &result, |_| false)?;
     check_finite(path, &model)?;
+    let classes = class_count(&imported.head);
+    let found = match source {
+        WeightsSource::Bundled => None,
+        WeightsSource::File(p) => labels::find(p, format, classes),
+    };
+    let (labels, labels_file) = match found {
+        Some((file, labels)) => (labels, Some(file)),
+        None if *source == WeightsSource::Bundled && classes == NSFWJS_LABELS.len() => {
+            (NSFWJS_LABELS.iter().map(|s| s.to_string()).collect(), None)
+        }
+        None => ((0..classes).map(|i| format!("class {i}")).collect(), None),
+    };
+    let description = if classes > 0 {
+        format!("{} ({classes} classes)", imported.head_kind)
+    } else {
+        "no head".to_string()
+    };
     Ok((
         model,
         WeightsInfo {
             source: source.clone(),
-            format: WeightsFormat::TfjsLayers,
+            format,
             head: HeadInfo {
                 labels,
                 description,
+                labels_file,
             },
-            avg_pool_counts_padding: false,
+            avg_pool_counts_padding: imported.avg_pool_counts_padding,
+            variant: imported.variant,
+            normalization: imported.normalization,
         },
     ))
 }
@@ -408,10 +548,10 @@ fn load_torch(
         k.starts_with("AuxLogits.") || k.ends_with(".num_batches_tracked")
     })?;
     check_finite(path, &model)?;
-    let labels = if classes == 1000 {
-        imagenet_labels()
-    } else {
-        (0..classes).map(|i| format!("class {i}")).collect()
+    let (labels, labels_file) = match labels::find(path, format, classes) {
+        Some((file, labels)) => (labels, Some(file)),
+        None if classes == 1000 => (imagenet_labels(), None),
+        None => ((0..classes).map(|i| format!("class {i}")).collect(), None),
     };
     let description = if classes > 0 {
         format!("torchvision fc ({classes} classes)")
@@ -426,8 +566,11 @@ fn load_torch(
             head: HeadInfo {
                 labels,
                 description,
+                labels_file,
             },
             avg_pool_counts_padding: true,
+            variant: Variant::Standard,
+            normalization: Normalization::MinusOneToOne,
         },
     ))
 }
@@ -509,10 +652,16 @@ mod tests {
     #[test]
     fn every_importer_is_found_by_its_extensions_and_its_first_bytes() {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let heads: [(WeightsFormat, &[u8]); 3] = [
+        let keras: &[u8] =
+            b"PK\x03\x04\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0metadata.json";
+        let heads: [(WeightsFormat, &[u8]); 7] = [
             (WeightsFormat::TfjsLayers, b"{\"modelTopology\": {}}"),
             (WeightsFormat::Pytorch, b"PK\x03\x04 archive/data.pkl"),
             (WeightsFormat::Safetensors, b"\x10\0\0\0\0\0\0\0{\"a\":{}}"),
+            (WeightsFormat::KerasH5, b"\x89HDF\r\n\x1a\n\0\0\0\0"),
+            (WeightsFormat::Keras, keras),
+            (WeightsFormat::TfGraph, b"\x0a\x0b\x0a\x09DecodeJpeg"),
+            (WeightsFormat::Onnx, b"\x08\x08\x12\x07pytorch"),
         ];
         for (format, head) in heads {
             let importer = IMPORTERS.iter().find(|i| i.format() == format);
@@ -526,7 +675,7 @@ mod tests {
             std::fs::write(&p, head).expect("write");
             assert_eq!(WeightsFormat::detect(&p).ok(), Some(format));
         }
-        assert_eq!(extensions().len(), 5);
+        assert_eq!(extensions().len(), 10);
         let p = dir.path().join("notes");
         std::fs::write(&p, b"hello").expect("write");
         let err = WeightsFormat::detect(&p).err().map(|e| e.to_string());

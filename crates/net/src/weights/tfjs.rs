@@ -7,16 +7,15 @@
 //! the burn module's parameter path.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::catalogue::Catalogue;
 use crate::error::NetError;
-use crate::model::{DenseActivation, HeadSpec};
+use crate::model::HeadSpec;
 use crate::weights::NamedTensor;
+use crate::weights::keras::{self, Param, Plan};
 
 #[derive(Deserialize)]
 struct ModelJson {
@@ -53,54 +52,12 @@ struct Quantization {
 /// The most shard bytes one model may hold (Inception-V3 in float32 is about 100 MB).
 pub const MAX_WEIGHT_BYTES: usize = 1 << 30;
 
-/// A Keras layer from the topology, flattened out of nested models.
-struct KerasLayer {
-    name: String,
-    class: String,
-    config: Value,
-}
-
 /// What the importer produced: tensors named by burn parameter path, and the model's shape.
 pub struct TfjsImport {
     /// Tensors in burn layout, named by module path (`Mixed_5b.branch1x1.conv.weight`, …).
     pub tensors: Vec<NamedTensor>,
     /// The head the weights carry.
     pub head: HeadSpec,
-    /// BatchNorm epsilon from the topology.
-    pub bn_epsilon: f64,
-}
-
-fn flatten_layers(v: &Value, out: &mut Vec<KerasLayer>) {
-    let Some(layers) = v
-        .get("config")
-        .and_then(|c| c.get("layers").or(Some(c)))
-        .and_then(Value::as_array)
-    else {
-        return;
-    };
-    for l in layers {
-        let class = l
-            .get("class_name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        if matches!(class.as_str(), "Model" | "Functional" | "Sequential") {
-            flatten_layers(l, out);
-            continue;
-        }
-        let config = l.get("config").cloned().unwrap_or(Value::Null);
-        let name = l
-            .get("name")
-            .and_then(Value::as_str)
-            .or_else(|| config.get("name").and_then(Value::as_str))
-            .unwrap_or_default()
-            .to_string();
-        out.push(KerasLayer {
-            name,
-            class,
-            config,
-        });
-    }
 }
 
 fn f16_to_f32(bits: u16) -> f32 {
@@ -214,30 +171,6 @@ fn decode(
     }
 }
 
-/// The creation counter in a Keras layer name: `conv2d_12` → 12, `conv2d` → 0.
-fn creation_index(name: &str) -> u64 {
-    name.rsplit_once('_')
-        .and_then(|(_, n)| n.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Keras HWIO kernel → torch/burn OIHW.
-fn hwio_to_oihw(data: &[f32], shape: &[usize]) -> (Vec<f32>, Vec<usize>) {
-    let (kh, kw, ci, co) = (shape[0], shape[1], shape[2], shape[3]);
-    let mut out = vec![0.0f32; data.len()];
-    for h in 0..kh {
-        for w in 0..kw {
-            for i in 0..ci {
-                let src = ((h * kw + w) * ci + i) * co;
-                for o in 0..co {
-                    out[((o * ci + i) * kh + h) * kw + w] = data[src + o];
-                }
-            }
-        }
-    }
-    (out, vec![co, ci, kh, kw])
-}
-
 /// Import a TF.js layers model of Inception-V3 from `model.json` and the shards beside it.
 pub fn import(path: &Path) -> Result<TfjsImport, NetError> {
     let text = std::fs::read_to_string(path).map_err(|e| NetError::io(path, e))?;
@@ -268,82 +201,13 @@ pub fn import_from(
 ) -> Result<TfjsImport, NetError> {
     let model: ModelJson = serde_json::from_str(text)
         .map_err(|e| NetError::bad_weights(path, format!("not a TF.js layers model.json: {e}")))?;
-    let mut layers = Vec::new();
-    flatten_layers(
-        model
-            .model_topology
-            .get("model_config")
-            .unwrap_or(&model.model_topology),
-        &mut layers,
-    );
-    // Keras numbers layers by a global creation counter (`conv2d_7`); the topology lists them
-    // in graph order, so order by that counter to recover creation (= torchvision module) order.
-    let by_class = |c: &str| -> Vec<&KerasLayer> {
-        let mut v: Vec<&KerasLayer> = layers.iter().filter(|l| l.class == c).collect();
-        v.sort_by_key(|l| creation_index(&l.name));
-        v
-    };
-    let convs = by_class("Conv2D");
-    let bns = by_class("BatchNormalization");
-    let denses = by_class("Dense");
-    let cat = Catalogue::inception_v3();
-    let cat_convs: Vec<_> = cat.convs().collect();
-    if convs.len() != cat_convs.len() || bns.len() != cat_convs.len() {
-        return Err(NetError::bad_weights(
-            path,
-            format!(
-                "topology has {} Conv2D and {} BatchNormalization layers; Inception-V3 has {}",
-                convs.len(),
-                bns.len(),
-                cat_convs.len()
-            ),
-        ));
-    }
-    let bn_epsilon = bns
-        .first()
-        .and_then(|l| l.config.get("epsilon"))
-        .and_then(Value::as_f64)
-        .unwrap_or(crate::model::BN_EPSILON);
-
-    // Keras layer name → burn module path prefix.
-    let mut target: HashMap<&str, String> = HashMap::new();
-    for ((conv, bn), info) in convs.iter().zip(&bns).zip(&cat_convs) {
-        target.insert(conv.name.as_str(), format!("{}.conv", info.id));
-        target.insert(bn.name.as_str(), format!("{}.bn", info.id));
-    }
-    let mut head_layers = Vec::new();
-    for (i, d) in denses.iter().enumerate() {
-        target.insert(d.name.as_str(), format!("dense_head.layers.{i}"));
-        let units = d
-            .config
-            .get("units")
-            .and_then(Value::as_u64)
-            .unwrap_or_default() as usize;
-        let act = match d.config.get("activation").and_then(Value::as_str) {
-            Some("relu") => DenseActivation::Relu,
-            Some("softmax") => DenseActivation::Softmax,
-            Some("linear") | None => DenseActivation::Linear,
-            Some(other) => {
-                return Err(NetError::bad_weights(
-                    path,
-                    format!(
-                        "dense layer `{}` has unsupported activation {other}",
-                        d.name
-                    ),
-                ));
-            }
-        };
-        head_layers.push((units, act));
-    }
-    let head = if head_layers.is_empty() {
-        HeadSpec::None
-    } else {
-        HeadSpec::Dense(head_layers)
-    };
-
+    let config = model
+        .model_topology
+        .get("model_config")
+        .unwrap_or(&model.model_topology);
+    let plan = Plan::from_config(path, config)?;
     let mut tensors = Vec::new();
     let mut total = 0usize;
-    let mut seen_gamma = std::collections::HashSet::new();
     for group in &model.weights_manifest {
         let mut bytes = Vec::new();
         for name in &group.paths {
@@ -366,7 +230,7 @@ pub fn import_from(
             let (layer, param) = entry.name.rsplit_once('/').unwrap_or(("", &entry.name));
             // Layer names may carry a scope prefix (`model_1/conv2d_1`): match the last part.
             let layer = layer.rsplit('/').next().unwrap_or(layer);
-            let Some(prefix) = target.get(layer) else {
+            let Some(prefix) = plan.target_named(layer) else {
                 return Err(NetError::bad_weights(
                     path,
                     format!(
@@ -375,33 +239,13 @@ pub fn import_from(
                     ),
                 ));
             };
-            let (values, shape, burn_param) = match param {
-                "kernel" if entry.shape.len() == 4 => {
-                    let (v, s) = hwio_to_oihw(&values, &entry.shape);
-                    (v, s, "weight")
-                }
-                // Dense kernels are [in, out] in Keras and in burn alike.
-                "kernel" => (values, entry.shape.clone(), "weight"),
-                "bias" => (values, entry.shape.clone(), "bias"),
-                "gamma" => {
-                    seen_gamma.insert(prefix.clone());
-                    (values, entry.shape.clone(), "gamma")
-                }
-                "beta" => (values, entry.shape.clone(), "beta"),
-                "moving_mean" => (values, entry.shape.clone(), "running_mean"),
-                "moving_variance" => (values, entry.shape.clone(), "running_var"),
-                other => {
-                    return Err(NetError::bad_weights(
-                        path,
-                        format!("tensor `{}`: unknown parameter kind {other}", entry.name),
-                    ));
-                }
+            let Some(param) = Param::from_name(param) else {
+                return Err(NetError::bad_weights(
+                    path,
+                    format!("tensor `{}`: unknown parameter kind {param}", entry.name),
+                ));
             };
-            tensors.push(NamedTensor {
-                name: format!("{prefix}.{burn_param}"),
-                shape,
-                data: values,
-            });
+            tensors.push(keras::named(prefix, param, entry.shape.clone(), values));
         }
         if offset != bytes.len() {
             return Err(NetError::bad_weights(
@@ -413,21 +257,10 @@ pub fn import_from(
             ));
         }
     }
-    // Keras BatchNormalization(scale=False) has no gamma: it is 1.
-    for info in &cat_convs {
-        let bn = format!("{}.bn", info.id);
-        if !seen_gamma.contains(&bn) {
-            tensors.push(NamedTensor {
-                name: format!("{bn}.gamma"),
-                shape: vec![info.shape[0]],
-                data: vec![1.0; info.shape[0]],
-            });
-        }
-    }
+    keras::complete_gammas(&mut tensors);
     Ok(TfjsImport {
         tensors,
-        head,
-        bn_epsilon,
+        head: plan.head,
     })
 }
 
@@ -441,20 +274,5 @@ mod tests {
         assert_eq!(f16_to_f32(0xc000), -2.0);
         assert_eq!(f16_to_f32(0x0000), 0.0);
         assert!((f16_to_f32(0x0001) - 5.960_464_5e-8).abs() < 1e-12);
-    }
-
-    #[test]
-    fn creation_order() {
-        assert_eq!(creation_index("conv2d_12"), 12);
-        assert_eq!(creation_index("conv2d"), 0);
-        assert_eq!(creation_index("batch_normalization_94"), 94);
-    }
-
-    #[test]
-    fn hwio_transpose() {
-        // kh=1, kw=2, ci=1, co=2: HWIO values [h0w0o0, h0w0o1, h0w1o0, h0w1o1].
-        let (v, s) = hwio_to_oihw(&[1.0, 2.0, 3.0, 4.0], &[1, 2, 1, 2]);
-        assert_eq!(s, vec![2, 1, 1, 2]);
-        assert_eq!(v, vec![1.0, 3.0, 2.0, 4.0]);
     }
 }

@@ -51,12 +51,29 @@ impl Reference {
     pub fn load(image: &str, torchvision: bool) -> Self {
         let suffix = if torchvision { ".torchvision" } else { "" };
         let dir = reference_dir();
-        let bytes = std::fs::read(dir.join(format!("{image}{suffix}.safetensors"))).unwrap();
+        Self::from_files(
+            &dir.join(format!("{image}{suffix}.safetensors")),
+            &dir.join(format!("{image}{suffix}.layers.json")),
+        )
+    }
+
+    /// A reference in the same layout from any pair of files. The 2015 graph's max-pool tap
+    /// (`Mixed_7c.branch_pool.max_pool` in its reference) is read under featurescope's id,
+    /// which stays `….avg_pool` in every variant.
+    pub fn from_files(tensors: &Path, layers: &Path) -> Self {
+        let rename = |name: String| {
+            name.replace(
+                "Mixed_7c.branch_pool.max_pool",
+                "Mixed_7c.branch_pool.avg_pool",
+            )
+        };
+        let bytes = std::fs::read(tensors).unwrap();
         let st = SafeTensors::deserialize(&bytes).unwrap();
         let mut f32s = HashMap::new();
         let mut i64s = HashMap::new();
         for (name, view) in st.tensors() {
             let data = view.data();
+            let name = rename(name);
             match view.dtype() {
                 safetensors::Dtype::F32 => {
                     f32s.insert(
@@ -77,17 +94,15 @@ impl Reference {
                 other => panic!("unexpected dtype {other:?}"),
             }
         }
-        let json: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(format!("{image}{suffix}.layers.json"))).unwrap(),
-        )
-        .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(layers).unwrap()).unwrap();
         let layers = json["layers"]
             .as_array()
             .unwrap()
             .iter()
             .map(|l| {
                 (
-                    l["layer"].as_str().unwrap().to_string(),
+                    rename(l["layer"].as_str().unwrap().to_string()),
                     l["shape_nchw"]
                         .as_array()
                         .unwrap()
