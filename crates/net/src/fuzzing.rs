@@ -46,7 +46,7 @@ pub fn tfjs(data: &[u8]) {
 /// `touch` on it).
 pub const PICKLE_MARKER: &str = "/tmp/featurescope-fuzz-pickle-ran";
 
-/// Load a weight file with extension `ext` (`safetensors`, `pth`) from arbitrary bytes onto
+/// Load a weight file with extension `ext` (`safetensors`, `pth`, `h5`, `keras`, `pb`, `onnx`) from arbitrary bytes onto
 /// `device`, through `scratch` (the importers read paths). Panics if a pickle ran code.
 pub fn weights_file(ext: &str, data: &[u8], scratch: &Path, device: &ComputeDevice) {
     let path: PathBuf = scratch.join(format!("featurescope-fuzz-{}.{ext}", std::process::id()));

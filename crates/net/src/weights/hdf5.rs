@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::error::NetError;
 use crate::model::InceptionV3;
-use crate::weights::keras::{self, Param, Plan};
+use crate::weights::keras::{self, Param, Plan, WeightsKind};
 use crate::weights::tfjs::MAX_WEIGHT_BYTES;
 use crate::weights::{
     Imported, Importer, NamedTensor, WeightsFormat, WeightsInfo, WeightsSource, build,
@@ -177,6 +177,134 @@ fn read_dataset(
     Ok((shape, data))
 }
 
+fn has_config(file: &hdf5_pure::File) -> bool {
+    file.root()
+        .attrs()
+        .is_ok_and(|a| a.contains_key("model_config"))
+}
+
+/// One weight of a weights-only file: its role and dataset path.
+type LayerWeights = Vec<(Param, String)>;
+
+/// The layers of a weights-only file: Keras 2 `save_weights` (`<layer>/<layer>/kernel:0`,
+/// names kept) or Keras 3 `.weights.h5` (`layers/<class>_k/vars/i`, the name in the `vars`
+/// group's `name` attribute).
+fn weights_only_layers(
+    file: &hdf5_pure::File,
+) -> Result<HashMap<String, LayerWeights>, hdf5_pure::Error> {
+    let mut layers: HashMap<String, LayerWeights> = HashMap::new();
+    if file.group("layers").is_ok() {
+        keras3_layers(file, "layers", &mut layers, 0)?;
+    } else {
+        let mut index = HashMap::new();
+        index_datasets(file, "/", &mut index, 0)?;
+        for ((layer, param), paths) in index {
+            if let Some(p) = paths.into_iter().next() {
+                layers.entry(layer).or_default().push((param, p));
+            }
+        }
+    }
+    Ok(layers)
+}
+
+fn keras3_layers(
+    file: &hdf5_pure::File,
+    group: &str,
+    out: &mut HashMap<String, LayerWeights>,
+    depth: usize,
+) -> Result<(), hdf5_pure::Error> {
+    if depth > 8 {
+        return Ok(());
+    }
+    for key in file.group(group)?.groups()? {
+        let layer = format!("{group}/{key}");
+        if let Ok(inner) = file.group(&format!("{layer}/layers")) {
+            drop(inner);
+            keras3_layers(file, &format!("{layer}/layers"), out, depth + 1)?;
+            continue;
+        }
+        let Ok(vars) = file.group(&format!("{layer}/vars")) else {
+            continue;
+        };
+        let name = vars
+            .attrs()?
+            .get("name")
+            .and_then(attr_string)
+            .unwrap_or_default();
+        let mut n: Vec<String> = vars.datasets()?;
+        n.sort_by_key(|v| v.parse::<usize>().unwrap_or(usize::MAX));
+        let class = key.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_');
+        let roles: &[Param] = match (class, n.len()) {
+            ("conv2d" | "dense", 1) => &[Param::Kernel],
+            ("conv2d" | "dense", 2) => &[Param::Kernel, Param::Bias],
+            ("batch_normalization", 3) => &[Param::Beta, Param::MovingMean, Param::MovingVariance],
+            ("batch_normalization", 4) => &[
+                Param::Gamma,
+                Param::Beta,
+                Param::MovingMean,
+                Param::MovingVariance,
+            ],
+            _ => continue,
+        };
+        let name = if name.is_empty() { key.clone() } else { name };
+        let weights = roles
+            .iter()
+            .zip(&n)
+            .map(|(r, v)| (*r, format!("{layer}/vars/{v}")))
+            .collect();
+        out.insert(name, weights);
+    }
+    Ok(())
+}
+
+/// A weights-only `.h5`: no graph, so layers are mapped by their creation counters.
+fn import_weights_only(path: &Path, file: &hdf5_pure::File) -> Result<Imported, NetError> {
+    let layers = weights_only_layers(file)
+        .map_err(|e| NetError::bad_weights(path, format!("damaged HDF5 ({e})")))?;
+    if file.group("layers").is_ok() && layers.keys().any(|k| k.starts_with("layers/")) {
+        return Err(NetError::bad_weights(
+            path,
+            "a Keras 3 weights file without layer names (written before Keras 3.x stored them) and without the model's config: save the whole model with `model.save(\"model.keras\")`",
+        ));
+    }
+    let mut kinds = Vec::new();
+    for (name, weights) in &layers {
+        let kernel = weights.iter().find(|w| w.0 == Param::Kernel);
+        let kind = if weights.iter().any(|w| w.0 == Param::MovingMean) {
+            Some((WeightsKind::BatchNorm, 0))
+        } else if let Some((_, p)) = kernel {
+            let shape = file
+                .dataset(p)
+                .and_then(|d| d.shape())
+                .map_err(|e| NetError::bad_weights(path, format!("dataset `{p}`: {e}")))?;
+            match shape.as_slice() {
+                [_, _, _, _] => Some((WeightsKind::Conv, 0)),
+                [_, units] => Some((WeightsKind::Dense, *units as usize)),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some((k, units)) = kind {
+            kinds.push((name.clone(), k, units));
+        }
+    }
+    let (targets, head) = keras::plan_by_creation(path, &kinds)?;
+    let mut tensors = Vec::new();
+    for (name, prefix) in &targets {
+        for (param, p) in layers.get(name).into_iter().flatten() {
+            let (shape, data) = read_dataset(path, file, p)?;
+            tensors.push(keras::named(prefix, *param, shape, data));
+        }
+    }
+    keras::complete_gammas(&mut tensors);
+    let mut imported = Imported::keras(tensors, head);
+    imported.head_kind =
+        "Keras dense head from a weights-only file (activations assumed: relu, softmax last)"
+            .into();
+    Ok(imported)
+}
+
 /// The model config stored in a Keras `.h5` (`model_config`, JSON).
 fn h5_config(path: &Path, file: &hdf5_pure::File) -> Result<Value, NetError> {
     let attrs = file
@@ -198,6 +326,9 @@ fn h5_config(path: &Path, file: &hdf5_pure::File) -> Result<Value, NetError> {
 /// Import a Keras `.h5` from its bytes.
 pub fn import_h5(path: &Path, bytes: Vec<u8>) -> Result<Imported, NetError> {
     let file = open(path, bytes, "the file")?;
+    if !has_config(&file) {
+        return import_weights_only(path, &file);
+    }
     let config = h5_config(path, &file)?;
     let plan = Plan::from_config(path, &config)?;
     let root = if file.group("model_weights").is_ok() {

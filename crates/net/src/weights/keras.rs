@@ -372,9 +372,12 @@ impl Plan {
         f.resolve();
         let layers = f.layers;
         if outputs.is_empty() {
+            let convs = layers.iter().filter(|l| l.class == "Conv2D").count();
             return Err(NetError::bad_weights(
                 path,
-                "the Keras model config names no output layer",
+                format!(
+                    "the Keras model config's output is none of its layers, so its {convs} Conv2D layers cannot be placed (Inception-V3 has 94)"
+                ),
             ));
         }
         let order = execution_order(&layers, &outputs);
@@ -525,6 +528,77 @@ impl Plan {
     }
 }
 
+/// What a layer of a weights-only file is, judged by its weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightsKind {
+    /// A 4-D kernel.
+    Conv,
+    /// Running statistics.
+    BatchNorm,
+    /// A 2-D kernel.
+    Dense,
+}
+
+/// The creation counter in a Keras layer name: `conv2d_12` → 12, `conv2d` → 0.
+pub fn creation_index(name: &str) -> u64 {
+    name.rsplit_once('_')
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A weights-only file (`save_weights`: no model config, so no graph) mapped by the layers'
+/// creation counters, which Keras assigns in the order `keras.applications.InceptionV3` creates
+/// them (torchvision's module order). The i-th Conv2D pairs with the i-th BatchNormalization;
+/// dense layers form the head, with ReLU between them and softmax last (the file does not say:
+/// Keras' classifier convention). Returns layer name → burn prefix, and the head.
+pub fn plan_by_creation(
+    path: &Path,
+    layers: &[(String, WeightsKind, usize)],
+) -> Result<(HashMap<String, String>, HeadSpec), NetError> {
+    let sorted = |kind: WeightsKind| {
+        let mut v: Vec<&(String, WeightsKind, usize)> =
+            layers.iter().filter(|l| l.1 == kind).collect();
+        v.sort_by_key(|l| (creation_index(&l.0), l.0.clone()));
+        v
+    };
+    let convs = sorted(WeightsKind::Conv);
+    let bns = sorted(WeightsKind::BatchNorm);
+    let cat_convs: Vec<_> = Catalogue::inception_v3().convs().collect();
+    if convs.len() != cat_convs.len() || bns.len() != cat_convs.len() {
+        return Err(NetError::bad_weights(
+            path,
+            format!(
+                "the file holds {} conv kernels and {} BatchNorms; Inception-V3 has {} of each (another architecture?)",
+                convs.len(),
+                bns.len(),
+                cat_convs.len()
+            ),
+        ));
+    }
+    let mut targets = HashMap::new();
+    for ((conv, bn), info) in convs.iter().zip(&bns).zip(&cat_convs) {
+        targets.insert(conv.0.clone(), format!("{}.conv", info.id));
+        targets.insert(bn.0.clone(), format!("{}.bn", info.id));
+    }
+    let dense = sorted(WeightsKind::Dense);
+    let mut head = Vec::new();
+    for (i, d) in dense.iter().enumerate() {
+        targets.insert(d.0.clone(), format!("dense_head.layers.{i}"));
+        let act = if i + 1 == dense.len() {
+            DenseActivation::Softmax
+        } else {
+            DenseActivation::Relu
+        };
+        head.push((d.2, act));
+    }
+    let head = if head.is_empty() {
+        HeadSpec::None
+    } else {
+        HeadSpec::Dense(head)
+    };
+    Ok((targets, head))
+}
+
 /// The weights a Keras 3 file stores for `layer`, in order (`vars/0`, `vars/1`, …).
 pub fn keras3_vars(layer: &Layer) -> Vec<Param> {
     let flag = |k: &str| layer.config.get(k).and_then(Value::as_bool).unwrap_or(true);
@@ -618,6 +692,13 @@ mod tests {
         assert_eq!(snake_case("Functional"), "functional");
         assert_eq!(snake_case("ReLU"), "re_lu");
         assert_eq!(snake_case("AveragePooling2D"), "average_pooling2d");
+    }
+
+    #[test]
+    fn creation_counters() {
+        assert_eq!(creation_index("conv2d_12"), 12);
+        assert_eq!(creation_index("conv2d"), 0);
+        assert_eq!(creation_index("batch_normalization_94"), 94);
     }
 
     #[test]
