@@ -12,7 +12,7 @@ use featurescope_net::{
 };
 
 use crate::atlas_view::{AtlasBuild, AtlasState};
-use crate::files::{Browser, FileRequest};
+use crate::files::{Browser, Dropped, FileRequest};
 use crate::settings::{STORAGE_KEY, Settings};
 use crate::startup::StartupReport;
 use crate::tasks::{TaskResult, Tasks};
@@ -176,6 +176,9 @@ pub struct FeaturescopeApp {
     pub visual: crate::explain::visualize::VisState,
     /// Counts weight loads (the worker counts the same), so results name their weights.
     pub weights_serial: u64,
+    /// The `weights_serial` of the model the person chose class names for (File → Open class
+    /// names), whose names then replace the head's.
+    labels_serial: Option<u64>,
 }
 
 impl FeaturescopeApp {
@@ -231,6 +234,7 @@ impl FeaturescopeApp {
             explain: Default::default(),
             visual: Default::default(),
             weights_serial: 0,
+            labels_serial: None,
         };
         let first = match launch.image {
             Some(p) => ImageSource::File(p),
@@ -286,6 +290,54 @@ impl FeaturescopeApp {
     }
 
     /// Show an error (the current state stays on screen).
+    /// A labels file was read: its names replace the head's, when it names as many classes
+    /// as the loaded model has (another model's names are never shown).
+    pub fn labels_read(&mut self, path: PathBuf, labels: Result<Vec<String>, String>) {
+        let labels = match labels {
+            Ok(l) => l,
+            Err(e) => return self.notify_error(format!("cannot read class names: {e}")),
+        };
+        let Some((info, _)) = self.weights.as_mut() else {
+            return self.notify_error("no model is loaded yet: class names not applied");
+        };
+        let classes = info.head.labels.len();
+        if labels.len() != classes {
+            return self.notify_error(format!(
+                "{} names {} classes; the model has {classes}: class names unchanged",
+                path.display(),
+                labels.len()
+            ));
+        }
+        info.head.labels = labels;
+        info.head.labels_file = Some(path.clone());
+        self.labels_serial = Some(self.weights_serial);
+        if let Some(mut analysis) = self.analysis.take() {
+            self.name_classes(&mut analysis);
+            self.analysis = Some(analysis);
+        }
+        self.notify(format!("class names from {}", path.display()));
+    }
+
+    /// Name an analysis' classes with the names chosen for the current model, if any.
+    fn name_classes(&self, analysis: &mut Analysis) {
+        let Some((info, _)) = &self.weights else {
+            return;
+        };
+        if self.labels_serial != Some(self.weights_serial) {
+            return;
+        }
+        let differs = analysis.activations.head.as_ref().is_some_and(|h| {
+            h.labels.len() == info.head.labels.len() && h.labels != info.head.labels
+        });
+        if differs {
+            // Shared with the views: copied once, only when the names change.
+            let activations = Arc::make_mut(&mut analysis.activations);
+            if let Some(head) = activations.head.as_mut() {
+                head.labels = info.head.labels.clone();
+            }
+        }
+    }
+
     pub fn notify_error(&mut self, text: impl Into<String>) {
         self.push_notice(NoticeLevel::Error, text.into());
     }
@@ -458,7 +510,9 @@ impl FeaturescopeApp {
                     }
                     self.explain
                         .retain(analysis.generation, self.weights_serial);
-                    self.analysis = Some(*analysis);
+                    let mut analysis = *analysis;
+                    self.name_classes(&mut analysis);
+                    self.analysis = Some(analysis);
                     self.pre_relu.clear();
                     self.inspector = None;
                     self.input_textures = None;
@@ -510,6 +564,7 @@ impl FeaturescopeApp {
             match result {
                 TaskResult::OpenImage(p) => self.analyse(ImageSource::File(p)),
                 TaskResult::OpenWeights(p) => self.load_weights(WeightsSource::File(p)),
+                TaskResult::LabelsRead(p, labels) => self.labels_read(p, labels),
                 TaskResult::Cancelled => {}
                 TaskResult::DialogUnavailable(request) => self.system_dialog_unavailable(request),
                 TaskResult::Pasted(Ok(source)) => self.analyse(source),
@@ -532,7 +587,11 @@ impl FeaturescopeApp {
                 .collect()
         });
         if let Some(path) = dropped.into_iter().next() {
-            self.analyse(ImageSource::File(path));
+            match Dropped::of(&path) {
+                Dropped::Image => self.analyse(ImageSource::File(path)),
+                Dropped::Weights => self.load_weights(WeightsSource::File(path)),
+                Dropped::Labels => self.tasks.read_labels(path),
+            }
         }
         let text_focus = ctx.egui_wants_keyboard_input();
         let (open, paste, up, down) = ctx.input_mut(|i| {

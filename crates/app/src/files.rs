@@ -39,6 +39,8 @@ pub enum FileRequest {
     OpenImage,
     /// Weights to load.
     OpenWeights,
+    /// Class names for the loaded model's head.
+    OpenLabels,
     /// An atlas to open (its `atlas.json`).
     OpenAtlas,
     /// The folder of images to build an atlas from.
@@ -68,6 +70,7 @@ impl FileRequest {
         match self {
             Self::OpenImage => "Open image",
             Self::OpenWeights => "Open weights",
+            Self::OpenLabels => "Open class names",
             Self::OpenAtlas => "Open atlas (atlas.json)",
             Self::AtlasFolder => "Build atlas from folder",
             Self::Export { title, .. } => title,
@@ -79,6 +82,7 @@ impl FileRequest {
         match self {
             Self::OpenImage => ("Images", IMAGE_EXTENSIONS.to_vec()),
             Self::OpenWeights => ("Weights", featurescope_net::weights::extensions()),
+            Self::OpenLabels => ("Class names", vec!["txt", "json"]),
             Self::OpenAtlas => ("Atlas", vec!["json"]),
             Self::AtlasFolder => ("Folders", Vec::new()),
             Self::Export { extension, .. } => (extension, vec![extension]),
@@ -88,6 +92,37 @@ impl FileRequest {
     /// Whether `path` is a file this request accepts (by extension, case-insensitively).
     pub fn accepts(&self, path: &Path) -> bool {
         has_extension(path, &self.filter().1)
+    }
+}
+
+/// What a file dropped on the window is taken for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dropped {
+    /// An image to analyse (also anything unknown: its decoder says what is wrong).
+    Image,
+    /// A weight file of a format some importer claims.
+    Weights,
+    /// Class names (`*.txt`, or a `.json` named like `labels` / `class_names`).
+    Labels,
+}
+
+impl Dropped {
+    /// By the file's name.
+    pub fn of(path: &Path) -> Self {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let labels_like = name.contains("label") || name.contains("class");
+        if has_extension(path, IMAGE_EXTENSIONS) {
+            Self::Image
+        } else if has_extension(path, &["txt"]) || (has_extension(path, &["json"]) && labels_like) {
+            Self::Labels
+        } else if has_extension(path, &featurescope_net::weights::extensions()) {
+            Self::Weights
+        } else {
+            Self::Image
+        }
     }
 }
 
@@ -226,6 +261,7 @@ impl FeaturescopeApp {
         match request {
             FileRequest::OpenImage => self.analyse(ImageSource::File(path)),
             FileRequest::OpenWeights => self.load_weights(WeightsSource::File(path)),
+            FileRequest::OpenLabels => self.tasks.read_labels(path),
             FileRequest::Export { write, .. } => self.tasks.write_export(path, write),
             FileRequest::OpenAtlas => self.open_atlas(path),
             FileRequest::AtlasFolder => self.build_atlas(path),
@@ -302,6 +338,19 @@ mod tests {
         assert!(!FileRequest::OpenImage.accepts(Path::new("/a/model.json")));
         assert!(FileRequest::OpenWeights.accepts(Path::new("model.json")));
         assert!(FileRequest::OpenWeights.accepts(Path::new("w.safetensors")));
+        for (name, kind) in [
+            ("cat.JPG", Dropped::Image),
+            ("retrained_graph.pb", Dropped::Weights),
+            ("model.keras", Dropped::Weights),
+            ("model.json", Dropped::Weights),
+            ("inception.onnx", Dropped::Weights),
+            ("fine_tuned.h5", Dropped::Weights),
+            ("retrained_labels.txt", Dropped::Labels),
+            ("class_names.json", Dropped::Labels),
+            ("notes.xyz", Dropped::Image),
+        ] {
+            assert_eq!(Dropped::of(Path::new(name)), kind, "{name}");
+        }
     }
 
     #[test]

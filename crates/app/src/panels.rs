@@ -2,7 +2,8 @@
 
 use egui::{Color32, RichText};
 use featurescope_net::catalogue::{BlockKind, LayerInfo};
-use featurescope_net::{Catalogue, LayerKind, WeightsSource};
+use featurescope_net::model::{GRAPH_2015_MAX_POOL, Variant};
+use featurescope_net::{Catalogue, LayerKind, WeightsInfo, WeightsSource};
 
 use crate::app::FeaturescopeApp;
 use crate::files::{DialogChoice, FileRequest};
@@ -56,6 +57,20 @@ impl FeaturescopeApp {
                 }
                 if ui.button("Bundled weights").clicked() {
                     self.load_weights(WeightsSource::Bundled);
+                }
+                let has_head = self
+                    .weights
+                    .as_ref()
+                    .is_some_and(|(w, _)| !w.head.labels.is_empty());
+                if ui
+                    .add_enabled(has_head, egui::Button::new("Open class names…"))
+                    .on_hover_text(
+                        "A labels file for the model's predictions: one name per line \
+                         (retrained_labels.txt), or a JSON list",
+                    )
+                    .clicked()
+                {
+                    self.choose_file(FileRequest::OpenLabels);
                 }
                 ui.separator();
                 if ui.button("Open atlas…").clicked() {
@@ -135,7 +150,7 @@ impl FeaturescopeApp {
                             info.source.short_name(),
                             info.head.description
                         ))
-                        .on_hover_text(info.source.to_string());
+                        .on_hover_text(weights_details(info));
                     }
                     None => {
                         ui.spinner();
@@ -221,6 +236,16 @@ impl FeaturescopeApp {
             short
         };
         let mark = if l.on_longest_path { PATH_MARK } else { " " };
+        // The 2015 TensorFlow graph pools this branch by max: the tree says so.
+        let by_max = self
+            .weights
+            .as_ref()
+            .is_some_and(|(w, _)| w.variant == Variant::Graph2015 && l.id == GRAPH_2015_MAX_POOL);
+        let short = if by_max {
+            "branch_pool.MAX_pool"
+        } else {
+            short
+        };
         let text = format!(
             "{mark} {short:<18} {:<10} {}x{}x{}",
             l.keras, l.shape[0], l.shape[1], l.shape[2]
@@ -237,7 +262,11 @@ impl FeaturescopeApp {
                 } else {
                     format!(" ({})", l.keras_extra.join(", "))
                 },
-                l.kind.name(),
+                if by_max {
+                    "max pool 3x3 / 1 (the 2015 TensorFlow graph's; Keras and torchvision average here)"
+                } else {
+                    l.kind.name()
+                },
                 l.shape[0],
                 l.shape[1],
                 l.shape[2],
@@ -433,4 +462,20 @@ impl FeaturescopeApp {
             });
         }
     }
+}
+
+/// The loaded weights in words: file, format, network variant, pixel scaling, class names.
+fn weights_details(info: &WeightsInfo) -> String {
+    let labels = match &info.head.labels_file {
+        Some(p) => format!("class names from {}", p.display()),
+        None if info.head.labels.is_empty() => "no head".to_string(),
+        None => "class names: built in or numbered".to_string(),
+    };
+    format!(
+        "{}\n{} · {}\ninput scaled {}\n{labels}",
+        info.source,
+        info.format.name(),
+        info.variant.describe(),
+        info.normalization.describe()
+    )
 }

@@ -22,6 +22,8 @@ pub enum TaskResult {
     OpenImage(PathBuf),
     /// File → Open weights: the chosen file.
     OpenWeights(PathBuf),
+    /// Class names read from a labels file (or why not).
+    LabelsRead(PathBuf, Result<Vec<String>, String>),
     /// The person closed the dialog without choosing.
     Cancelled,
     /// The system dialog could not be shown: serve the request with the in-app browser.
@@ -122,6 +124,11 @@ impl Tasks {
         self.spawn(move || exported(&path, write));
     }
 
+    /// Read a labels file off the UI thread.
+    pub fn read_labels(&self, path: PathBuf) {
+        self.spawn(move || read_labels(path));
+    }
+
     /// Read an atlas: its directory, or the `atlas.json` in it.
     pub fn load_atlas(&self, path: PathBuf) {
         self.spawn(move || {
@@ -174,10 +181,16 @@ fn chosen(request: FileRequest, path: PathBuf) -> TaskResult {
     match request {
         FileRequest::OpenImage => TaskResult::OpenImage(path),
         FileRequest::OpenWeights => TaskResult::OpenWeights(path),
+        FileRequest::OpenLabels => read_labels(path),
         FileRequest::Export { write, .. } => exported(&path, write),
         FileRequest::OpenAtlas => TaskResult::OpenAtlas(path),
         FileRequest::AtlasFolder => TaskResult::AtlasFolder(path),
     }
+}
+
+fn read_labels(path: PathBuf) -> TaskResult {
+    let labels = featurescope_net::weights::labels::read(&path).map_err(|e| e.to_string());
+    TaskResult::LabelsRead(path, labels)
 }
 
 fn read_clipboard() -> Result<ImageSource, String> {

@@ -599,3 +599,82 @@ fn export_over_an_existing_file_asks_first() {
         .collect();
     assert_eq!(names.len(), 1, "no temporary left: {names:?}");
 }
+
+/// TensorFlow for Poets' `retrained_graph.pb` (made by `crates/net/tests/imports/
+/// make_fixtures.sh`), or `None` (printed) when the fixtures were not made here.
+fn poets_graph() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../net/tests/imports/generated/poets/retrained_graph.pb");
+    if p.is_file() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("FEATURESCOPE_REQUIRE_IMPORT_FIXTURES").is_none(),
+        "{} is missing",
+        p.display()
+    );
+    eprintln!("SKIPPED: {} is absent", p.display());
+    None
+}
+
+/// Wait until the weights loaded come from `path`.
+fn wait_weights(h: &mut Harness<'_, State>, path: &Path) {
+    let start = Instant::now();
+    while !app(h)
+        .weights
+        .as_ref()
+        .is_some_and(|(w, _)| w.source == featurescope_net::WeightsSource::File(path.to_path_buf()))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "weights not loaded: {:?}",
+            app(h).notices
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_retrained_model_dropped_on_the_window_shows_its_own_class_names() {
+    let Some(graph) = poets_graph() else { return };
+    let mut h = harness();
+    settle(&mut h);
+    // The retrained graph, dropped: its labels file beside it names the classes.
+    drop_file(&mut h, graph.clone());
+    wait_weights(&mut h, &graph);
+    drop_file(&mut h, sample("chelsea_299.png"));
+    settle(&mut h);
+    let head = app(&h).analysis.as_ref().unwrap().activations.head.clone();
+    let labels = head.map(|h| h.labels).unwrap_or_default();
+    assert_eq!(labels, ["daisy", "roses", "tulips"]);
+    h.get_by_label_contains("roses");
+    // The tree says the last block's pool branch is a max pool in this graph.
+    h.get_by_label_contains("Mixed_7c  InceptionE").click();
+    h.run();
+    h.get_by_label_contains("branch_pool.MAX_pool");
+
+    // Class names chosen by hand: a file naming 3 classes replaces them, one naming 2 does not.
+    let dir = tempfile::tempdir().unwrap();
+    let names = dir.path().join("class_names.json");
+    std::fs::write(&names, r#"["sunflower", "tulip", "rose"]"#).unwrap();
+    drop_file(&mut h, names.clone());
+    wait_notice(&mut h, "class names from");
+    h.run();
+    h.get_by_label_contains("tulip");
+    let wrong = dir.path().join("two.labels.txt");
+    std::fs::write(&wrong, "a\nb\n").unwrap();
+    drop_file(&mut h, wrong);
+    wait_notice(&mut h, "names 2 classes; the model has 3");
+    let head = app(&h).analysis.as_ref().unwrap().activations.head.clone();
+    assert_eq!(head.unwrap().labels, ["sunflower", "tulip", "rose"]);
+
+    // A damaged graph: refused, the retrained model stays.
+    let cut = dir.path().join("retrained_graph.pb");
+    let bytes = std::fs::read(&graph).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    drop_file(&mut h, cut);
+    wait_notice(&mut h, "previous weights stay");
+    let (info, _) = app(&h).weights.clone().unwrap();
+    assert_eq!(info.source, featurescope_net::WeightsSource::File(graph));
+}

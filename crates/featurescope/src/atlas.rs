@@ -29,8 +29,8 @@ pub struct AtlasArgs {
     /// The atlas directory to write; if it holds an atlas of the same settings, continue it.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Weights; default: the bundled model.
-    #[arg(long)]
+    /// Weights to load; default: the bundled model.
+    #[arg(long, long_help = crate::cli::weights_help())]
     weights: Option<PathBuf>,
     /// Only these layers (comma-separated ids or Keras aliases); default: all 123 taps.
     #[arg(long, value_delimiter = ',')]

@@ -79,8 +79,8 @@ pub(crate) struct AttributeArgs {
     /// the block below the target's for a channel.
     #[arg(long = "layer-cam", value_name = "A")]
     layer_cam: Option<String>,
-    /// Weights; default: the bundled model.
-    #[arg(long)]
+    /// Weights to load; default: the bundled model.
+    #[arg(long, long_help = crate::cli::weights_help())]
     weights: Option<PathBuf>,
     /// Where to run.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
@@ -253,8 +253,8 @@ pub(crate) struct VisualizeArgs {
     /// Output PNG.
     #[arg(long)]
     out: PathBuf,
-    /// Weights; default: the bundled model.
-    #[arg(long)]
+    /// Weights to load; default: the bundled model.
+    #[arg(long, long_help = crate::cli::weights_help())]
     weights: Option<PathBuf>,
     /// Where to run.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]

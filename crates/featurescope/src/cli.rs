@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long)]
     image: Option<PathBuf>,
     /// (app) Weights to load; default: the bundled model.
-    #[arg(long)]
+    #[arg(long, long_help = crate::cli::weights_help())]
     weights: Option<PathBuf>,
     /// (app) Where the network runs.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
@@ -117,8 +117,8 @@ enum Command {
         /// The image.
         #[arg(long)]
         image: PathBuf,
-        /// Weights (TF.js model.json, .pth, .safetensors); default: the bundled model.
-        #[arg(long)]
+        /// Weights to load; default: the bundled model.
+        #[arg(long, long_help = crate::cli::weights_help())]
         weights: Option<PathBuf>,
         /// Output folder (created if missing).
         #[arg(long)]
@@ -143,8 +143,8 @@ enum Command {
         /// The image.
         #[arg(long, required_unless_present = "soak")]
         image: Option<PathBuf>,
-        /// Weights; default: the bundled model.
-        #[arg(long)]
+        /// Weights to load; default: the bundled model.
+        #[arg(long, long_help = crate::cli::weights_help())]
         weights: Option<PathBuf>,
         /// Where to run.
         #[arg(long, value_enum, default_value_t = Backend::Auto)]
@@ -189,8 +189,8 @@ struct RenderArgs {
     /// Tile side in pixels.
     #[arg(long, default_value_t = 96)]
     tile_px: u32,
-    /// Weights; default: the bundled model.
-    #[arg(long)]
+    /// Weights to load; default: the bundled model.
+    #[arg(long, long_help = crate::cli::weights_help())]
     weights: Option<PathBuf>,
     /// Where to run.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
@@ -262,6 +262,16 @@ fn print_lines(lines: Vec<String>) {
     for l in lines {
         println!("{l}");
     }
+}
+
+/// `--weights`' long help, from the importers' list: every format featurescope reads.
+pub(crate) fn weights_help() -> String {
+    format!(
+        "Weights to load; default: the bundled model. Formats: {}. Class names come from a \
+         labels file beside the weights (retrained_labels.txt, <file>.labels.txt, labels.txt, \
+         class_names.json).",
+        featurescope_net::weights::formats_described()
+    )
 }
 
 pub(crate) fn load_network(
