@@ -92,3 +92,23 @@ fn safetensors_corpus() {
 fn pth_corpus() {
     weights_corpus("pth");
 }
+
+#[test]
+fn h5_corpus() {
+    weights_corpus("h5");
+}
+
+#[test]
+fn keras_corpus() {
+    weights_corpus("keras");
+}
+
+#[test]
+fn pb_corpus() {
+    weights_corpus("pb");
+}
+
+#[test]
+fn onnx_corpus() {
+    weights_corpus("onnx");
+}

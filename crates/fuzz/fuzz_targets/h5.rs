@@ -1,0 +1,9 @@
+//! Loading a Keras `.h5` onto Inception-V3 (CPU) from arbitrary bytes
+//! (`featurescope_net::fuzzing::weights_file`).
+#![no_main]
+
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    featurescope_net::fuzzing::weights_file("h5", data, common::scratch_dir(), common::cpu());
+});
