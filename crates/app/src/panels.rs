@@ -246,9 +246,15 @@ impl FeaturescopeApp {
         } else {
             short
         };
+        // Its name in the graph it came from, not a Keras alias it does not have there.
+        let alias = if by_max {
+            "mixed_10/tower_2/pool"
+        } else {
+            l.keras.as_str()
+        };
         let text = format!(
-            "{mark} {short:<18} {:<10} {}x{}x{}",
-            l.keras, l.shape[0], l.shape[1], l.shape[2]
+            "{mark} {short:<18} {alias:<10} {}x{}x{}",
+            l.shape[0], l.shape[1], l.shape[2]
         );
         ui.horizontal(|ui| {
             ui.add_space(indent);

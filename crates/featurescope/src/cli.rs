@@ -411,6 +411,12 @@ fn dump(
             &head.probabilities,
             overwrite(),
         )?;
+        let top: Vec<String> = head
+            .top_k(3)
+            .into_iter()
+            .map(|(_, label, p)| format!("{label} {:.1} %", p * 100.0))
+            .collect();
+        eprintln!("predictions: {}", top.join(", "));
     }
     eprintln!(
         "wrote {} layers{} to {}",

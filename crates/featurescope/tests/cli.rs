@@ -366,3 +366,72 @@ fn visualize_is_reproducible() {
     };
     assert_eq!(run("a.png"), run("b.png"));
 }
+
+/// TensorFlow for Poets' graph from the import fixtures, or `None` (printed) when absent.
+fn poets_graph() -> Option<std::path::PathBuf> {
+    let p = repo().join("crates/net/tests/imports/generated/poets/retrained_graph.pb");
+    if p.is_file() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("FEATURESCOPE_REQUIRE_IMPORT_FIXTURES").is_none(),
+        "{} is missing",
+        p.display()
+    );
+    eprintln!("SKIPPED: {} is absent", p.display());
+    None
+}
+
+#[test]
+fn weights_of_another_format_in_a_subcommand_name_their_own_classes() {
+    let Some(graph) = poets_graph() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("acts");
+    let o = featurescope(&[
+        "dump",
+        "--image",
+        sample("chelsea_299.png").to_str().unwrap(),
+        "--weights",
+        graph.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--layers",
+        "mixed10",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("Mixed_7c.npy").is_file());
+    let o = featurescope(&[
+        "dump",
+        "--image",
+        sample("chelsea_299.png").to_str().unwrap(),
+        "--weights",
+        graph.to_str().unwrap(),
+        "--out",
+        dir.path().join("all").to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("predictions: roses"), "{err}");
+    // A truncated one: one line naming the file.
+    let cut = dir.path().join("cut.pb");
+    let bytes = std::fs::read(&graph).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = featurescope(&[
+        "render",
+        "--image",
+        sample("chelsea_299.png").to_str().unwrap(),
+        "--weights",
+        cut.to_str().unwrap(),
+        "--layer",
+        "mixed0",
+        "--out",
+        dir.path().join("x.png").to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert_clean_failure(&o, "cut.pb: not a TensorFlow GraphDef");
+}

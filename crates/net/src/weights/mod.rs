@@ -446,10 +446,16 @@ pub(crate) fn build(
         }
         None => ((0..classes).map(|i| format!("class {i}")).collect(), None),
     };
-    let description = if classes > 0 {
-        format!("{} ({classes} classes)", imported.head_kind)
-    } else {
-        "no head".to_string()
+    let description = match &imported.head {
+        HeadSpec::None => "no head".to_string(),
+        HeadSpec::Dense(l) if l.len() > 1 => {
+            format!(
+                "{} ({} layers, {classes} classes)",
+                imported.head_kind,
+                l.len()
+            )
+        }
+        _ => format!("{} ({classes} classes)", imported.head_kind),
     };
     Ok((
         model,
