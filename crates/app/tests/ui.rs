@@ -600,21 +600,11 @@ fn export_over_an_existing_file_asks_first() {
     assert_eq!(names.len(), 1, "no temporary left: {names:?}");
 }
 
-/// TensorFlow for Poets' `retrained_graph.pb` (made by `crates/net/tests/imports/
-/// make_fixtures.sh`), or `None` (printed) when the fixtures were not made here.
+#[path = "../../net/tests/imports/fixtures.rs"]
+mod fixtures;
+
 fn poets_graph() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../net/tests/imports/generated/poets/retrained_graph.pb");
-    if p.is_file() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("FEATURESCOPE_REQUIRE_IMPORT_FIXTURES").is_none(),
-        "{} is missing",
-        p.display()
-    );
-    eprintln!("SKIPPED: {} is absent", p.display());
-    None
+    fixtures::fixture("poets/retrained_graph.pb")
 }
 
 /// Wait until the weights loaded come from `path`.

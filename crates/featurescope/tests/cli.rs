@@ -367,19 +367,11 @@ fn visualize_is_reproducible() {
     assert_eq!(run("a.png"), run("b.png"));
 }
 
-/// TensorFlow for Poets' graph from the import fixtures, or `None` (printed) when absent.
+#[path = "../../net/tests/imports/fixtures.rs"]
+mod fixtures;
+
 fn poets_graph() -> Option<std::path::PathBuf> {
-    let p = repo().join("crates/net/tests/imports/generated/poets/retrained_graph.pb");
-    if p.is_file() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("FEATURESCOPE_REQUIRE_IMPORT_FIXTURES").is_none(),
-        "{} is missing",
-        p.display()
-    );
-    eprintln!("SKIPPED: {} is absent", p.display());
-    None
+    fixtures::fixture("poets/retrained_graph.pb")
 }
 
 #[test]

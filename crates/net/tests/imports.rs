@@ -11,35 +11,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use featurescope_net::model::Variant;
 use featurescope_net::preprocess::Normalization;
 use featurescope_net::{BackendChoice, Network, TapRequest, WeightsFormat};
 
-fn generated() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/imports/generated")
-}
+#[path = "imports/fixtures.rs"]
+mod fixtures;
 
-/// A generated file, or `None` (printed) when the fixtures were not made here.
-fn fixture(name: &str) -> Option<PathBuf> {
-    let p = generated().join(name);
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var_os("FEATURESCOPE_REQUIRE_IMPORT_FIXTURES").is_some() {
-        panic!(
-            "{} is missing: run crates/net/tests/imports/make_fixtures.sh",
-            p.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} is absent (run crates/net/tests/imports/make_fixtures.sh)",
-        p.display()
-    );
-    None
-}
+use fixtures::{fixture, generated};
 
 struct Expect {
     format: WeightsFormat,

@@ -20,10 +20,10 @@ use crate::error::NetError;
 use crate::model::{BN_EPSILON, DenseActivation, HeadSpec, InceptionV3, Variant};
 use crate::preprocess::Normalization;
 use crate::weights::keras::{Param, named};
-use crate::weights::tfjs::MAX_WEIGHT_BYTES;
 use crate::weights::{
     Imported, Importer, NamedTensor, WeightsFormat, WeightsInfo, WeightsSource, build, folded_bn,
 };
+use crate::weights::{element_count, f32_le, read_capped};
 
 /// `tensorflow.GraphDef` (fields read).
 #[derive(Clone, PartialEq, Message)]
@@ -133,20 +133,6 @@ impl Importer for GraphDefImporter {
         let source = WeightsSource::File(path.to_path_buf());
         build(path, &source, self.format(), imported, device)
     }
-}
-
-fn read_capped(path: &Path) -> Result<Vec<u8>, NetError> {
-    let meta = std::fs::metadata(path).map_err(|e| NetError::io(path, e))?;
-    if !meta.is_file() {
-        return Err(NetError::bad_weights(path, "not a file"));
-    }
-    if meta.len() > MAX_WEIGHT_BYTES as u64 {
-        return Err(NetError::bad_weights(
-            path,
-            format!("{} MiB is larger than any Inception-V3", meta.len() >> 20),
-        ));
-    }
-    std::fs::read(path).map_err(|e| NetError::io(path, e))
 }
 
 /// The 2015 graph's scope of a torchvision conv id.
@@ -303,16 +289,9 @@ impl<'a> Graph<'a> {
             .flat_map(|s| &s.dim)
             .map(|d| usize::try_from(d.size).unwrap_or(usize::MAX))
             .collect();
-        let n = shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .filter(|&n| n <= MAX_WEIGHT_BYTES / 4)
-            .ok_or_else(|| bad(format!("claims shape {shape:?}")))?;
+        let n = element_count(&shape).ok_or_else(|| bad(format!("claims shape {shape:?}")))?;
         let data: Vec<f32> = if !t.tensor_content.is_empty() {
-            t.tensor_content
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
+            f32_le(&t.tensor_content)
         } else if t.float_val.len() == 1 {
             vec![t.float_val[0]; n]
         } else {

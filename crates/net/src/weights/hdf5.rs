@@ -18,6 +18,7 @@ use crate::weights::tfjs::MAX_WEIGHT_BYTES;
 use crate::weights::{
     Imported, Importer, NamedTensor, WeightsFormat, WeightsInfo, WeightsSource, build,
 };
+use crate::weights::{element_count, read_capped};
 
 /// HDF5's 8-byte signature.
 pub const SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
@@ -64,24 +65,6 @@ impl Importer for KerasArchiveImporter {
         let source = WeightsSource::File(path.to_path_buf());
         build(path, &source, self.format(), imported, device)
     }
-}
-
-fn read_capped(path: &Path) -> Result<Vec<u8>, NetError> {
-    let meta = std::fs::metadata(path).map_err(|e| NetError::io(path, e))?;
-    if !meta.is_file() {
-        return Err(NetError::bad_weights(path, "not a file"));
-    }
-    if meta.len() > MAX_WEIGHT_BYTES as u64 {
-        return Err(NetError::bad_weights(
-            path,
-            format!(
-                "{} MiB is larger than any Inception-V3 ({} MiB at most)",
-                meta.len() >> 20,
-                MAX_WEIGHT_BYTES >> 20
-            ),
-        ));
-    }
-    std::fs::read(path).map_err(|e| NetError::io(path, e))
 }
 
 fn open(path: &Path, bytes: Vec<u8>, what: &str) -> Result<hdf5_pure::File, NetError> {
@@ -157,13 +140,9 @@ fn read_dataset(
         .into_iter()
         .map(|d| d as usize)
         .collect();
-    let n = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&n| n <= MAX_WEIGHT_BYTES / 4)
-        .ok_or_else(|| {
-            NetError::bad_weights(path, format!("dataset `{name}` claims shape {shape:?}"))
-        })?;
+    let n = element_count(&shape).ok_or_else(|| {
+        NetError::bad_weights(path, format!("dataset `{name}` claims shape {shape:?}"))
+    })?;
     let data = ds.read_f32().map_err(fail)?;
     if data.len() != n {
         return Err(NetError::bad_weights(

@@ -349,6 +349,43 @@ fn load_tfjs(
     build(path, source, WeightsFormat::TfjsLayers, imported, device)
 }
 
+/// Read a whole weight file, refusing a folder and anything larger than any Inception-V3
+/// ([`tfjs::MAX_WEIGHT_BYTES`]) before reading it.
+pub(crate) fn read_capped(path: &Path) -> Result<Vec<u8>, NetError> {
+    let meta = std::fs::metadata(path).map_err(|e| NetError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(NetError::bad_weights(path, "not a file"));
+    }
+    if meta.len() > tfjs::MAX_WEIGHT_BYTES as u64 {
+        return Err(NetError::bad_weights(
+            path,
+            format!(
+                "{} MiB is larger than any Inception-V3 ({} MiB at most)",
+                meta.len() >> 20,
+                tfjs::MAX_WEIGHT_BYTES >> 20
+            ),
+        ));
+    }
+    std::fs::read(path).map_err(|e| NetError::io(path, e))
+}
+
+/// The element count of a shape a file claims, or `None` when it overflows or exceeds what
+/// any weight file featurescope reads can hold: checked before anything is allocated.
+pub(crate) fn element_count(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= tfjs::MAX_WEIGHT_BYTES / 4)
+}
+
+/// Little-endian float32 values.
+pub(crate) fn f32_le(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
 /// The number of classes a head ends in (0 without a head).
 fn class_count(head: &HeadSpec) -> usize {
     match head {

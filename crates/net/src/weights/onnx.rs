@@ -18,10 +18,10 @@ use crate::catalogue::Catalogue;
 use crate::error::NetError;
 use crate::model::{BN_EPSILON, HeadSpec, InceptionV3, Variant};
 use crate::preprocess::Normalization;
-use crate::weights::tfjs::MAX_WEIGHT_BYTES;
 use crate::weights::{
     Imported, Importer, NamedTensor, WeightsFormat, WeightsInfo, WeightsSource, build, folded_bn,
 };
+use crate::weights::{element_count, f32_le, read_capped};
 
 /// `onnx.ModelProto` (fields read).
 #[derive(Clone, PartialEq, Message)]
@@ -122,14 +122,7 @@ impl Importer for OnnxImporter {
         matches!(head, [0x08, 3..=12, 0x12 | 0x1a | 0x22 | 0x3a | 0x42, ..])
     }
     fn load(&self, path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
-        let meta = std::fs::metadata(path).map_err(|e| NetError::io(path, e))?;
-        if meta.len() > MAX_WEIGHT_BYTES as u64 {
-            return Err(NetError::bad_weights(
-                path,
-                format!("{} MiB is larger than any Inception-V3", meta.len() >> 20),
-            ));
-        }
-        let bytes = std::fs::read(path).map_err(|e| NetError::io(path, e))?;
+        let bytes = read_capped(path)?;
         let imported = import(path, &bytes)?;
         let source = WeightsSource::File(path.to_path_buf());
         build(path, &source, self.format(), imported, device)
@@ -179,18 +172,11 @@ impl<'a> Weights<'a> {
             .iter()
             .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
             .collect();
-        let n = shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .filter(|&n| n <= MAX_WEIGHT_BYTES / 4)
-            .ok_or_else(|| bad(format!("claims shape {shape:?}")))?;
+        let n = element_count(&shape).ok_or_else(|| bad(format!("claims shape {shape:?}")))?;
         let data: Vec<f32> = if t.raw_data.is_empty() {
             t.float_data.clone()
         } else {
-            t.raw_data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
+            f32_le(&t.raw_data)
         };
         if data.len() != n {
             return Err(bad(format!("{} values for shape {shape:?}", data.len())));

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::error::NetError;
 use crate::model::HeadSpec;
-use crate::weights::NamedTensor;
 use crate::weights::keras::{self, Param, Plan};
+use crate::weights::{NamedTensor, element_count, f32_le};
 
 #[derive(Deserialize)]
 struct ModelJson {
@@ -84,20 +84,15 @@ fn decode(
     offset: &mut usize,
 ) -> Result<Vec<f32>, NetError> {
     // A crafted shape must not overflow: its element count is checked, never wrapped.
-    let n = entry
-        .shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|&n| n <= MAX_WEIGHT_BYTES / 4)
-        .ok_or_else(|| {
-            NetError::bad_weights(
-                path,
-                format!(
-                    "tensor `{}` claims shape {:?}, larger than any weight file featurescope reads",
-                    entry.name, entry.shape
-                ),
-            )
-        })?;
+    let n = element_count(&entry.shape).ok_or_else(|| {
+        NetError::bad_weights(
+            path,
+            format!(
+                "tensor `{}` claims shape {:?}, larger than any weight file featurescope reads",
+                entry.name, entry.shape
+            ),
+        )
+    })?;
     let take = |width: usize, offset: &mut usize| -> Result<&[u8], NetError> {
         let end = offset
             .checked_add(n.saturating_mul(width))
@@ -129,11 +124,7 @@ fn decode(
                     ),
                 ));
             }
-            let raw = take(4, offset)?;
-            Ok(raw
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
+            Ok(f32_le(take(4, offset)?))
         }
         Some(q) => {
             // TF.js dequantizes in double precision and stores float32: value = q * scale + min.

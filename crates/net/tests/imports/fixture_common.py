@@ -26,6 +26,7 @@ API:
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -308,3 +309,29 @@ def write_reference(
     write_safetensors(st_path, tensors)
     js_path.write_text(json.dumps({"tool": tool, "layers": entries}, indent=1) + "\n")
     return st_path, js_path
+
+
+# Auto-generated Keras layer names: `prefix` for the first, `prefix_N` after (Keras 3, tf_keras),
+# or `prefix_1`, `prefix_2`, ... (Keras 2.2 / TF.js). Explicit names (mixed0, ...) have no number.
+AUTO_PREFIXES = {
+    "activation": "Activation",
+    "max_pooling2d": "MaxPooling2D",
+    "average_pooling2d": "AveragePooling2D",
+    "concatenate": "Concatenate",
+    "conv2d": "Conv2D",
+    "batch_normalization": "BatchNormalization",
+    "dense": "Dense",
+}
+AUTO_RE = re.compile(r"^(%s)(?:_(\d+))?$" % "|".join(AUTO_PREFIXES))
+
+
+def by_creation(layers, prefix: str) -> list:
+    """The auto-named layers with this prefix, in creation order (name counter order: Keras 3 and
+    tf_keras `conv2d`, `conv2d_1`, ...; TF.js/Keras 2.2 `conv2d_1`, `conv2d_2`, ...)."""
+    found = []
+    for layer in layers:
+        m = AUTO_RE.match(layer.name)
+        if m and m.group(1) == prefix:
+            assert type(layer).__name__ == AUTO_PREFIXES[prefix], (layer.name, type(layer))
+            found.append((int(m.group(2) or -1), layer))
+    return [layer for _, layer in sorted(found, key=lambda t: t[0])]

@@ -115,27 +115,8 @@ def wrote(path: Path) -> None:
 
 # Auto-generated Keras layer names: `prefix` for the first, `prefix_N` after (Keras 3), or
 # `prefix_1`, `prefix_2`, ... (Keras 2 / TF.js). Explicit names (mixed0, ...) do not use a number.
-AUTO_PREFIXES = {
-    "activation": "Activation",
-    "max_pooling2d": "MaxPooling2D",
-    "average_pooling2d": "AveragePooling2D",
-    "concatenate": "Concatenate",
-    "conv2d": "Conv2D",
-    "batch_normalization": "BatchNormalization",
-    "dense": "Dense",
-}
-AUTO_RE = re.compile(r"^(%s)(?:_(\d+))?$" % "|".join(AUTO_PREFIXES))
-
-
-def by_creation(layers, prefix: str) -> list:
-    """The auto-named layers with this prefix, in creation order (name counter order)."""
-    found = []
-    for layer in layers:
-        m = AUTO_RE.match(layer.name)
-        if m and m.group(1) == prefix:
-            assert type(layer).__name__ == AUTO_PREFIXES[prefix], (layer.name, type(layer))
-            found.append((int(m.group(2) or -1), layer))
-    return [layer for _, layer in sorted(found, key=lambda t: t[0])]
+by_creation = fc.by_creation
+AUTO_RE = fc.AUTO_RE
 
 
 def tap_layers(layers, taps: list[dict]) -> dict[str, object]:

@@ -724,28 +724,8 @@ def describe_pb(path: Path, scope: str) -> None:
             print(f"  {n.name:45s} {n.op:34s} {list(n.input)}{extra}")
 
 
-AUTO_PREFIXES = {
-    "activation": "Activation",
-    "max_pooling2d": "MaxPooling2D",
-    "average_pooling2d": "AveragePooling2D",
-    "concatenate": "Concatenate",
-    "conv2d": "Conv2D",
-    "batch_normalization": "BatchNormalization",
-    "dense": "Dense",
-}
-AUTO_RE = re.compile(r"^(%s)(?:_(\d+))?$" % "|".join(AUTO_PREFIXES))
-
-
-def by_creation(layers, prefix: str) -> list:
-    """Auto-named layers with this prefix, in creation order (tf_keras: `conv2d`, `conv2d_1`,
-    ...; TF.js/Keras 2.2: `conv2d_1`, `conv2d_2`, ...)."""
-    found = []
-    for layer in layers:
-        m = AUTO_RE.match(layer.name)
-        if m and m.group(1) == prefix:
-            assert type(layer).__name__ == AUTO_PREFIXES[prefix], (layer.name, type(layer))
-            found.append((int(m.group(2) or -1), layer))
-    return [layer for _, layer in sorted(found, key=lambda t: t[0])]
+by_creation = fc.by_creation
+AUTO_RE = fc.AUTO_RE
 
 
 def part_keras2(weights: dict, img: np.ndarray, ref: dict, out: Path) -> None:
