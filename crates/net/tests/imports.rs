@@ -116,7 +116,7 @@ fn keras3_archive() {
 
 #[test]
 fn nested_transfer_learning_keras_and_h5() {
-    for file in ["transfer.keras", "transfer.h5"] {
+    for file in ["transfer.keras", "transfer.h5", "transfer_sequential.keras"] {
         let format = if file.ends_with("keras") {
             WeightsFormat::Keras
         } else {

@@ -15,6 +15,7 @@ Writes into crates/net/tests/imports/generated/:
   transfer.keras     InceptionV3 as a nested, frozen (trainable=False) sub-model
                      + GlobalAveragePooling2D + Dropout(0.2) + Dense(3, softmax)
   transfer.h5        the same, model.save legacy HDF5
+  transfer_sequential.keras  the same layers as a Sequential (base, pooling, dropout, dense)
   transfer.reference.safetensors, transfer.layers.json
   resnet50.h5        a foreign model (ResNet50, random weights) the importer must refuse
 
@@ -313,11 +314,17 @@ def main() -> None:
     wrote(out / "transfer.keras")
     transfer.save(out / "transfer.h5")
     wrote(out / "transfer.h5")
+    # The same layers as a Sequential (another way people write it): same weights, same reference.
+    sequential = keras.Sequential([keras.Input(shape=(299, 299, 3)), base, gap, drop, head],
+                                  name="transfer_sequential")
+    sequential.save(out / "transfer_sequential.keras")
+    wrote(out / "transfer_sequential.keras")
 
     # ---- reload what was written, with Keras --------------------------------------------------
     for name, expect in [
         ("keras3.h5", probs), ("keras3.keras", probs),
         ("transfer.keras", t_probs), ("transfer.h5", t_probs),
+        ("transfer_sequential.keras", t_probs),
     ]:
         keras.backend.clear_session()
         m = keras.models.load_model(out / name, compile=False)
