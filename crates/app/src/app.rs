@@ -289,7 +289,6 @@ impl FeaturescopeApp {
         }
     }
 
-    /// Show an error (the current state stays on screen).
     /// A labels file was read: its names replace the head's, when it names as many classes
     /// as the loaded model has (another model's names are never shown).
     pub fn labels_read(&mut self, path: PathBuf, labels: Result<Vec<String>, String>) {
@@ -338,6 +337,7 @@ impl FeaturescopeApp {
         }
     }
 
+    /// Show an error (the current state stays on screen).
     pub fn notify_error(&mut self, text: impl Into<String>) {
         self.push_notice(NoticeLevel::Error, text.into());
     }
@@ -366,6 +366,13 @@ impl FeaturescopeApp {
             !drop
         });
         self.notices.drain(..self.notices.len().saturating_sub(6));
+    }
+
+    /// Whether the loaded weights have a classifier head.
+    pub fn has_head(&self) -> bool {
+        self.weights
+            .as_ref()
+            .is_some_and(|(w, _)| !w.head.labels.is_empty())
     }
 
     /// Live tile textures and their bytes (bounded by the tile cache's budget).

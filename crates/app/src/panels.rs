@@ -58,10 +58,7 @@ impl FeaturescopeApp {
                 if ui.button("Bundled weights").clicked() {
                     self.load_weights(WeightsSource::Bundled);
                 }
-                let has_head = self
-                    .weights
-                    .as_ref()
-                    .is_some_and(|(w, _)| !w.head.labels.is_empty());
+                let has_head = self.has_head();
                 if ui
                     .add_enabled(has_head, egui::Button::new("Open class names…"))
                     .on_hover_text(
@@ -399,10 +396,7 @@ impl FeaturescopeApp {
                         }
                     }
                 }
-                let has_head = self
-                    .weights
-                    .as_ref()
-                    .is_some_and(|(w, _)| !w.head.labels.is_empty());
+                let has_head = self.has_head();
                 let label = if has_head {
                     format!("{PATH_MARK} head (predictions)")
                 } else if self.weights.is_none() {

@@ -251,15 +251,6 @@ impl InceptionV3 {
         self
     }
 
-    /// Which variant this is.
-    pub fn variant(&self) -> Variant {
-        if self.Mixed_7c.max_pool_branch {
-            Variant::Graph2015
-        } else {
-            Variant::Standard
-        }
-    }
-
     /// Whether the pool tap `id` is a 3x3 stride-1 max pool in this model (it is an average
     /// pool in the catalogue).
     pub fn pools_by_max(&self, id: &str) -> bool {

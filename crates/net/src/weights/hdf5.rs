@@ -197,8 +197,7 @@ fn keras3_layers(
     }
     for key in file.group(group)?.groups()? {
         let layer = format!("{group}/{key}");
-        if let Ok(inner) = file.group(&format!("{layer}/layers")) {
-            drop(inner);
+        if file.group(&format!("{layer}/layers")).is_ok() {
             keras3_layers(file, &format!("{layer}/layers"), out, depth + 1)?;
             continue;
         }

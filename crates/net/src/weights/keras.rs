@@ -510,11 +510,6 @@ impl Plan {
         })
     }
 
-    /// The burn prefix of layer `i`, when Inception-V3 uses its weights.
-    pub fn target(&self, i: usize) -> Option<&str> {
-        self.targets.get(&i).map(String::as_str)
-    }
-
     /// The layers whose weights Inception-V3 uses, with their burn prefixes.
     pub fn targeted(&self) -> impl Iterator<Item = (&Layer, &str)> {
         let mut v: Vec<_> = self.targets.iter().collect();
@@ -643,7 +638,7 @@ pub fn hwio_to_oihw(data: &[f32], shape: &[usize]) -> (Vec<f32>, Vec<usize>) {
 }
 
 /// One Keras weight as the burn tensor at `prefix` (conv kernels HWIO → OIHW; dense kernels are
-/// `[in, out]` in Keras and burn alike). `None` for a shape that cannot be a kernel.
+/// `[in, out]` in Keras and burn alike); shapes are checked when the tensors are applied.
 pub fn named(prefix: &str, param: Param, shape: Vec<usize>, data: Vec<f32>) -> NamedTensor {
     let (data, shape) = if param == Param::Kernel && shape.len() == 4 {
         hwio_to_oihw(&data, &shape)

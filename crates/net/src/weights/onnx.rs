@@ -26,9 +26,6 @@ use crate::weights::{element_count, f32_le, read_capped};
 /// `onnx.ModelProto` (fields read).
 #[derive(Clone, PartialEq, Message)]
 pub struct ModelProto {
-    /// IR version.
-    #[prost(int64, tag = "1")]
-    pub ir_version: i64,
     /// The graph.
     #[prost(message, optional, tag = "7")]
     pub graph: Option<GraphProto>,
