@@ -17,7 +17,7 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::activation::softmax;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 pub use catalogue::{Catalogue, LayerInfo, LayerKind};
 pub use device::{BackendChoice, ComputeDevice};
@@ -148,7 +148,8 @@ impl Network {
         let (model, weights) = weights::load_source(source, &device.device)?;
         // Inference only: BatchNorm uses its running statistics and no parameter tracks a
         // gradient, also on an autodiff device (where input gradients are taken).
-        let model = model.freeze();
+        // BatchNorm folded into the convs: one conv with a bias per layer (docs/PERFORMANCE.md).
+        let model = model.freeze().fold_batch_norms();
         Ok(Self {
             model,
             device,
@@ -288,6 +289,17 @@ impl Network {
         }
     }
 
+    /// The baseline `featurescope bench --compare-plain` times this network against: the same
+    /// weights on the same device, run as a plain burn Inception-V3 would run them (burn's
+    /// `Conv2d` then `BatchNorm` modules, BatchNorm not folded), with no tap recorded and only
+    /// the head's output (or, without a head, the 2048 pooled features) read back.
+    pub fn plain_baseline(&self) -> PlainBaseline {
+        PlainBaseline {
+            model: self.model.clone().unfold_batch_norms(),
+            device: self.device.device.clone(),
+        }
+    }
+
     /// Run one pass and read every requested tap back to host memory.
     pub fn run(&self, input: &InputImage, request: &TapRequest) -> Result<Activations, NetError> {
         self.run_with_progress(input, request, &mut |_, _| {})
@@ -326,5 +338,41 @@ impl Network {
             pre_relu,
             head,
         })
+    }
+}
+
+/// A plain burn forward of a network's weights: see [`Network::plain_baseline`].
+#[derive(Debug)]
+pub struct PlainBaseline {
+    model: InceptionV3,
+    device: Device,
+}
+
+impl PlainBaseline {
+    /// One forward pass; returns the values read back (class probabilities, or the pooled
+    /// features of a model without a head).
+    pub fn run(&self, input: &InputImage) -> Result<Vec<f32>, NetError> {
+        let data = TensorData::new(input.tensor.clone(), [1, 3, INPUT_SIZE, INPUT_SIZE]);
+        let x = Tensor::from_data(data, &self.device);
+        let out: Tensor<2> = if self.model.has_head() {
+            let taps = self
+                .model
+                .forward_taps(x, &TapRequest::head_only(), ReluRule::Standard);
+            match taps.logits {
+                Some(logits) => softmax(logits, 1),
+                None => return Err(NetError::Device("the head gave no output".into())),
+            }
+        } else {
+            let request = TapRequest::layers(["avgpool"])?;
+            let taps = self.model.forward_taps(x, &request, ReluRule::Standard);
+            match taps.layers.into_iter().next() {
+                Some((_, pooled)) => pooled.flatten(1, 3),
+                None => return Err(NetError::Device("no pooled features".into())),
+            }
+        };
+        to_f32(
+            out.try_into_data()
+                .map_err(|e| NetError::Device(format!("reading the output back: {e:?}")))?,
+        )
     }
 }

@@ -71,3 +71,66 @@ fn preprocessing_reproduces_reference_input() {
         assert_eq!(&input.tensor, reference.input(), "{image}: input tensor");
     }
 }
+
+/// Network::load folds every BatchNorm into its conv (docs/PERFORMANCE.md); the folded pass must
+/// equal burn's own Conv2d + BatchNorm modules, tap by tap, within float32 rounding.
+#[test]
+fn folded_batch_norms_equal_the_plain_modules_at_every_tap() {
+    use burn::tensor::{Tensor, TensorData};
+    use featurescope_net::{Catalogue, LayerKind, ReluRule, TapRequest};
+
+    let device = device(BackendChoice::Cpu).unwrap();
+    let net = Network::load(&bundled_weights(), device).unwrap();
+    let convs = Catalogue::inception_v3()
+        .layers
+        .iter()
+        .filter(|l| l.kind == LayerKind::Conv)
+        .collect::<Vec<_>>();
+    assert_eq!(convs.len(), 94);
+    for l in &convs {
+        let conv = net.model().basic_conv(&l.id).unwrap();
+        assert!(conv.folded.is_some(), "{} is not folded", l.id);
+    }
+    let input = featurescope_net::preprocess::load_input(&sample("chelsea_299.png")).unwrap();
+    let folded = net.run(&input, &TapRequest::all()).unwrap();
+    let x = Tensor::from_data(
+        TensorData::new(input.tensor.clone(), [1, 3, 299, 299]),
+        &net.device().device,
+    );
+    let plain_model = net.model().clone().unfold_batch_norms();
+    assert!(
+        plain_model
+            .basic_conv("Mixed_7c.branch_pool")
+            .unwrap()
+            .folded
+            .is_none()
+    );
+    let plain = plain_model.forward_taps(x, &TapRequest::all(), ReluRule::Standard);
+    assert_eq!(plain.layers.len(), 123);
+    let mut worst = (0.0f32, String::new());
+    for ((id, t), f) in plain.layers.into_iter().zip(&folded.layers) {
+        assert_eq!(id, f.id);
+        let p = t.into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        let max = p.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let dev = p
+            .iter()
+            .zip(&f.data)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+            / max;
+        if dev > worst.0 {
+            worst = (dev, id);
+        }
+    }
+    assert!(
+        worst.0 < 1e-5,
+        "folded vs plain: {:.3e} of the layer's max at {}",
+        worst.0,
+        worst.1
+    );
+    let probs = net.plain_baseline().run(&input).unwrap();
+    let head = folded.head.unwrap().probabilities;
+    assert_eq!(probs.len(), head.len());
+    for (a, b) in probs.iter().zip(&head) {
+        assert!((a - b).abs() < 1e-5, "plain {a} vs folded {b}");
+    }
+}

@@ -425,12 +425,6 @@ fn check_position([y, x]: [usize; 2], [h, w]: [usize; 2]) -> Result<(), NetError
     Ok(())
 }
 
-/// BatchNorm's per-channel scale at inference: `γ / √(running_var + ε)`.
-pub fn bn_scale(conv: &BasicConv2d) -> Tensor<1> {
-    let bn = &conv.bn;
-    bn.gamma.val() / bn.running_var.value().add_scalar(bn.epsilon).sqrt()
-}
-
 /// Gradient at a conv's input from the gradient `g` at its BatchNorm's output (pre-ReLU).
 pub fn conv_backward(
     conv: &BasicConv2d,
@@ -439,7 +433,7 @@ pub fn conv_backward(
     input_dims: [usize; 4],
 ) -> Result<Tensor<4>, NetError> {
     let [_, c, ho, wo] = g.dims();
-    let g = g * bn_scale(conv).reshape([1, c, 1, 1]);
+    let g = g * conv.bn_scale().reshape([1, c, 1, 1]);
     let kernel = info.kernel.unwrap_or([1, 1]);
     let stride = info.stride.unwrap_or([1, 1]);
     let padding = info.padding.unwrap_or([0, 0]);
@@ -563,7 +557,7 @@ mod tests {
             ("Mixed_7b.branch3x3_2b", [1, 384, 6, 4]),
         ] {
             let (conv, info) = random_conv(id, &d);
-            let scale = bn_scale(&conv);
+            let scale = conv.bn_scale();
             let c = scale.dims()[0];
             check_adjoint(
                 |x| conv.conv.forward(x) * scale.clone().reshape([1, c, 1, 1]),

@@ -91,6 +91,9 @@ pub fn randomized(
         conv.bn.beta = Param::from_tensor(Tensor::zeros([c], &device));
         conv.bn.running_mean = RunningState::new(Tensor::zeros([c], &device));
         conv.bn.running_var = RunningState::new(Tensor::ones([c], &device));
+        if conv.folded.is_some() {
+            conv.fold();
+        }
     }
     let linears = out
         .fc

@@ -2,7 +2,7 @@
 //! torchvision's so parameter paths equal its state-dict keys.
 #![allow(non_snake_case)]
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::module::{avg_pool2d, max_pool2d};
@@ -22,6 +22,10 @@ pub struct BasicConv2d {
     pub conv: Conv2d,
     /// Its batch norm.
     pub bn: BatchNorm,
+    /// `conv` with `bn` folded in ([`BasicConv2d::fold`]), what inference runs; `None` runs
+    /// `conv` then `bn`. Derived from the two, so not part of the record (no state-dict key).
+    #[module(skip)]
+    pub folded: Option<Conv2d>,
 }
 
 impl BasicConv2d {
@@ -39,12 +43,53 @@ impl BasicConv2d {
         let bn = BatchNormConfig::new(info.shape[0])
             .with_epsilon(BN_EPSILON)
             .init(device);
-        Self { conv, bn }
+        Self {
+            conv,
+            bn,
+            folded: None,
+        }
+    }
+
+    /// BatchNorm's per-channel scale at inference: `γ / √(running_var + ε)`.
+    pub fn bn_scale(&self) -> Tensor<1> {
+        let bn = &self.bn;
+        bn.gamma.val() / bn.running_var.value().add_scalar(bn.epsilon).sqrt()
+    }
+
+    /// Fold the BatchNorm into the conv for inference: weights `W·s` and bias `β − μ·s` (plus
+    /// the conv's own bias times `s`), `s` = [`BasicConv2d::bn_scale`]. One conv with a bias
+    /// then replaces a conv and four per-element passes. Call again after changing `conv` or
+    /// `bn`; the backward pass keeps reading `conv` and `bn` themselves.
+    pub fn fold(&mut self) {
+        let scale = self.bn_scale();
+        let [c] = scale.dims();
+        let mut folded = self.conv.clone();
+        folded.weight =
+            Param::from_tensor(self.conv.weight.val() * scale.clone().reshape([c, 1, 1, 1]));
+        let mut bias = self.bn.beta.val() - self.bn.running_mean.value() * scale.clone();
+        if let Some(b) = &self.conv.bias {
+            bias = bias + b.val() * scale;
+        }
+        folded.bias = Some(Param::from_tensor(bias));
+        self.folded = Some(folded);
+    }
+
+    /// Drop the folded conv: run `conv` then `bn`, as burn's modules compute them.
+    pub fn unfold(&mut self) {
+        self.folded = None;
+    }
+
+    /// Conv and BatchNorm, before the ReLU.
+    pub fn pre_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.folded {
+            Some(folded) => folded.forward(x),
+            None => self.bn.forward(self.conv.forward(x)),
+        }
     }
 
     /// Forward, recording the post-ReLU (and, on request, pre-ReLU) output under `id`.
     pub fn forward(&self, x: Tensor<4>, id: &str, rec: &mut Recorder) -> Tensor<4> {
-        let y = self.bn.forward(self.conv.forward(x));
+        let y = self.pre_relu(x);
         if rec.wants_pre_relu(id) {
             rec.tap_pre_relu(id, &y);
         }

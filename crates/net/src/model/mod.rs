@@ -13,6 +13,7 @@ pub use blocks::{
     BN_EPSILON, BasicConv2d, InceptionA, InceptionB, InceptionC, InceptionD, InceptionE,
 };
 
+use crate::catalogue::{Catalogue, LayerKind};
 use crate::taps::{DeviceTaps, Recorder, ReluRule, TapRequest};
 
 /// Activation after a dense layer of a Keras head.
@@ -243,6 +244,29 @@ impl InceptionV3 {
             steps.push(HeadStep { layer, relu_output });
         }
         Some((x, steps))
+    }
+
+    /// Every conv layer's `BasicConv2d`, mutably, in catalogue order.
+    fn for_each_conv(&mut self, mut f: impl FnMut(&mut BasicConv2d)) {
+        let cat = Catalogue::inception_v3();
+        for info in cat.layers.iter().filter(|l| l.kind == LayerKind::Conv) {
+            if let Some(conv) = self.basic_conv_mut(&info.id) {
+                f(conv);
+            }
+        }
+    }
+
+    /// Fold every BatchNorm into its conv ([`BasicConv2d::fold`]): what inference runs.
+    pub fn fold_batch_norms(mut self) -> Self {
+        self.for_each_conv(BasicConv2d::fold);
+        self
+    }
+
+    /// Undo [`InceptionV3::fold_batch_norms`]: every conv then BatchNorm runs as burn's modules
+    /// compute them (the plain baseline of `featurescope bench --compare-plain`).
+    pub fn unfold_batch_norms(mut self) -> Self {
+        self.for_each_conv(BasicConv2d::unfold);
+        self
     }
 
     /// Build the given variant (the 2015 graph's max-pool branch in `Mixed_7c`).
