@@ -155,6 +155,11 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Also time the same weights on the same device as a plain burn Inception-V3 (burn's
+        /// Conv2d + BatchNorm modules, no taps, only the head read back), runs interleaved
+        /// with ours, and print the ratio.
+        #[arg(long, conflicts_with = "soak")]
+        compare_plain: bool,
         /// Soak instead: analyse N different images one after another and print the resident
         /// memory curve (fails if it grows over 5 % after the warm-up).
         #[arg(long, value_name = "N")]
@@ -247,13 +252,17 @@ pub fn run(args: Args) -> Result<()> {
             backend,
             runs,
             json,
+            compare_plain,
             ..
         }) => bench(
             &image.context("--image is required")?,
             weights,
             backend.into(),
-            runs,
-            json,
+            BenchRuns {
+                runs,
+                json,
+                compare_plain,
+            },
         ),
     }
 }
@@ -511,66 +520,103 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// How `featurescope bench` times.
+struct BenchRuns {
+    runs: usize,
+    json: bool,
+    compare_plain: bool,
+}
+
+/// Minimum and median of a list of times.
+fn min_median(mut times: Vec<f64>) -> (f64, f64) {
+    times.sort_by(f64::total_cmp);
+    let n = times.len();
+    match n {
+        0 => (f64::NAN, f64::NAN),
+        _ if n % 2 == 1 => (times[0], times[n / 2]),
+        _ => (times[0], (times[n / 2 - 1] + times[n / 2]) / 2.0),
+    }
+}
+
+fn time_ms<T>(f: impl FnOnce() -> Result<T>) -> Result<f64> {
+    let t = Instant::now();
+    std::hint::black_box(f()?);
+    Ok(t.elapsed().as_secs_f64() * 1e3)
+}
+
 fn bench(
     image: &Path,
     weights: Option<PathBuf>,
     backend: BackendChoice,
-    runs: usize,
-    json: bool,
+    b: BenchRuns,
 ) -> Result<()> {
-    let runs = runs.max(1);
+    let runs = b.runs.max(1);
     let input = preprocess::load_input(image)?;
     let (net, load_ms) = load_network(weights, backend)?;
+    let plain = b.compare_plain.then(|| net.plain_baseline());
     let request = TapRequest::all();
     // Warm-up: shader compilation, autotuning, allocator growth.
-    let warm = Instant::now();
-    net.run(&input, &request)?;
-    let warmup_ms = warm.elapsed().as_secs_f64() * 1e3;
+    let warmup_ms = time_ms(|| Ok(net.run(&input, &request)?))?;
+    let plain_warmup_ms = match &plain {
+        Some(p) => Some(time_ms(|| Ok(p.run(&input)?))?),
+        None => None,
+    };
     let bar = progress(runs, "bench");
-    let mut times = Vec::with_capacity(runs);
+    let (mut times, mut plain_times) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    // Interleaved, so both see the same machine state (clock, other load).
     for _ in 0..runs {
-        let t = Instant::now();
-        let acts = net.run(&input, &request)?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-        std::hint::black_box(acts);
+        times.push(time_ms(|| Ok(net.run(&input, &request)?))?);
+        if let Some(p) = &plain {
+            plain_times.push(time_ms(|| Ok(p.run(&input)?))?);
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    times.sort_by(f64::total_cmp);
-    let min = times[0];
-    let median = if runs % 2 == 1 {
-        times[runs / 2]
-    } else {
-        (times[runs / 2 - 1] + times[runs / 2]) / 2.0
-    };
+    let (min, median) = min_median(times);
+    let plain_stats = plain.is_some().then(|| min_median(plain_times));
     let dev = net.device();
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "backend": dev.backend,
-                "device": dev.name,
-                "load_ms": load_ms,
-                "warmup_ms": warmup_ms,
-                "forward_ms_min": min,
-                "forward_ms_median": median,
-                "runs": runs,
-                "taps": request.layer_count(),
-                "peak_rss_mb": peak_rss_mb(),
-            })
-        );
-    } else {
-        println!("backend   {} ({})", dev.backend, dev.name);
-        println!(
-            "weights   {} ({load_ms:.0} ms to load)",
-            net.weights().source
-        );
-        println!("warm-up   {warmup_ms:.1} ms");
-        println!(
-            "forward   min {min:.1} ms, median {median:.1} ms over {runs} runs ({} taps read back)",
-            request.layer_count()
-        );
-        println!("peak RSS  {:.0} MB", peak_rss_mb());
+    if b.json {
+        let mut out = serde_json::json!({
+            "backend": dev.backend,
+            "device": dev.name,
+            "load_ms": load_ms,
+            "warmup_ms": warmup_ms,
+            "forward_ms_min": min,
+            "forward_ms_median": median,
+            "runs": runs,
+            "taps": request.layer_count(),
+            "peak_rss_mb": peak_rss_mb(),
+        });
+        if let (Some((pmin, pmedian)), Some(obj)) = (plain_stats, out.as_object_mut()) {
+            obj.insert("plain_warmup_ms".into(), plain_warmup_ms.into());
+            obj.insert("plain_ms_min".into(), pmin.into());
+            obj.insert("plain_ms_median".into(), pmedian.into());
+            obj.insert("ratio_to_plain_median".into(), (median / pmedian).into());
+        }
+        println!("{out}");
+        return Ok(());
     }
+    println!("backend   {} ({})", dev.backend, dev.name);
+    println!(
+        "weights   {} ({load_ms:.0} ms to load)",
+        net.weights().source
+    );
+    println!("warm-up   {warmup_ms:.1} ms");
+    println!(
+        "forward   min {min:.1} ms, median {median:.1} ms over {runs} runs ({} taps read back)",
+        request.layer_count()
+    );
+    if let Some((pmin, pmedian)) = plain_stats {
+        println!(
+            "plain     min {pmin:.1} ms, median {pmedian:.1} ms (burn Conv2d + BatchNorm, no taps, \
+             head read back; warm-up {:.1} ms)",
+            plain_warmup_ms.unwrap_or(f64::NAN)
+        );
+        println!(
+            "ratio     {:.2}x plain (median, ours with all taps / plain)",
+            median / pmedian
+        );
+    }
+    println!("peak RSS  {:.0} MB", peak_rss_mb());
     Ok(())
 }

@@ -161,6 +161,53 @@ fn bench_json_has_the_documented_keys() {
     }
     assert_eq!(v["backend"], "cpu");
     assert!(v["forward_ms_min"].as_f64().unwrap() <= v["forward_ms_median"].as_f64().unwrap());
+    assert!(
+        v.get("plain_ms_median").is_none(),
+        "no baseline unless asked: {v}"
+    );
+}
+
+/// `bench --compare-plain` times the plain burn forward beside ours and gives the ratio.
+#[test]
+fn bench_compare_plain_reports_the_plain_burn_forward_and_the_ratio() {
+    let o = featurescope(&[
+        "bench",
+        "--image",
+        sample("chelsea_299.png").to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--runs",
+        "2",
+        "--json",
+        "--compare-plain",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let num = |k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or_else(|| panic!("missing {k} in {v}"))
+    };
+    assert!(num("plain_ms_min") > 0.0 && num("plain_ms_min") <= num("plain_ms_median"));
+    let ratio = num("forward_ms_median") / num("plain_ms_median");
+    assert!((num("ratio_to_plain_median") - ratio).abs() < 1e-9, "{v}");
+
+    let o = featurescope(&[
+        "bench",
+        "--image",
+        sample("chelsea_299.png").to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--runs",
+        "1",
+        "--compare-plain",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("plain ") && text.contains("x plain"),
+        "{text}"
+    );
 }
 
 #[test]
