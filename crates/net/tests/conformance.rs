@@ -110,7 +110,11 @@ fn folded_batch_norms_equal_the_plain_modules_at_every_tap() {
     let mut worst = (0.0f32, String::new());
     for ((id, t), f) in plain.layers.into_iter().zip(&folded.layers) {
         assert_eq!(id, f.id);
-        let p = t.into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        let p = t
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap();
         let max = p.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
         let dev = p
             .iter()
