@@ -167,6 +167,12 @@ fn input_gradients_match_pytorch_float64_on_wgpu() {
 
 /// The standard rule is the plain gradient: it equals burn's autodiff through the same forward
 /// pass (a different implementation of every backward op).
+/// The hand-written backward pass equals burn's autodiff on the same forward. Both sides run
+/// burn's own Conv2d + BatchNorm modules (unfolded): a max pool routes its gradient to the
+/// argmax of the forward values, so forwards that differ in the last bit (the CPU path's own
+/// folded conv against burn's) may route a near-tie differently, which is not what this test
+/// is about. The CPU path's forward is held to the references by the conformance tests, its
+/// gradients to PyTorch's float64 ones above.
 #[test]
 fn standard_rule_equals_burn_autodiff() {
     let device = ComputeDevice {
@@ -175,7 +181,9 @@ fn standard_rule_equals_burn_autodiff() {
         name: "flex + autodiff".into(),
     };
     let autodiff = Network::load(&bundled_weights(), device).unwrap();
+    let autodiff_model = autodiff.model().clone().unfold_batch_norms();
     let net = cpu_network();
+    let plain = net.model().clone().unfold_batch_norms();
     let input = preprocess_sample("chelsea_299.png");
     for (layer, k) in [
         ("Conv2d_4a_3x3", 17),
@@ -183,16 +191,26 @@ fn standard_rule_equals_burn_autodiff() {
         ("Mixed_7b.branch3x3", 500),
     ] {
         let target = Target::channel(layer, k).unwrap();
-        let ours = explain(&net, &input, &target, Method::Saliency, &Options::default());
+        let options = Options::default();
+        let mut progress = no_progress();
+        let ours = Method::Saliency
+            .implementation()
+            .compute(&mut featurescope_net::attribution::Job {
+                model: &plain,
+                device: &net.device().device,
+                image: &input,
+                target: &target,
+                options: &options,
+                progress: &mut progress,
+            })
+            .unwrap();
         let x: Tensor<4> = Tensor::from_data(
             TensorData::new(input.tensor.clone(), [1, 3, INPUT_SIZE, INPUT_SIZE]),
             &autodiff.device().device,
         )
         .require_grad();
         let request = TapRequest::layers([layer]).unwrap().with_head(false);
-        let taps = autodiff
-            .model()
-            .forward_taps(x.clone(), &request, ReluRule::Standard);
+        let taps = autodiff_model.forward_taps(x.clone(), &request, ReluRule::Standard);
         let (_, t) = taps.layers.into_iter().next().unwrap();
         let grads = t.narrow(1, k, 1).sum().backward();
         let theirs = read(x.grad(&grads).unwrap()).unwrap();

@@ -89,7 +89,11 @@ fn folded_batch_norms_equal_the_plain_modules_at_every_tap() {
     assert_eq!(convs.len(), 94);
     for l in &convs {
         let conv = net.model().basic_conv(&l.id).unwrap();
-        assert!(conv.folded.is_some(), "{} is not folded", l.id);
+        assert!(
+            matches!(conv.folded, Some(featurescope_net::model::Folded::Cpu(_))),
+            "{} is not folded for the CPU path",
+            l.id
+        );
     }
     let input = featurescope_net::preprocess::load_input(&sample("chelsea_299.png")).unwrap();
     let folded = net.run(&input, &TapRequest::all()).unwrap();

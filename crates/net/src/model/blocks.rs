@@ -9,6 +9,7 @@ use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 
+use super::cpu_conv::CpuConv;
 use crate::catalogue::{Catalogue, LayerInfo};
 use crate::taps::Recorder;
 
@@ -25,7 +26,16 @@ pub struct BasicConv2d {
     /// `conv` with `bn` folded in ([`BasicConv2d::fold`]), what inference runs; `None` runs
     /// `conv` then `bn`. Derived from the two, so not part of the record (no state-dict key).
     #[module(skip)]
-    pub folded: Option<Conv2d>,
+    pub folded: Option<Folded>,
+}
+
+/// A conv with its BatchNorm folded in.
+#[derive(Clone, Debug)]
+pub enum Folded {
+    /// As a burn `Conv2d` with a bias (GPU devices).
+    Burn(Conv2d),
+    /// As host weights for the CPU path's own GEMM ([`CpuConv`]): burn's `flex` device.
+    Cpu(CpuConv),
 }
 
 impl BasicConv2d {
@@ -71,7 +81,13 @@ impl BasicConv2d {
             bias = bias + b.val() * scale;
         }
         folded.bias = Some(Param::from_tensor(bias));
-        self.folded = Some(folded);
+        let cpu = CpuConv::serves(&folded.weight.device())
+            .then(|| cpu_conv_of(&folded))
+            .flatten();
+        self.folded = Some(match cpu {
+            Some(cpu) => Folded::Cpu(cpu),
+            None => Folded::Burn(folded),
+        });
     }
 
     /// Drop the folded conv: run `conv` then `bn`, as burn's modules compute them.
@@ -81,10 +97,15 @@ impl BasicConv2d {
 
     /// Conv and BatchNorm, before the ReLU.
     pub fn pre_relu(&self, x: Tensor<4>) -> Tensor<4> {
-        match &self.folded {
-            Some(folded) => folded.forward(x),
-            None => self.bn.forward(self.conv.forward(x)),
-        }
+        let x = match &self.folded {
+            Some(Folded::Burn(folded)) => return folded.forward(x),
+            Some(Folded::Cpu(cpu)) if CpuConv::serves(&x.device()) => match cpu.forward(x) {
+                Ok(y) => return y,
+                Err(x) => *x,
+            },
+            _ => x,
+        };
+        self.bn.forward(self.conv.forward(x))
     }
 
     /// Forward, recording the post-ReLU (and, on request, pre-ReLU) output under `id`.
@@ -97,6 +118,28 @@ impl BasicConv2d {
         rec.tap(id, &y);
         y
     }
+}
+
+/// The folded conv's weights and bias on the host, for [`CpuConv`].
+fn cpu_conv_of(folded: &Conv2d) -> Option<CpuConv> {
+    let host = |t: Tensor<1>| -> Option<Vec<f32>> {
+        t.into_data().convert::<f32>().try_into_vec::<f32>().ok()
+    };
+    let weight = folded.weight.val();
+    let dims = weight.dims();
+    let weight = host(weight.flatten(0, 3))?;
+    let bias = host(folded.bias.as_ref()?.val())?;
+    if folded.dilation != [1, 1] || folded.groups != 1 {
+        return None;
+    }
+    let padding = match &folded.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            [*top, *left]
+        }
+        PaddingConfig2d::Valid => [0, 0],
+        _ => return None,
+    };
+    CpuConv::new(weight, bias, dims, folded.stride, padding)
 }
 
 /// Look a conv up in the catalogue and build it.

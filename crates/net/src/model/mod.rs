@@ -3,6 +3,7 @@
 #![allow(non_snake_case)]
 
 pub mod blocks;
+pub mod cpu_conv;
 
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -10,7 +11,7 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 
 pub use blocks::{
-    BN_EPSILON, BasicConv2d, InceptionA, InceptionB, InceptionC, InceptionD, InceptionE,
+    BN_EPSILON, BasicConv2d, Folded, InceptionA, InceptionB, InceptionC, InceptionD, InceptionE,
 };
 
 use crate::catalogue::{Catalogue, LayerKind};
