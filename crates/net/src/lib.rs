@@ -291,11 +291,12 @@ impl Network {
 
     /// The baseline `featurescope bench --compare-plain` times this network against: the same
     /// weights on the same device, run as a plain burn Inception-V3 would run them (burn's
-    /// `Conv2d` then `BatchNorm` modules, BatchNorm not folded), with no tap recorded and only
+    /// `Conv2d` then `BatchNorm` modules, burn's pools, no kernel of our own), with no tap
+    /// recorded and only
     /// the head's output (or, without a head, the 2048 pooled features) read back.
     pub fn plain_baseline(&self) -> PlainBaseline {
         PlainBaseline {
-            model: self.model.clone().unfold_batch_norms(),
+            model: self.model.clone().plain(),
             device: self.device.device.clone(),
         }
     }

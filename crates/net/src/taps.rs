@@ -168,6 +168,9 @@ pub struct Recorder<'a> {
     pub relu: ReluRule,
     /// Whether average pools count padded zeros (torchvision) or not (Keras/TF).
     pub avg_pool_counts_padding: bool,
+    /// Whether the CPU path's own kernels may run (`false`: burn's ops only, the plain
+    /// baseline of `bench --compare-plain`).
+    pub cpu_kernels: bool,
     /// What was recorded so far.
     pub taps: DeviceTaps,
 }
@@ -181,6 +184,7 @@ impl<'a> Recorder<'a> {
             remaining,
             relu,
             avg_pool_counts_padding,
+            cpu_kernels: true,
             taps: DeviceTaps::default(),
         }
     }

@@ -101,7 +101,7 @@ fn folded_batch_norms_equal_the_plain_modules_at_every_tap() {
         TensorData::new(input.tensor.clone(), [1, 3, 299, 299]),
         &net.device().device,
     );
-    let plain_model = net.model().clone().unfold_batch_norms();
+    let plain_model = net.model().clone().plain();
     assert!(
         plain_model
             .basic_conv("Mixed_7c.branch_pool")

@@ -10,6 +10,7 @@ use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 
 use super::cpu_conv::CpuConv;
+use super::cpu_pool;
 use crate::catalogue::{Catalogue, LayerInfo};
 use crate::taps::Recorder;
 
@@ -157,7 +158,14 @@ pub(crate) fn conv(prefix: &str, name: &str, device: &Device) -> BasicConv2d {
 }
 
 /// 3x3 stride-1 average pool, padded by one; counts padded zeros or not.
-pub(crate) fn avg_pool_3x3(x: Tensor<4>, counts_padding: bool) -> Tensor<4> {
+pub(crate) fn avg_pool_3x3(x: Tensor<4>, counts_padding: bool, cpu_kernels: bool) -> Tensor<4> {
+    let x = match cpu_kernels {
+        true => match cpu_pool::avg_pool_3x3_s1(x, counts_padding) {
+            Ok(y) => return y,
+            Err(x) => *x,
+        },
+        false => x,
+    };
     avg_pool2d(
         x,
         AvgPoolOptions::new([3, 3])
@@ -168,7 +176,14 @@ pub(crate) fn avg_pool_3x3(x: Tensor<4>, counts_padding: bool) -> Tensor<4> {
 }
 
 /// 3x3 stride-2 max pool, no padding.
-pub(crate) fn max_pool_3x3_s2(x: Tensor<4>) -> Tensor<4> {
+pub(crate) fn max_pool_3x3_s2(x: Tensor<4>, cpu_kernels: bool) -> Tensor<4> {
+    let x = match cpu_kernels {
+        true => match cpu_pool::max_pool_3x3(x, 2) {
+            Ok(y) => return y,
+            Err(x) => *x,
+        },
+        false => x,
+    };
     max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]))
 }
 
@@ -179,13 +194,20 @@ fn tapped_cat(parts: Vec<Tensor<4>>, id: &str, rec: &mut Recorder) -> Tensor<4> 
 }
 
 fn pool_branch(x: &Tensor<4>, p: &str, rec: &mut Recorder) -> Tensor<4> {
-    let y = avg_pool_3x3(x.clone(), rec.avg_pool_counts_padding);
+    let y = avg_pool_3x3(x.clone(), rec.avg_pool_counts_padding, rec.cpu_kernels);
     rec.tap(&format!("{p}.branch_pool.avg_pool"), &y);
     y
 }
 
 /// 3x3 stride-1 max pool, padded by one (padding never wins the max).
-pub(crate) fn max_pool_3x3_s1(x: Tensor<4>) -> Tensor<4> {
+pub(crate) fn max_pool_3x3_s1(x: Tensor<4>, cpu_kernels: bool) -> Tensor<4> {
+    let x = match cpu_kernels {
+        true => match cpu_pool::max_pool_3x3(x, 1) {
+            Ok(y) => return y,
+            Err(x) => *x,
+        },
+        false => x,
+    };
     max_pool2d(
         x,
         MaxPoolOptions::new([3, 3])
@@ -266,7 +288,7 @@ impl InceptionB {
             .forward(x.clone(), &id("branch3x3dbl_1"), rec);
         let bd = self.branch3x3dbl_2.forward(bd, &id("branch3x3dbl_2"), rec);
         let bd = self.branch3x3dbl_3.forward(bd, &id("branch3x3dbl_3"), rec);
-        let bp = max_pool_3x3_s2(x);
+        let bp = max_pool_3x3_s2(x, rec.cpu_kernels);
         rec.tap(&id("branch_pool.max_pool"), &bp);
         tapped_cat(vec![b3, bd, bp], p, rec)
     }
@@ -359,7 +381,7 @@ impl InceptionD {
         let b7 = self.branch7x7x3_2.forward(b7, &id("branch7x7x3_2"), rec);
         let b7 = self.branch7x7x3_3.forward(b7, &id("branch7x7x3_3"), rec);
         let b7 = self.branch7x7x3_4.forward(b7, &id("branch7x7x3_4"), rec);
-        let bp = max_pool_3x3_s2(x);
+        let bp = max_pool_3x3_s2(x, rec.cpu_kernels);
         rec.tap(&id("branch_pool.max_pool"), &bp);
         tapped_cat(vec![b3, b7, bp], p, rec)
     }
@@ -422,7 +444,7 @@ impl InceptionE {
             .forward(bd, &id("branch3x3dbl_3b"), rec);
         let bd = tapped_cat(vec![bda, bdb], &id("branch3x3dbl"), rec);
         let bp = if self.max_pool_branch {
-            let y = max_pool_3x3_s1(x);
+            let y = max_pool_3x3_s1(x, rec.cpu_kernels);
             rec.tap(&id("branch_pool.avg_pool"), &y);
             y
         } else {

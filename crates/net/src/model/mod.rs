@@ -4,6 +4,7 @@
 
 pub mod blocks;
 pub mod cpu_conv;
+pub mod cpu_pool;
 
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -114,6 +115,9 @@ pub struct InceptionV3 {
     /// Average-pool semantics: torchvision counts padded zeros, Keras/TF does not.
     #[module(skip)]
     pub avg_pool_counts_padding: bool,
+    /// Run burn's ops only, never the CPU path's own kernels ([`InceptionV3::plain`]).
+    #[module(skip)]
+    pub burn_ops_only: bool,
 }
 
 /// A conv by layer id: the stem's by field, a block's through its `conv` / `conv_mut`
@@ -207,6 +211,7 @@ impl InceptionV3 {
             fc,
             dense_head,
             avg_pool_counts_padding,
+            burn_ops_only: false,
         }
     }
 
@@ -270,6 +275,14 @@ impl InceptionV3 {
         self
     }
 
+    /// A plain burn Inception-V3 of these weights: BatchNorm not folded and burn's own ops
+    /// throughout (the baseline `featurescope bench --compare-plain` times ours against).
+    pub fn plain(self) -> Self {
+        let mut model = self.unfold_batch_norms();
+        model.burn_ops_only = true;
+        model
+    }
+
     /// Build the given variant (the 2015 graph's max-pool branch in `Mixed_7c`).
     pub fn with_variant(mut self, variant: Variant) -> Self {
         self.Mixed_7c.max_pool_branch = variant == Variant::Graph2015;
@@ -296,6 +309,7 @@ impl InceptionV3 {
         relu_rule: ReluRule,
     ) -> DeviceTaps {
         let mut rec = Recorder::new(request, relu_rule, self.avg_pool_counts_padding);
+        rec.cpu_kernels = !self.burn_ops_only;
         let logits = self.forward_inner(x, &mut rec);
         let mut taps = rec.taps;
         taps.logits = logits;
@@ -307,14 +321,14 @@ impl InceptionV3 {
         let x = step!(rec, self.Conv2d_2a_3x3.forward(x, "Conv2d_2a_3x3", rec));
         let x = step!(rec, self.Conv2d_2b_3x3.forward(x, "Conv2d_2b_3x3", rec));
         let x = step!(rec, {
-            let y = blocks::max_pool_3x3_s2(x);
+            let y = blocks::max_pool_3x3_s2(x, rec.cpu_kernels);
             rec.tap("maxpool1", &y);
             y
         });
         let x = step!(rec, self.Conv2d_3b_1x1.forward(x, "Conv2d_3b_1x1", rec));
         let x = step!(rec, self.Conv2d_4a_3x3.forward(x, "Conv2d_4a_3x3", rec));
         let x = step!(rec, {
-            let y = blocks::max_pool_3x3_s2(x);
+            let y = blocks::max_pool_3x3_s2(x, rec.cpu_kernels);
             rec.tap("maxpool2", &y);
             y
         });
