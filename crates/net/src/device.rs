@@ -103,12 +103,16 @@ fn rayon_threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-fn wgpu_on(adapter: &AdapterSummary) -> Result<ComputeDevice, NetError> {
-    let kind = if adapter.is_cpu {
+fn kind_of(adapter: &AdapterSummary) -> DeviceKind {
+    if adapter.is_cpu {
         DeviceKind::Cpu
     } else {
         DeviceKind::DefaultDevice
-    };
+    }
+}
+
+fn wgpu_on(adapter: &AdapterSummary) -> Result<ComputeDevice, NetError> {
+    let kind = kind_of(adapter);
     let device = Device::wgpu_options()
         .device_kind(kind)
         .init()
@@ -129,6 +133,55 @@ fn wgpu_on(adapter: &AdapterSummary) -> Result<ComputeDevice, NetError> {
         backend: "wgpu",
         name: format!("{} ({})", adapter.name, adapter.api),
     })
+}
+
+/// A wgpu device for the network together with the handles it runs on, so that a window can
+/// draw with the very same device and queue (one device for the network and the UI: tensors
+/// and textures live side by side, and there is one driver context, not two).
+#[derive(Clone, Debug)]
+pub struct SharedDevice {
+    /// The network's device (a burn `Existing` wgpu runtime over `setup`).
+    pub compute: ComputeDevice,
+    /// The instance, adapter, device and queue burn acquired, with the features its compute
+    /// kernels need; hand them to the window's renderer.
+    pub setup: burn::tensor::wgpu::WgpuSetup,
+}
+
+/// The GPU adapter `choice` would run on, if it runs on one: `Auto` takes a hardware GPU only;
+/// `Wgpu` a hardware GPU, else a software adapter (lavapipe).
+fn adapter_for(choice: BackendChoice) -> Option<AdapterSummary> {
+    let all = adapters();
+    match choice {
+        BackendChoice::Cpu => None,
+        BackendChoice::Auto => all.into_iter().find(|a| !a.is_cpu),
+        BackendChoice::Wgpu => {
+            let gpu = all.iter().position(|a| !a.is_cpu);
+            gpu.or((!all.is_empty()).then_some(0))
+                .map(|i| all[i].clone())
+        }
+    }
+}
+
+/// Acquire the GPU device `choice` runs on and return it with its wgpu handles, for a window
+/// to share. `Ok(None)` when the choice runs on the CPU (`Cpu`, or `Auto` without a hardware
+/// GPU); `Err` when the GPU could not be started (the caller then lets [`select_or_cpu`]
+/// decide, which says why). Call it once, before anything else initialises that adapter kind.
+pub fn select_shared(choice: BackendChoice) -> Result<Option<SharedDevice>, NetError> {
+    let Some(adapter) = adapter_for(choice) else {
+        return Ok(None);
+    };
+    let (device, setup) = Device::wgpu_options()
+        .device_kind(kind_of(&adapter))
+        .init_with_setup()
+        .map_err(|e| NetError::Device(format!("wgpu on {}: {e}", adapter.name)))?;
+    Ok(Some(SharedDevice {
+        compute: ComputeDevice {
+            device,
+            backend: "wgpu",
+            name: format!("{} ({}), shared with the window", adapter.name, adapter.api),
+        },
+        setup,
+    }))
 }
 
 /// Why `device` is the CPU although `choice` asked for the GPU where there is one: the notice

@@ -340,6 +340,63 @@ impl Network {
             head,
         })
     }
+
+    /// Run one pass, read the head's output back and keep every tap on the device, to be read
+    /// back one layer at a time ([`ResidentTaps::read`]): what a viewer that shows one layer
+    /// of a GPU pass wants.
+    pub fn run_resident(
+        &self,
+        input: &InputImage,
+        request: &TapRequest,
+    ) -> Result<ResidentTaps, NetError> {
+        let taps = self.run_on_device(input, request);
+        let head = match taps.logits {
+            Some(logits) => self.head_output(logits)?.into_iter().next(),
+            None => None,
+        };
+        Ok(ResidentTaps {
+            layers: taps.layers,
+            head,
+        })
+    }
+}
+
+/// One pass's taps kept on its device, with the head's output already on the host: see
+/// [`Network::run_resident`]. Dropping it frees the device memory.
+#[derive(Debug)]
+pub struct ResidentTaps {
+    layers: Vec<(String, Tensor<4>)>,
+    /// The head's output, when the weights have a head and it was asked for.
+    pub head: Option<HeadOutput>,
+}
+
+impl ResidentTaps {
+    /// The ids of the post-activation taps, in execution order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.layers.iter().map(|(id, _)| id.as_str())
+    }
+
+    /// Read one post-activation tap back to the host (the tap stays on the device).
+    pub fn read(&self, id: &str) -> Result<LayerData, NetError> {
+        let (id, t) = self
+            .layers
+            .iter()
+            .find(|(l, _)| l == id)
+            .ok_or_else(|| NetError::UnknownLayer(id.to_string()))?;
+        read_back(id.clone(), t.clone())
+    }
+
+    /// Activations holding the head and the taps named in `ids` (read back now).
+    pub fn read_some(&self, ids: &[&str]) -> Result<Activations, NetError> {
+        Ok(Activations {
+            layers: ids
+                .iter()
+                .map(|id| self.read(id))
+                .collect::<Result<_, _>>()?,
+            pre_relu: Vec::new(),
+            head: self.head.clone(),
+        })
+    }
 }
 
 /// A plain burn forward of a network's weights: see [`Network::plain_baseline`].
