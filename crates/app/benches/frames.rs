@@ -26,6 +26,7 @@ fn harness<'a>() -> Harness<'a, State> {
         backend: BackendChoice::Cpu,
         restore_settings: false,
         startup_report: None,
+        device: None,
     };
     Harness::builder()
         .with_size([1600.0, 1000.0])

@@ -1,14 +1,14 @@
 //! The application state and its frame loop: events from the worker and from tasks are applied
 //! between frames; panels read the state and emit changes through plain method calls.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use egui::{Color32, RichText, TextureHandle, TextureOptions};
 use featurescope_net::{
-    BackendChoice, Catalogue, LayerData, LayerKind, WeightsInfo, WeightsSource,
+    BackendChoice, Catalogue, ComputeDevice, LayerData, LayerKind, WeightsInfo, WeightsSource,
 };
 
 use crate::atlas_view::{AtlasBuild, AtlasState};
@@ -33,6 +33,10 @@ pub struct Launch {
     /// When the process started, to print start → window / first tiles and then close
     /// (`featurescope --startup-report`); `None` in normal use.
     pub startup_report: Option<Instant>,
+    /// The GPU device the window draws with, for the network to run on too (one wgpu device
+    /// for both: [`crate::run_native`] acquires it); `None`: the worker picks its device from
+    /// `backend`.
+    pub device: Option<ComputeDevice>,
 }
 
 impl Default for Launch {
@@ -43,6 +47,7 @@ impl Default for Launch {
             backend: BackendChoice::Auto,
             restore_settings: true,
             startup_report: None,
+            device: None,
         }
     }
 }
@@ -136,6 +141,8 @@ pub struct FeaturescopeApp {
     pub analysis: Option<Analysis>,
     /// Pre-ReLU values fetched for the current analysis.
     pub pre_relu: HashMap<String, LayerData>,
+    /// Layers of the current analysis asked of the worker and not yet read back from the GPU.
+    pub reading: HashSet<String>,
     /// Selected layer id (or "head").
     pub selected: String,
     /// Tree filter text.
@@ -192,7 +199,7 @@ impl FeaturescopeApp {
         };
         let weights = WeightsSource::from_arg(launch.weights.clone());
         let repaint_ctx = ctx.clone();
-        let worker = Worker::spawn(weights, launch.backend, move || {
+        let worker = Worker::spawn(weights, launch.backend, launch.device.clone(), move || {
             repaint_ctx.request_repaint();
         });
         let task_ctx = ctx.clone();
@@ -212,6 +219,7 @@ impl FeaturescopeApp {
             progress: None,
             analysis: None,
             pre_relu: HashMap::new(),
+            reading: HashSet::new(),
             selected,
             filter: String::new(),
             view: None,
@@ -259,6 +267,7 @@ impl FeaturescopeApp {
         let job = Job::Analyse {
             generation: self.generation,
             source,
+            layer: self.selected.clone(),
         };
         match self.worker.send(job) {
             Ok(()) => {
@@ -432,12 +441,13 @@ impl FeaturescopeApp {
             self.view = None;
             return;
         };
+        let generation = analysis.generation;
         let data = if pre {
             match self.pre_relu.get(&self.selected) {
                 Some(d) => Some(d),
                 None => {
                     let job = Job::PreRelu {
-                        generation: analysis.generation,
+                        generation,
                         layer: self.selected.clone(),
                     };
                     if let Err(e) = self.worker.send(job) {
@@ -449,9 +459,51 @@ impl FeaturescopeApp {
         } else {
             analysis.activations.get(&self.selected)
         };
+        let unread = (!pre && data.is_none()).then_some(generation);
         self.view = data.and_then(|d| LayerView::new(d, pre, &self.settings, self.view_version));
+        if let Some(generation) = unread {
+            self.read_layer(generation);
+        }
         self.apply_selectivity_order();
         self.last_view_ms = t.elapsed().as_secs_f64() * 1e3;
+    }
+
+    /// Ask the worker for the selected layer of a GPU analysis (the other layers stay on the
+    /// device until asked for), once.
+    fn read_layer(&mut self, generation: u64) {
+        if !self.reading.insert(self.selected.clone()) {
+            return;
+        }
+        let job = Job::ReadLayer {
+            generation,
+            layer: self.selected.clone(),
+        };
+        if let Err(e) = self.worker.send(job) {
+            self.reading.remove(&self.selected);
+            self.notify_error(e);
+        }
+    }
+
+    /// A layer read back from the GPU for the analysis on screen.
+    fn layer_read(&mut self, generation: u64, result: Result<LayerData, String>) {
+        let Some(analysis) = self
+            .analysis
+            .as_mut()
+            .filter(|a| a.generation == generation)
+        else {
+            return;
+        };
+        match result {
+            Ok(data) => {
+                self.reading.remove(&data.id);
+                let shown = data.id == self.selected;
+                Arc::make_mut(&mut analysis.activations).layers.push(data);
+                if shown {
+                    self.rebuild_view();
+                }
+            }
+            Err(e) => self.notify_error(e),
+        }
     }
 
     /// Apply worker and task results (between frames).
@@ -521,6 +573,7 @@ impl FeaturescopeApp {
                     self.name_classes(&mut analysis);
                     self.analysis = Some(analysis);
                     self.pre_relu.clear();
+                    self.reading.clear();
                     self.inspector = None;
                     self.input_textures = None;
                     self.rebuild_view();
@@ -555,6 +608,7 @@ impl FeaturescopeApp {
                 Event::Visualized { key, result } => self.visual.finished(key, result),
                 Event::AtlasProgress { done, total } => self.atlas_progress(done, total),
                 Event::AtlasBuilt(result) => self.atlas_built(result),
+                Event::LayerRead { generation, result } => self.layer_read(generation, result),
                 Event::PreRelu { generation, data } => {
                     if self
                         .analysis

@@ -14,6 +14,8 @@ mod tiles;
 pub mod view;
 pub mod worker;
 
+use eframe::egui_wgpu::{WgpuSetup, WgpuSetupExisting};
+
 pub use app::{
     FeaturescopeApp, Inspector, InspectorView, Launch, Notice, NoticeLevel, Progress, SAMPLE_PHOTO,
 };
@@ -37,7 +39,35 @@ pub fn data_home() -> Option<std::path::PathBuf> {
 }
 
 /// Open the window and run until it is closed.
+///
+/// On a GPU the network and the window use one wgpu device: burn acquires it (with the
+/// features its compute kernels need) and eframe draws with the same instance, adapter,
+/// device and queue. Should the window not come up on that device (an adapter that cannot
+/// present to this display), it opens on a device of its own and the network picks its own.
 pub fn run_native(launch: Launch) -> Result<(), String> {
+    // A GPU that will not start here is left to the worker, whose own attempt reports why.
+    let shared = featurescope_net::device::select_shared(launch.backend).unwrap_or(None);
+    let Some(shared) = shared else {
+        return open_window(launch, None);
+    };
+    let setup = WgpuSetup::Existing(WgpuSetupExisting {
+        instance: shared.setup.instance.clone(),
+        adapter: shared.setup.adapter.clone(),
+        device: shared.setup.device.clone(),
+        queue: shared.setup.queue.clone(),
+    });
+    let on_shared = Launch {
+        device: Some(shared.compute),
+        ..launch.clone()
+    };
+    open_window(on_shared, Some(setup)).or_else(|e| {
+        eprintln!("featurescope: {e} on the network's GPU device; opening on a device of its own");
+        open_window(launch, None)
+    })
+}
+
+/// Open the window; `wgpu_setup`: the device to draw with (default: eframe acquires one).
+fn open_window(launch: Launch, wgpu_setup: Option<WgpuSetup>) -> Result<(), String> {
     let mut viewport = egui::ViewportBuilder::default()
         .with_title("featurescope")
         .with_app_id("featurescope")
@@ -47,11 +77,14 @@ pub fn run_native(launch: Launch) -> Result<(), String> {
     if let Ok(icon) = eframe::icon_data::from_png_bytes(ICON_PNG) {
         viewport = viewport.with_icon(icon);
     }
-    let options = eframe::NativeOptions {
+    let mut options = eframe::NativeOptions {
         viewport,
         renderer: eframe::Renderer::Wgpu,
         ..Default::default()
     };
+    if let Some(setup) = wgpu_setup {
+        options.wgpu_options.wgpu_setup = setup;
+    }
     eframe::run_native(
         "featurescope",
         options,

@@ -202,11 +202,14 @@ impl FeaturescopeApp {
         ui.separator();
         let ctx = ui.ctx().clone();
         let Some(view) = self.view.take() else {
-            if self.analysis.is_none() || self.showing_pre_relu() {
+            let reading = self.reading.contains(&self.selected);
+            if self.analysis.is_none() || self.showing_pre_relu() || reading {
                 let what = if self.weights.is_none() {
-                    "Loading Inception-V3…"
+                    "Loading Inception-V3…".to_string()
+                } else if reading {
+                    format!("Reading {} back from the GPU…", self.selected)
                 } else {
-                    "Analysing…"
+                    "Analysing…".to_string()
                 };
                 ui.vertical_centered(|ui| {
                     ui.add_space(ui.available_height() * 0.4);

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use featurescope_atlas::{BuildEvent, BuildOptions, BuildSummary};
 use featurescope_net::{
-    Activations, BackendChoice, InputImage, LayerData, Network, TapRequest, WeightsInfo,
-    WeightsSource, preprocess,
+    Activations, BackendChoice, ComputeDevice, InputImage, LayerData, Network, ResidentTaps,
+    TapRequest, WeightsInfo, WeightsSource, preprocess,
 };
 use image::DynamicImage;
 
@@ -71,6 +71,16 @@ pub enum Job {
         generation: u64,
         /// The image.
         source: ImageSource,
+        /// The layer on screen: on a GPU the only tap read back with the analysis (the others
+        /// stay on the device until [`Job::ReadLayer`] asks for them).
+        layer: String,
+    },
+    /// Read one more layer of the current analysis back from the GPU.
+    ReadLayer {
+        /// The analysis it belongs to.
+        generation: u64,
+        /// Layer id.
+        layer: String,
     },
     /// Pre-ReLU values of one conv for the current image (a subset pass that stops early).
     PreRelu {
@@ -111,17 +121,28 @@ pub enum Job {
 fn job_uses_device(job: &Job) -> bool {
     matches!(
         job,
-        Job::Analyse { .. } | Job::PreRelu { .. } | Job::Explain { .. } | Job::Visualize { .. }
+        Job::Analyse { .. }
+            | Job::ReadLayer { .. }
+            | Job::PreRelu { .. }
+            | Job::Explain { .. }
+            | Job::Visualize { .. }
     )
 }
 
 /// The job to redo on the CPU after the GPU was lost during `job`: analyses and pre-ReLU
 /// requests are cheap to redo; explanations and atlas builds are left for the person to retry.
+/// A layer read needs no redo: reloading the weights on the CPU analyses the current image
+/// again, every layer read back.
 fn job_redo(job: &Job) -> Option<Job> {
     match job {
-        Job::Analyse { generation, source } => Some(Job::Analyse {
+        Job::Analyse {
+            generation,
+            source,
+            layer,
+        } => Some(Job::Analyse {
             generation: *generation,
             source: source.clone(),
+            layer: layer.clone(),
         }),
         Job::PreRelu { generation, layer } => Some(Job::PreRelu {
             generation: *generation,
@@ -178,6 +199,13 @@ pub enum Event {
         generation: u64,
         /// Why.
         message: String,
+    },
+    /// A layer of the current analysis, read back from the GPU on request ([`Job::ReadLayer`]).
+    LayerRead {
+        /// Which analysis.
+        generation: u64,
+        /// The values, or why they could not be read.
+        result: Result<LayerData, String>,
     },
     /// Pre-ReLU values arrived.
     PreRelu {
@@ -241,7 +269,8 @@ pub struct Analysis {
     /// The original scaled to at most [`PREVIEW_SIDE`] and the crop, ready for textures
     /// (made here so the UI thread never resizes a large photo).
     pub previews: Arc<(egui::ColorImage, egui::ColorImage)>,
-    /// Every layer and the head.
+    /// The head and the layers read back so far: every layer on the CPU; on a GPU the layer
+    /// on screen when the analysis was asked for (the rest come by [`Job::ReadLayer`]).
     pub activations: Arc<Activations>,
     /// Forward pass + readback time.
     pub forward_ms: f64,
@@ -279,10 +308,12 @@ const JOB_QUEUE: usize = 32;
 const EVENT_QUEUE: usize = 256;
 
 impl Worker {
-    /// Start the worker: it picks the device and loads `weights` first.
+    /// Start the worker: it picks the device (`shared`, the window's own GPU device, when there
+    /// is one) and loads `weights` first.
     pub fn spawn(
         weights: WeightsSource,
         backend: BackendChoice,
+        shared: Option<ComputeDevice>,
         repaint: impl Fn() + Send + 'static,
     ) -> Self {
         let (jobs, job_rx) = sync_channel(JOB_QUEUE);
@@ -297,8 +328,11 @@ impl Worker {
                     told_fallback: false,
                     weights_serial: 0,
                     backend,
+                    shared,
                     input: None,
                     source: None,
+                    resident: None,
+                    shown_layer: String::new(),
                     generation: 0,
                     events: event_tx,
                     repaint: Box::new(repaint),
@@ -340,8 +374,14 @@ struct WorkerState {
     /// Counts successful weight loads (the UI counts `WeightsLoaded` events the same way).
     weights_serial: u64,
     backend: BackendChoice,
+    /// The window's GPU device, used while `backend` is not the CPU (a lost GPU switches it).
+    shared: Option<ComputeDevice>,
     input: Option<InputImage>,
     source: Option<ImageSource>,
+    /// The current analysis' taps, kept on the GPU (None on the CPU, where all are read back).
+    resident: Option<ResidentTaps>,
+    /// The layer on screen, read back first.
+    shown_layer: String,
     generation: u64,
     events: SyncSender<Event>,
     repaint: Box<dyn Fn() + Send>,
@@ -375,7 +415,15 @@ impl WorkerState {
     fn run(&mut self, job: Job) {
         match job {
             Job::LoadWeights(source) => self.load(source),
-            Job::Analyse { generation, source } => self.analyse(generation, source),
+            Job::Analyse {
+                generation,
+                source,
+                layer,
+            } => {
+                self.shown_layer = layer;
+                self.analyse(generation, source);
+            }
+            Job::ReadLayer { generation, layer } => self.read_layer(generation, layer),
             Job::PreRelu { generation, layer } => self.pre_relu(generation, &layer),
             Job::BuildAtlas { options, stop } => self.build_atlas(&options, &stop),
             Job::Explain {
@@ -419,6 +467,7 @@ impl WorkerState {
             )));
             self.backend = BackendChoice::Cpu;
             self.network = None;
+            self.resident = None;
             if matches!(redo, Some(Job::Analyse { .. })) {
                 // The redo analyses the new image; reloading need not redo the old one first.
                 self.input = None;
@@ -436,7 +485,10 @@ impl WorkerState {
 
     fn load(&mut self, source: WeightsSource) {
         let t = Instant::now();
-        let (device, notice) = featurescope_net::device::select_or_cpu(self.backend);
+        let (device, notice) = match &self.shared {
+            Some(shared) if self.backend != BackendChoice::Cpu => (shared.clone(), None),
+            _ => featurescope_net::device::select_or_cpu(self.backend),
+        };
         let device_name = format!("{} · {}", device.backend, device.name);
         match Network::load_source(&source, device) {
             Ok(net) => {
@@ -573,6 +625,8 @@ impl WorkerState {
     }
 
     fn run_input(&mut self, generation: u64, source: Option<ImageSource>, input: InputImage) {
+        // A new pass replaces the old one's taps: free them first.
+        self.resident = None;
         let Some(net) = &self.network else {
             return self.emit(Event::AnalyseFailed {
                 generation,
@@ -580,25 +634,15 @@ impl WorkerState {
             });
         };
         let t = Instant::now();
-        let events = self.events.clone();
-        let repaint = &self.repaint;
-        let mut last_sent = Instant::now();
-        let result = net.run_with_progress(&input, &TapRequest::all(), &mut |done, total| {
-            // At most ~60 progress events a second.
-            if done == total || last_sent.elapsed().as_millis() >= 16 {
-                last_sent = Instant::now();
-                let _ = events.try_send(Event::Progress {
-                    generation,
-                    stage: Stage::Running,
-                    done,
-                    total,
-                });
-                repaint();
-            }
-        });
+        let result = if net.device().backend == "wgpu" {
+            self.run_resident(net, generation, &input)
+        } else {
+            self.run_read_all(net, generation, &input)
+        };
         let forward_ms = t.elapsed().as_secs_f64() * 1e3;
         match result {
-            Ok(acts) => {
+            Ok((acts, resident)) => {
+                self.resident = resident;
                 self.input = Some(input.clone());
                 self.source = source.clone();
                 self.generation = generation;
@@ -624,6 +668,67 @@ impl WorkerState {
                 message: e.to_string(),
             }),
         }
+    }
+
+    /// The GPU pass: every tap stays on the device; the head and the layer on screen are read
+    /// back.
+    fn run_resident(
+        &self,
+        net: &Network,
+        generation: u64,
+        input: &InputImage,
+    ) -> Result<(Activations, Option<ResidentTaps>), featurescope_net::NetError> {
+        let _ = self.events.try_send(Event::Progress {
+            generation,
+            stage: Stage::Running,
+            done: 0,
+            total: 1,
+        });
+        (self.repaint)();
+        let taps = net.run_resident(input, &TapRequest::all())?;
+        let shown: Vec<&str> = taps.ids().filter(|id| *id == self.shown_layer).collect();
+        let acts = taps.read_some(&shown)?;
+        Ok((acts, Some(taps)))
+    }
+
+    /// The CPU pass: the taps are in host memory already; every one is copied out, so any
+    /// layer is shown at once.
+    fn run_read_all(
+        &self,
+        net: &Network,
+        generation: u64,
+        input: &InputImage,
+    ) -> Result<(Activations, Option<ResidentTaps>), featurescope_net::NetError> {
+        let events = self.events.clone();
+        let repaint = &self.repaint;
+        let mut last_sent = Instant::now();
+        let result = net.run_with_progress(input, &TapRequest::all(), &mut |done, total| {
+            // At most ~60 progress events a second.
+            if done == total || last_sent.elapsed().as_millis() >= 16 {
+                last_sent = Instant::now();
+                let _ = events.try_send(Event::Progress {
+                    generation,
+                    stage: Stage::Running,
+                    done,
+                    total,
+                });
+                repaint();
+            }
+        });
+        result.map(|acts| (acts, None))
+    }
+
+    fn read_layer(&mut self, generation: u64, layer: String) {
+        if generation != self.generation {
+            return;
+        }
+        let result = match &self.resident {
+            Some(taps) => taps.read(&layer).map_err(|e| e.to_string()),
+            None => Err(format!(
+                "`{layer}` is no longer on the GPU (the last pass failed): open the image again"
+            )),
+        };
+        self.emit(Event::LayerRead { generation, result });
     }
 
     fn pre_relu(&mut self, generation: u64, layer: &str) {

@@ -32,6 +32,7 @@ fn layer_switches_and_scrolls_keep_memory_and_textures_flat() {
         backend: BackendChoice::Cpu,
         restore_settings: false,
         startup_report: None,
+        device: None,
     };
     let mut h: Harness<'_, State> = Harness::builder()
         .with_size([1280.0, 800.0])

@@ -51,6 +51,7 @@ fn harness_on<'a>(accessibility_check: bool, backend: BackendChoice) -> Harness<
         backend,
         restore_settings: false,
         startup_report: None,
+        device: None,
     };
     Harness::builder()
         .with_size([1280.0, 800.0])

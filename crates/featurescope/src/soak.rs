@@ -97,7 +97,7 @@ pub(crate) fn soak(
         }
         Via::Worker => {
             let source = WeightsSource::from_arg(weights);
-            let worker = Worker::spawn(source, backend, || {});
+            let worker = Worker::spawn(source, backend, None, || {});
             let mut generation = 0u64;
             Box::new(move |i| {
                 generation += 1;
@@ -109,6 +109,7 @@ pub(crate) fn soak(
                             name: format!("soak {i}"),
                             bytes: Arc::from(png),
                         },
+                        layer: "Mixed_7c".into(),
                     })
                     .map_err(anyhow::Error::msg)?;
                 wait_for(&worker, generation)

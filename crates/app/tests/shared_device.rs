@@ -1,0 +1,168 @@
+//! On a GPU the window and the network use one wgpu device, and an analysis leaves its taps on
+//! it: only the head and the layer on screen are read back; another layer is read when it is
+//! picked. Runs the real app on lavapipe in CI, egui drawing through the very device, adapter
+//! and queue burn computes on (as `featurescope_app::run_native` sets the window up). Its own
+//! test binary: a device kind can be initialised once per process, and the other UI tests
+//! start wgpu devices of their own.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use eframe::egui_wgpu::{WgpuSetup, WgpuSetupExisting};
+use egui_kittest::Harness;
+use featurescope_app::{FeaturescopeApp, Launch, SAMPLE_PHOTO};
+use featurescope_net::device::{self, SharedDevice};
+use featurescope_net::{BackendChoice, LayerData, Network, TapRequest, WeightsSource, preprocess};
+
+type State = Option<FeaturescopeApp>;
+
+fn app<'h>(h: &'h Harness<'_, State>) -> &'h FeaturescopeApp {
+    h.state().as_ref().unwrap()
+}
+
+fn harness<'a>(shared: &SharedDevice) -> Harness<'a, State> {
+    let launch = Launch {
+        image: None,
+        weights: None,
+        backend: BackendChoice::Wgpu,
+        restore_settings: false,
+        startup_report: None,
+        device: Some(shared.compute.clone()),
+    };
+    let setup = WgpuSetup::Existing(WgpuSetupExisting {
+        instance: shared.setup.instance.clone(),
+        adapter: shared.setup.adapter.clone(),
+        device: shared.setup.device.clone(),
+        queue: shared.setup.queue.clone(),
+    });
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .wgpu_setup(setup)
+        .build_ui_state(
+            move |ui, state: &mut State| {
+                let app = state.get_or_insert_with(|| {
+                    let mut app = FeaturescopeApp::new(ui.ctx(), None, launch.clone());
+                    app.hide_machine_details = true;
+                    app
+                });
+                app.frame_ui(ui);
+            },
+            None,
+        )
+}
+
+/// Step until `done` holds (the worker computes for real, on lavapipe in CI).
+fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&FeaturescopeApp) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(app(h)) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "{what} did not happen; notices: {:?}",
+            app(h).notices
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run();
+}
+
+/// The same layer computed on the CPU, read back in full the ordinary way.
+fn on_the_cpu(layer: &str) -> LayerData {
+    let net = Network::load_source(
+        &WeightsSource::Bundled,
+        device::select(BackendChoice::Cpu).unwrap(),
+    )
+    .unwrap();
+    let image = preprocess::decode_image(SAMPLE_PHOTO, "chelsea.png").unwrap();
+    let input = preprocess::prepare(&image);
+    let mut acts = net
+        .run(&input, &TapRequest::layers([layer]).unwrap())
+        .unwrap();
+    acts.layers.pop().unwrap()
+}
+
+fn assert_close(got: &LayerData, want: &LayerData) {
+    assert_eq!(got.shape, want.shape, "{}", got.id);
+    let max = want.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = got
+        .data
+        .iter()
+        .zip(&want.data)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        worst <= 2e-4 * max,
+        "{}: GPU and CPU differ by {worst} (layer max {max})",
+        got.id
+    );
+}
+
+#[test]
+fn the_window_and_the_network_share_one_gpu_device_and_read_back_only_the_shown_layer() {
+    let shared = match device::select_shared(BackendChoice::Wgpu) {
+        Ok(Some(shared)) => shared,
+        other => {
+            assert!(
+                std::env::var_os("FEATURESCOPE_REQUIRE_WGPU").is_none(),
+                "no wgpu device to share ({other:?}), and FEATURESCOPE_REQUIRE_WGPU is set"
+            );
+            eprintln!("SKIPPED: no wgpu device to share: {other:?}");
+            return;
+        }
+    };
+    let mut h = harness(&shared);
+    wait_for(&mut h, "the first analysis", |a| {
+        a.is_idle() && a.view.is_some()
+    });
+    let a = app(&h);
+    let device_line = &a.weights.as_ref().unwrap().1;
+    assert!(
+        device_line.starts_with("wgpu") && device_line.contains("shared with the window"),
+        "{device_line}"
+    );
+    let analysis = a.analysis.as_ref().unwrap();
+    let read: Vec<&str> = analysis
+        .activations
+        .layers
+        .iter()
+        .map(|l| l.id.as_str())
+        .collect();
+    assert_eq!(
+        read,
+        [a.selected.as_str()],
+        "only the layer on screen came back"
+    );
+    assert!(
+        analysis.activations.head.is_some(),
+        "the predictions came back"
+    );
+    assert_close(&analysis.activations.layers[0], &on_the_cpu(&a.selected));
+
+    // Another layer is read from the GPU when it is picked; the tiles wait for it, with a
+    // spinner, and the UI thread never does.
+    h.state_mut().as_mut().unwrap().select("Mixed_6e");
+    h.step();
+    assert!(
+        app(&h).reading.contains("Mixed_6e") || app(&h).view.is_some(),
+        "asked the worker for the layer"
+    );
+    wait_for(&mut h, "reading Mixed_6e back", |a| {
+        a.view.is_some() && a.reading.is_empty()
+    });
+    let activations = &app(&h).analysis.as_ref().unwrap().activations;
+    assert_eq!(activations.layers.len(), 2);
+    assert_close(
+        activations.get("Mixed_6e").unwrap(),
+        &on_the_cpu("Mixed_6e"),
+    );
+    assert_eq!(app(&h).view.as_ref().unwrap().order.len(), 768);
+
+    // egui drew the tiles with the same device.
+    let frame = h.render().expect("render through the shared device");
+    assert!(
+        frame.pixels().any(|p| p.0 != frame.get_pixel(0, 0).0),
+        "a drawn frame, not a blank one"
+    );
+}
