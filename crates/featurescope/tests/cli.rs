@@ -211,6 +211,48 @@ fn bench_compare_plain_reports_the_plain_burn_forward_and_the_ratio() {
 }
 
 #[test]
+fn bench_read_only_keeps_the_taps_on_the_device_and_reads_one_layer() {
+    let bench = |extra: &[&str]| {
+        let image = sample("chelsea_299.png");
+        let mut args = vec![
+            "bench",
+            "--image",
+            image.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--runs",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        featurescope(&args)
+    };
+    let o = bench(&["--json", "--read-only", "mixed7"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["read_back"], "Mixed_6e", "a Keras alias resolves: {v}");
+    assert_eq!(v["taps"], 123, "every tap still recorded: {v}");
+
+    let o = bench(&["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["read_back"], "all", "{v}");
+
+    let o = bench(&["--read-only", "Mixed_6e"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("123 taps recorded, head + Mixed_6e read back"),
+        "{text}"
+    );
+
+    let o = bench(&["--read-only", "Mixed_9z"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("Mixed_9z") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_input_is_one_line_and_nonzero() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
