@@ -442,6 +442,8 @@ impl FeaturescopeApp {
             return;
         };
         let generation = analysis.generation;
+        let on_device =
+            analysis.resident && Catalogue::inception_v3().get(&self.selected).is_some();
         let data = if pre {
             match self.pre_relu.get(&self.selected) {
                 Some(d) => Some(d),
@@ -459,7 +461,7 @@ impl FeaturescopeApp {
         } else {
             analysis.activations.get(&self.selected)
         };
-        let unread = (!pre && data.is_none()).then_some(generation);
+        let unread = (!pre && on_device && data.is_none()).then_some(generation);
         self.view = data.and_then(|d| LayerView::new(d, pre, &self.settings, self.view_version));
         if let Some(generation) = unread {
             self.read_layer(generation);

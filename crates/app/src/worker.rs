@@ -272,6 +272,8 @@ pub struct Analysis {
     /// The head and the layers read back so far: every layer on the CPU; on a GPU the layer
     /// on screen when the analysis was asked for (the rest come by [`Job::ReadLayer`]).
     pub activations: Arc<Activations>,
+    /// Whether the layers not in `activations` wait on the GPU ([`Job::ReadLayer`] reads them).
+    pub resident: bool,
     /// Forward pass + readback time.
     pub forward_ms: f64,
 }
@@ -642,6 +644,7 @@ impl WorkerState {
         let forward_ms = t.elapsed().as_secs_f64() * 1e3;
         match result {
             Ok((acts, resident)) => {
+                let on_device = resident.is_some();
                 self.resident = resident;
                 self.input = Some(input.clone());
                 self.source = source.clone();
@@ -660,6 +663,7 @@ impl WorkerState {
                     previews,
                     input,
                     activations: Arc::new(acts),
+                    resident: on_device,
                     forward_ms,
                 })));
             }

@@ -159,6 +159,20 @@ fn the_window_and_the_network_share_one_gpu_device_and_read_back_only_the_shown_
     );
     assert_eq!(app(&h).view.as_ref().unwrap().order.len(), 768);
 
+    // The predictions are no tap: nothing to read back, no error.
+    h.state_mut().as_mut().unwrap().select("head");
+    for _ in 0..5 {
+        h.step();
+    }
+    assert!(app(&h).reading.is_empty());
+    assert!(
+        !app(&h).notices.iter().any(|n| n.is_error()),
+        "{:?}",
+        app(&h).notices
+    );
+    h.state_mut().as_mut().unwrap().select("Mixed_6e");
+    h.run();
+
     // egui drew the tiles with the same device.
     let frame = h.render().expect("render through the shared device");
     assert!(

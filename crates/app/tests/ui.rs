@@ -511,6 +511,31 @@ fn hostile_files_dropped_on_the_window_keep_the_last_image_and_model() {
 }
 
 #[test]
+fn on_the_cpu_every_layer_comes_with_the_analysis() {
+    let mut h = harness();
+    settle(&mut h);
+    assert!(!app(&h).analysis.as_ref().unwrap().resident);
+    assert_eq!(
+        app(&h).analysis.as_ref().unwrap().activations.layers.len(),
+        123
+    );
+    for id in ["Mixed_6e", "head", "avgpool"] {
+        h.state_mut().as_mut().unwrap().select(id);
+        h.run();
+        assert!(
+            app(&h).reading.is_empty(),
+            "{id}: nothing to ask the worker for"
+        );
+        assert_eq!(app(&h).view.is_some(), id != "head", "{id}: shown at once");
+    }
+    assert!(
+        !app(&h).notices.iter().any(|n| n.is_error()),
+        "{:?}",
+        app(&h).notices
+    );
+}
+
+#[test]
 fn a_lost_gpu_falls_back_to_the_cpu_keeping_settings() {
     let has_adapter = !featurescope_net::device::adapters().is_empty();
     if !has_adapter {
