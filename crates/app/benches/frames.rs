@@ -20,25 +20,11 @@ const DROP_BUDGET_MS: f64 = 50.0;
 type State = Option<FeaturescopeApp>;
 
 fn harness<'a>() -> Harness<'a, State> {
-    let launch = Launch {
-        image: None,
-        weights: None,
-        backend: BackendChoice::Cpu,
-        restore_settings: false,
-        startup_report: None,
-        device: None,
-    };
+    let launch = Launch::headless(BackendChoice::Cpu);
     Harness::builder()
         .with_size([1600.0, 1000.0])
         .with_accessibility_check(false)
-        .build_ui_state(
-            move |ui, state: &mut State| {
-                let app = state
-                    .get_or_insert_with(|| FeaturescopeApp::new(ui.ctx(), None, launch.clone()));
-                app.frame_ui(ui);
-            },
-            None,
-        )
+        .build_ui_state(FeaturescopeApp::driven(launch), None)
 }
 
 fn app<'h>(h: &'h Harness<'_, State>) -> &'h FeaturescopeApp {

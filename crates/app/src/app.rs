@@ -52,6 +52,18 @@ impl Default for Launch {
     }
 }
 
+impl Launch {
+    /// How tests and benches start the app: the sample photo, the bundled model, on
+    /// `backend`, without saved settings.
+    pub fn headless(backend: BackendChoice) -> Self {
+        Self {
+            restore_settings: false,
+            backend,
+            ..Self::default()
+        }
+    }
+}
+
 /// The bundled sample photo (CC0, see assets/samples/CREDITS.md), analysed at first start.
 pub const SAMPLE_PHOTO: &[u8] = include_bytes!("../../../assets/samples/chelsea.png");
 
@@ -685,6 +697,20 @@ impl FeaturescopeApp {
             .recent
             .first()
             .and_then(|p| p.parent().map(PathBuf::from))
+    }
+
+    /// The frame closure a headless harness (egui_kittest) drives: the app is made on the
+    /// first frame, with timings and the machine's name hidden (snapshots do not depend on
+    /// them), then drawn each frame.
+    pub fn driven(launch: Launch) -> impl FnMut(&mut egui::Ui, &mut Option<Self>) {
+        move |ui, state| {
+            let app = state.get_or_insert_with(|| {
+                let mut app = Self::new(ui.ctx(), None, launch.clone());
+                app.hide_machine_details = true;
+                app
+            });
+            app.frame_ui(ui);
+        }
     }
 
     /// One whole frame of UI (also used by the UI tests).

@@ -22,12 +22,8 @@ fn app<'h>(h: &'h Harness<'_, State>) -> &'h FeaturescopeApp {
 
 fn harness<'a>(shared: &SharedDevice) -> Harness<'a, State> {
     let launch = Launch {
-        image: None,
-        weights: None,
-        backend: BackendChoice::Wgpu,
-        restore_settings: false,
-        startup_report: None,
         device: Some(shared.compute.clone()),
+        ..Launch::headless(BackendChoice::Wgpu)
     };
     let setup = WgpuSetup::Existing(WgpuSetupExisting {
         instance: shared.setup.instance.clone(),
@@ -38,17 +34,7 @@ fn harness<'a>(shared: &SharedDevice) -> Harness<'a, State> {
     Harness::builder()
         .with_size([1280.0, 800.0])
         .wgpu_setup(setup)
-        .build_ui_state(
-            move |ui, state: &mut State| {
-                let app = state.get_or_insert_with(|| {
-                    let mut app = FeaturescopeApp::new(ui.ctx(), None, launch.clone());
-                    app.hide_machine_details = true;
-                    app
-                });
-                app.frame_ui(ui);
-            },
-            None,
-        )
+        .build_ui_state(FeaturescopeApp::driven(launch), None)
 }
 
 /// Step until `done` holds (the worker computes for real, on lavapipe in CI).

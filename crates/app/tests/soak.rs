@@ -26,24 +26,10 @@ fn layer_switches_and_scrolls_keep_memory_and_textures_flat() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(300);
-    let launch = Launch {
-        image: None,
-        weights: None,
-        backend: BackendChoice::Cpu,
-        restore_settings: false,
-        startup_report: None,
-        device: None,
-    };
+    let launch = Launch::headless(BackendChoice::Cpu);
     let mut h: Harness<'_, State> = Harness::builder()
         .with_size([1280.0, 800.0])
-        .build_ui_state(
-            move |ui, state: &mut State| {
-                let app = state
-                    .get_or_insert_with(|| FeaturescopeApp::new(ui.ctx(), None, launch.clone()));
-                app.frame_ui(ui);
-            },
-            None,
-        );
+        .build_ui_state(FeaturescopeApp::driven(launch), None);
     let start = Instant::now();
     while !h
         .state()

@@ -45,29 +45,12 @@ fn harness_with<'a>(accessibility_check: bool) -> Harness<'a, State> {
 }
 
 fn harness_on<'a>(accessibility_check: bool, backend: BackendChoice) -> Harness<'a, State> {
-    let launch = Launch {
-        image: None,
-        weights: None,
-        backend,
-        restore_settings: false,
-        startup_report: None,
-        device: None,
-    };
+    let launch = Launch::headless(backend);
     Harness::builder()
         .with_size([1280.0, 800.0])
         .with_accessibility_check(accessibility_check)
         .wgpu()
-        .build_ui_state(
-            move |ui, state: &mut State| {
-                let app = state.get_or_insert_with(|| {
-                    let mut app = FeaturescopeApp::new(ui.ctx(), None, launch.clone());
-                    app.hide_machine_details = true;
-                    app
-                });
-                app.frame_ui(ui);
-            },
-            None,
-        )
+        .build_ui_state(FeaturescopeApp::driven(launch), None)
 }
 
 fn app<'h>(h: &'h Harness<'_, State>) -> &'h FeaturescopeApp {
