@@ -82,7 +82,7 @@ impl BasicConv2d {
             bias = bias + b.val() * scale;
         }
         folded.bias = Some(Param::from_tensor(bias));
-        let cpu = CpuConv::serves(&folded.weight.device())
+        let cpu = crate::model::cpu_kernels_serve(&folded.weight.device())
             .then(|| cpu_conv_of(&folded))
             .flatten();
         self.folded = Some(match cpu {
@@ -100,10 +100,12 @@ impl BasicConv2d {
     pub fn pre_relu(&self, x: Tensor<4>) -> Tensor<4> {
         let x = match &self.folded {
             Some(Folded::Burn(folded)) => return folded.forward(x),
-            Some(Folded::Cpu(cpu)) if CpuConv::serves(&x.device()) => match cpu.forward(x) {
-                Ok(y) => return y,
-                Err(x) => *x,
-            },
+            Some(Folded::Cpu(cpu)) if crate::model::cpu_kernels_serve(&x.device()) => {
+                match cpu.forward(x) {
+                    Ok(y) => return y,
+                    Err(x) => *x,
+                }
+            }
             _ => x,
         };
         self.bn.forward(self.conv.forward(x))
@@ -157,34 +159,55 @@ pub(crate) fn conv(prefix: &str, name: &str, device: &Device) -> BasicConv2d {
     }
 }
 
+/// The CPU path's `kernel` of `x` when the CPU kernels may run and it takes `x` (the `flex`
+/// device, a fitting shape), else burn's `op`.
+fn cpu_kernel_or(
+    x: Tensor<4>,
+    cpu_kernels: bool,
+    kernel: impl FnOnce(Tensor<4>) -> Result<Tensor<4>, Box<Tensor<4>>>,
+    op: impl FnOnce(Tensor<4>) -> Tensor<4>,
+) -> Tensor<4> {
+    if !cpu_kernels {
+        return op(x);
+    }
+    kernel(x).unwrap_or_else(|x| op(*x))
+}
+
 /// 3x3 stride-1 average pool, padded by one; counts padded zeros or not.
 pub(crate) fn avg_pool_3x3(x: Tensor<4>, counts_padding: bool, cpu_kernels: bool) -> Tensor<4> {
-    let x = match cpu_kernels {
-        true => match cpu_pool::avg_pool_3x3_s1(x, counts_padding) {
-            Ok(y) => return y,
-            Err(x) => *x,
-        },
-        false => x,
-    };
-    avg_pool2d(
+    let options = AvgPoolOptions::new([3, 3])
+        .with_stride([1, 1])
+        .with_padding([1, 1])
+        .with_count_include_pad(counts_padding);
+    cpu_kernel_or(
         x,
-        AvgPoolOptions::new([3, 3])
-            .with_stride([1, 1])
-            .with_padding([1, 1])
-            .with_count_include_pad(counts_padding),
+        cpu_kernels,
+        |x| cpu_pool::avg_pool_3x3_s1(x, counts_padding),
+        |x| avg_pool2d(x, options),
     )
 }
 
 /// 3x3 stride-2 max pool, no padding.
 pub(crate) fn max_pool_3x3_s2(x: Tensor<4>, cpu_kernels: bool) -> Tensor<4> {
-    let x = match cpu_kernels {
-        true => match cpu_pool::max_pool_3x3(x, 2) {
-            Ok(y) => return y,
-            Err(x) => *x,
-        },
-        false => x,
-    };
-    max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]))
+    cpu_kernel_or(
+        x,
+        cpu_kernels,
+        |x| cpu_pool::max_pool_3x3(x, 2),
+        |x| max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2])),
+    )
+}
+
+/// 3x3 stride-1 max pool, padded by one (padding never wins the max).
+pub(crate) fn max_pool_3x3_s1(x: Tensor<4>, cpu_kernels: bool) -> Tensor<4> {
+    let options = MaxPoolOptions::new([3, 3])
+        .with_stride([1, 1])
+        .with_padding([1, 1]);
+    cpu_kernel_or(
+        x,
+        cpu_kernels,
+        |x| cpu_pool::max_pool_3x3(x, 1),
+        |x| max_pool2d(x, options),
+    )
 }
 
 fn tapped_cat(parts: Vec<Tensor<4>>, id: &str, rec: &mut Recorder) -> Tensor<4> {
@@ -197,23 +220,6 @@ fn pool_branch(x: &Tensor<4>, p: &str, rec: &mut Recorder) -> Tensor<4> {
     let y = avg_pool_3x3(x.clone(), rec.avg_pool_counts_padding, rec.cpu_kernels);
     rec.tap(&format!("{p}.branch_pool.avg_pool"), &y);
     y
-}
-
-/// 3x3 stride-1 max pool, padded by one (padding never wins the max).
-pub(crate) fn max_pool_3x3_s1(x: Tensor<4>, cpu_kernels: bool) -> Tensor<4> {
-    let x = match cpu_kernels {
-        true => match cpu_pool::max_pool_3x3(x, 1) {
-            Ok(y) => return y,
-            Err(x) => *x,
-        },
-        false => x,
-    };
-    max_pool2d(
-        x,
-        MaxPoolOptions::new([3, 3])
-            .with_stride([1, 1])
-            .with_padding([1, 1]),
-    )
 }
 
 /// torchvision `InceptionA` (Mixed_5b, 5c, 5d).

@@ -11,7 +11,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
 /// A folded conv's weights and geometry, on the host.
@@ -60,12 +60,6 @@ impl CpuConv {
             stride,
             padding,
         })
-    }
-
-    /// Whether `device` is the one this path serves: burn's `flex` CPU device without autodiff
-    /// (an autodiff pass needs burn's own ops to record the graph).
-    pub fn serves(device: &Device) -> bool {
-        !device.is_autodiff() && *device == Device::flex()
     }
 
     /// The conv of `x` (NCHW, float32, on the flex device). Gives `x` back untouched (`Err`)
@@ -270,7 +264,7 @@ mod tests {
 
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::ConvOptions;
-    use burn::tensor::{Distribution, Tensor};
+    use burn::tensor::{Device, Distribution, Tensor};
 
     use super::*;
 
@@ -285,8 +279,8 @@ mod tests {
     #[test]
     fn equals_burn_conv2d_for_every_inception_geometry() {
         let device = Device::flex();
-        assert!(CpuConv::serves(&device));
-        assert!(!CpuConv::serves(&device.clone().autodiff()));
+        assert!(crate::model::cpu_kernels_serve(&device));
+        assert!(!crate::model::cpu_kernels_serve(&device.clone().autodiff()));
         // (c_in, c_out, [kh, kw], stride, [ph, pw], [h, w], batch)
         let cases = [
             (3, 8, [3, 3], 2, [0, 0], [17, 19], 1),

@@ -8,8 +8,6 @@
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::cpu_conv::CpuConv;
-
 /// 3x3 stride-1 average pool padded by one; the divisor is 9, or the number of cells inside
 /// the image when padding is not counted. `Err(x)` off the CPU path.
 pub fn avg_pool_3x3_s1(x: Tensor<4>, counts_padding: bool) -> Result<Tensor<4>, Box<Tensor<4>>> {
@@ -42,7 +40,7 @@ fn planes(
 ) -> Result<Tensor<4>, Box<Tensor<4>>> {
     let device = x.device();
     let [n, c, h, w] = x.dims();
-    if !CpuConv::serves(&device) || h < 3 || w < 3 {
+    if !crate::model::cpu_kernels_serve(&device) || h < 3 || w < 3 {
         return Err(Box::new(x));
     }
     let [ho, wo] = out_size([h, w]);

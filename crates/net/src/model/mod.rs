@@ -18,6 +18,12 @@ pub use blocks::{
 use crate::catalogue::{Catalogue, LayerKind};
 use crate::taps::{DeviceTaps, Recorder, ReluRule, TapRequest};
 
+/// Whether the CPU path's own kernels (`cpu_conv`, `cpu_pool`) run on `device`: burn's `flex`
+/// CPU device without autodiff (an autodiff pass needs burn's own ops to record the graph).
+pub fn cpu_kernels_serve(device: &Device) -> bool {
+    !device.is_autodiff() && *device == Device::flex()
+}
+
 /// Activation after a dense layer of a Keras head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DenseActivation {
