@@ -559,6 +559,37 @@ fn bench(
     backend: BackendChoice,
     b: BenchRuns,
 ) -> Result<()> {
+    let report = measure(image, weights, backend, &b)?;
+    match b.json {
+        true => println!("{}", report.json()),
+        false => report.print(),
+    }
+    Ok(())
+}
+
+/// What `featurescope bench` measured.
+struct BenchReport {
+    device: ComputeDevice,
+    weights: String,
+    load_ms: f64,
+    warmup_ms: f64,
+    /// Min and median of ours.
+    forward: (f64, f64),
+    runs: usize,
+    taps: usize,
+    /// The one layer read back (with the head), or None: all of them.
+    read_only: Option<String>,
+    /// The plain burn forward: warm-up, min, median.
+    plain: Option<(f64, f64, f64)>,
+}
+
+/// Time ours (and the plain forward, interleaved) after one warm-up each.
+fn measure(
+    image: &Path,
+    weights: Option<PathBuf>,
+    backend: BackendChoice,
+    b: &BenchRuns,
+) -> Result<BenchReport> {
     let runs = b.runs.max(1);
     let input = preprocess::load_input(image)?;
     let (net, load_ms) = load_network(weights, backend)?;
@@ -566,7 +597,7 @@ fn bench(
     let request = TapRequest::all();
     let read_only = match &b.read_only {
         Some(name) => Some(
-            featurescope_net::Catalogue::inception_v3()
+            Catalogue::inception_v3()
                 .resolve(name)
                 .map(|l| l.id.clone())
                 .ok_or_else(|| NetError::UnknownLayer(name.clone()))?,
@@ -579,75 +610,88 @@ fn bench(
             None => net.run(&input, &request)?,
         })
     };
-    let read_back = read_only.as_deref().map_or_else(
-        || format!("{} taps read back", request.layer_count()),
-        |id| {
-            format!(
-                "{} taps recorded, head + {id} read back",
-                request.layer_count()
-            )
-        },
-    );
+    let run_plain = |p: &featurescope_net::PlainBaseline| time_ms(|| Ok(p.run(&input)?));
     // Warm-up: shader compilation, autotuning, allocator growth.
     let warmup_ms = time_ms(run)?;
-    let plain_warmup_ms = match &plain {
-        Some(p) => Some(time_ms(|| Ok(p.run(&input)?))?),
-        None => None,
-    };
+    let plain_warmup_ms = plain.as_ref().map(run_plain).transpose()?;
     let bar = progress(runs, "bench");
     let (mut times, mut plain_times) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     // Interleaved, so both see the same machine state (clock, other load).
     for _ in 0..runs {
         times.push(time_ms(run)?);
         if let Some(p) = &plain {
-            plain_times.push(time_ms(|| Ok(p.run(&input)?))?);
+            plain_times.push(run_plain(p)?);
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let (min, median) = min_median(times);
-    let plain_stats = plain.is_some().then(|| min_median(plain_times));
-    let dev = net.device();
-    if b.json {
+    Ok(BenchReport {
+        device: net.device().clone(),
+        weights: net.weights().source.to_string(),
+        load_ms,
+        warmup_ms,
+        forward: min_median(times),
+        runs,
+        taps: request.layer_count(),
+        read_only,
+        plain: plain_warmup_ms.map(|w| {
+            let (min, median) = min_median(plain_times);
+            (w, min, median)
+        }),
+    })
+}
+
+impl BenchReport {
+    fn json(&self) -> serde_json::Value {
+        let (min, median) = self.forward;
         let mut out = serde_json::json!({
-            "backend": dev.backend,
-            "device": dev.name,
-            "load_ms": load_ms,
-            "warmup_ms": warmup_ms,
+            "backend": self.device.backend,
+            "device": self.device.name,
+            "load_ms": self.load_ms,
+            "warmup_ms": self.warmup_ms,
             "forward_ms_min": min,
             "forward_ms_median": median,
-            "runs": runs,
-            "taps": request.layer_count(),
-            "read_back": read_only.as_deref().unwrap_or("all"),
+            "runs": self.runs,
+            "taps": self.taps,
+            "read_back": self.read_only.as_deref().unwrap_or("all"),
             "peak_rss_mb": peak_rss_mb(),
         });
-        if let (Some((pmin, pmedian)), Some(obj)) = (plain_stats, out.as_object_mut()) {
-            obj.insert("plain_warmup_ms".into(), plain_warmup_ms.into());
+        if let (Some((warmup, pmin, pmedian)), Some(obj)) = (self.plain, out.as_object_mut()) {
+            obj.insert("plain_warmup_ms".into(), warmup.into());
             obj.insert("plain_ms_min".into(), pmin.into());
             obj.insert("plain_ms_median".into(), pmedian.into());
             obj.insert("ratio_to_plain_median".into(), (median / pmedian).into());
         }
-        println!("{out}");
-        return Ok(());
+        out
     }
-    println!("backend   {} ({})", dev.backend, dev.name);
-    println!(
-        "weights   {} ({load_ms:.0} ms to load)",
-        net.weights().source
-    );
-    println!("warm-up   {warmup_ms:.1} ms");
-    println!("forward   min {min:.1} ms, median {median:.1} ms over {runs} runs ({read_back})");
-    if let Some((pmin, pmedian)) = plain_stats {
+
+    fn print(&self) {
+        let (min, median) = self.forward;
+        let dev = &self.device;
+        let read_back = match &self.read_only {
+            Some(id) => format!("{} taps recorded, head + {id} read back", self.taps),
+            None => format!("{} taps read back", self.taps),
+        };
+        println!("backend   {} ({})", dev.backend, dev.name);
         println!(
-            "plain     min {pmin:.1} ms, median {pmedian:.1} ms (burn Conv2d + BatchNorm, no taps, \
-             head read back; warm-up {:.1} ms)",
-            plain_warmup_ms.unwrap_or(f64::NAN)
+            "weights   {} ({:.0} ms to load)",
+            self.weights, self.load_ms
         );
+        println!("warm-up   {:.1} ms", self.warmup_ms);
         println!(
-            "ratio     {:.2}x plain (median, ours with all taps / plain)",
-            median / pmedian
+            "forward   min {min:.1} ms, median {median:.1} ms over {} runs ({read_back})",
+            self.runs
         );
+        if let Some((warmup, pmin, pmedian)) = self.plain {
+            println!(
+                "plain     min {pmin:.1} ms, median {pmedian:.1} ms (burn Conv2d + BatchNorm, no \
+                 taps, head read back; warm-up {warmup:.1} ms)"
+            );
+            println!(
+                "ratio     {:.2}x plain (median, ours with all taps / plain)",
+                median / pmedian
+            );
+        }
+        println!("peak RSS  {:.0} MB", peak_rss_mb());
     }
-    println!("peak RSS  {:.0} MB", peak_rss_mb());
-    Ok(())
 }
