@@ -140,7 +140,7 @@ fn wgpu_on(adapter: &AdapterSummary) -> Result<ComputeDevice, NetError> {
 /// and textures live side by side, and there is one driver context, not two).
 #[derive(Clone, Debug)]
 pub struct SharedDevice {
-    /// The network's device (a burn `Existing` wgpu runtime over `setup`).
+    /// The network's device: burn's wgpu runtime for this adapter kind, running on `setup`.
     pub compute: ComputeDevice,
     /// The instance, adapter, device and queue burn acquired, with the features its compute
     /// kernels need; hand them to the window's renderer.
@@ -150,15 +150,14 @@ pub struct SharedDevice {
 /// The GPU adapter `choice` would run on, if it runs on one: `Auto` takes a hardware GPU only;
 /// `Wgpu` a hardware GPU, else a software adapter (lavapipe).
 fn adapter_for(choice: BackendChoice) -> Option<AdapterSummary> {
+    if choice == BackendChoice::Cpu {
+        return None;
+    }
     let all = adapters();
     match choice {
         BackendChoice::Cpu => None,
         BackendChoice::Auto => all.into_iter().find(|a| !a.is_cpu),
-        BackendChoice::Wgpu => {
-            let gpu = all.iter().position(|a| !a.is_cpu);
-            gpu.or((!all.is_empty()).then_some(0))
-                .map(|i| all[i].clone())
-        }
+        BackendChoice::Wgpu => all.iter().find(|a| !a.is_cpu).or(all.first()).cloned(),
     }
 }
 
@@ -208,29 +207,14 @@ pub fn select_or_cpu(choice: BackendChoice) -> (ComputeDevice, Option<String>) {
 
 /// Pick the device for a choice. `Auto` never fails: without a usable GPU it falls back to the CPU.
 pub fn select(choice: BackendChoice) -> Result<ComputeDevice, NetError> {
-    match choice {
-        BackendChoice::Cpu => Ok(cpu()),
-        BackendChoice::Auto => {
-            let gpus: Vec<_> = adapters().into_iter().filter(|a| !a.is_cpu).collect();
-            match gpus.first() {
-                Some(gpu) => Ok(wgpu_on(gpu).unwrap_or_else(|_| cpu())),
-                None => Ok(cpu()),
-            }
-        }
-        BackendChoice::Wgpu => {
-            let all = adapters();
-            let pick = all
-                .iter()
-                .find(|a| !a.is_cpu)
-                .or_else(|| all.first())
-                .ok_or_else(|| {
-                    NetError::Device(
-                        "no wgpu adapter found (install a GPU driver, or Mesa's lavapipe: \
-                         `apt-get install mesa-vulkan-drivers`), or use --backend cpu"
-                            .into(),
-                    )
-                })?;
-            wgpu_on(pick)
-        }
+    match (choice, adapter_for(choice)) {
+        (BackendChoice::Cpu, _) | (BackendChoice::Auto, None) => Ok(cpu()),
+        (BackendChoice::Auto, Some(gpu)) => Ok(wgpu_on(&gpu).unwrap_or_else(|_| cpu())),
+        (BackendChoice::Wgpu, Some(adapter)) => wgpu_on(&adapter),
+        (BackendChoice::Wgpu, None) => Err(NetError::Device(
+            "no wgpu adapter found (install a GPU driver, or Mesa's lavapipe: \
+             `apt-get install mesa-vulkan-drivers`), or use --backend cpu"
+                .into(),
+        )),
     }
 }
