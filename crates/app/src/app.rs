@@ -498,8 +498,9 @@ impl FeaturescopeApp {
         }
     }
 
-    /// A layer read back from the GPU for the analysis on screen.
-    fn layer_read(&mut self, generation: u64, result: Result<LayerData, String>) {
+    /// A layer read back from the GPU for the analysis on screen. A failed read is no longer
+    /// pending (the tiles say "no data" instead of waiting); picking the layer again retries.
+    fn layer_read(&mut self, generation: u64, layer: &str, result: Result<LayerData, String>) {
         let Some(analysis) = self
             .analysis
             .as_mut()
@@ -507,9 +508,9 @@ impl FeaturescopeApp {
         else {
             return;
         };
+        self.reading.remove(layer);
         match result {
             Ok(data) => {
-                self.reading.remove(&data.id);
                 let shown = data.id == self.selected;
                 Arc::make_mut(&mut analysis.activations).layers.push(data);
                 if shown {
@@ -622,7 +623,11 @@ impl FeaturescopeApp {
                 Event::Visualized { key, result } => self.visual.finished(key, result),
                 Event::AtlasProgress { done, total } => self.atlas_progress(done, total),
                 Event::AtlasBuilt(result) => self.atlas_built(result),
-                Event::LayerRead { generation, result } => self.layer_read(generation, result),
+                Event::LayerRead {
+                    generation,
+                    layer,
+                    result,
+                } => self.layer_read(generation, &layer, result),
                 Event::PreRelu { generation, data } => {
                     if self
                         .analysis

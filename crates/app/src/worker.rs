@@ -204,6 +204,8 @@ pub enum Event {
     LayerRead {
         /// Which analysis.
         generation: u64,
+        /// Layer id.
+        layer: String,
         /// The values, or why they could not be read.
         result: Result<LayerData, String>,
     },
@@ -732,7 +734,11 @@ impl WorkerState {
                 "`{layer}` is no longer on the GPU (the last pass failed): open the image again"
             )),
         };
-        self.emit(Event::LayerRead { generation, result });
+        self.emit(Event::LayerRead {
+            generation,
+            layer,
+            result,
+        });
     }
 
     fn pre_relu(&mut self, generation: u64, layer: &str) {
