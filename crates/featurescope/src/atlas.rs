@@ -227,7 +227,7 @@ fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
     if let Some(n) = notice.filter(|_| choice == featurescope_net::BackendChoice::Wgpu) {
         eprintln!("featurescope: note: {n}");
     }
-    let gpu = device.backend == "wgpu";
+    let gpu = device.backend == featurescope_net::Backend::Wgpu;
     let net = Network::load_source(&source, device)?;
     let opts = BuildOptions {
         root: root.to_path_buf(),

@@ -645,7 +645,7 @@ impl BenchReport {
     fn json(&self) -> serde_json::Value {
         let (min, median) = self.forward;
         let mut out = serde_json::json!({
-            "backend": self.device.backend,
+            "backend": self.device.backend.name(),
             "device": self.device.name,
             "load_ms": self.load_ms,
             "warmup_ms": self.warmup_ms,

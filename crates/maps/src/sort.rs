@@ -13,25 +13,36 @@ pub enum SortKey {
     Mean,
     /// Fraction of positive positions, descending.
     ActiveFraction,
+    /// How selective the filter is across a collection of images (an atlas' z-score of the
+    /// best image's maximum), descending: scores from outside the layer's own values.
+    Selectivity,
 }
 
 impl SortKey {
     /// Every key, in menu order.
-    pub const ALL: [SortKey; 4] = [
+    pub const ALL: [SortKey; 5] = [
         SortKey::Index,
         SortKey::Max,
         SortKey::Mean,
         SortKey::ActiveFraction,
+        SortKey::Selectivity,
     ];
 
-    /// Lowercase name: `"index"`, `"max"`, `"mean"`, `"active"`.
+    /// Lowercase name: `"index"`, `"max"`, `"mean"`, `"active"`, `"selectivity"`.
     pub fn name(self) -> &'static str {
         match self {
             SortKey::Index => "index",
             SortKey::Max => "max",
             SortKey::Mean => "mean",
             SortKey::ActiveFraction => "active",
+            SortKey::Selectivity => "selectivity",
         }
+    }
+
+    /// Whether the key sorts by scores from outside the layer's values ([`tile_order`]'s
+    /// `scores`), rather than by the channels' own statistics.
+    pub fn needs_scores(self) -> bool {
+        self == SortKey::Selectivity
     }
 
     /// Parses a name case-insensitively; also accepts `"channel"`, `"active-fraction"`,
@@ -49,7 +60,7 @@ impl SortKey {
 
     fn value(self, s: &ChannelStats) -> f32 {
         match self {
-            SortKey::Index => 0.0,
+            SortKey::Index | SortKey::Selectivity => 0.0,
             SortKey::Max => s.max,
             SortKey::Mean => s.mean,
             SortKey::ActiveFraction => s.active_fraction,
@@ -64,17 +75,25 @@ impl std::fmt::Display for SortKey {
 }
 
 /// Channel order for display: `Index` ascending; the others descending (ties by index).
-/// `hide_dead` drops dead channels.
-pub fn tile_order(stats: &[ChannelStats], key: SortKey, hide_dead: bool) -> Vec<usize> {
+/// `hide_dead` drops dead channels. A key that [needs scores](SortKey::needs_scores) sorts by
+/// `scores` (one per channel; a missing one counts as the lowest), and by index when there are
+/// none.
+pub fn tile_order(
+    stats: &[ChannelStats],
+    key: SortKey,
+    hide_dead: bool,
+    scores: Option<&[f32]>,
+) -> Vec<usize> {
     let mut order: Vec<usize> = (0..stats.len())
         .filter(|&i| !(hide_dead && stats[i].dead))
         .collect();
+    let value = |c: usize| match (key.needs_scores(), scores) {
+        (true, Some(s)) => s.get(c).copied().unwrap_or(f32::MIN),
+        (true, None) => 0.0,
+        (false, _) => key.value(&stats[c]),
+    };
     if key != SortKey::Index {
-        order.sort_by(|&a, &b| {
-            key.value(&stats[b])
-                .total_cmp(&key.value(&stats[a]))
-                .then(a.cmp(&b))
-        });
+        order.sort_by(|&a, &b| value(b).total_cmp(&value(a)).then(a.cmp(&b)));
     }
     order
 }
@@ -101,19 +120,22 @@ mod tests {
             st(3.0, 0.5, 0.9, false),
             st(3.0, 0.1, 0.2, false),
         ];
-        assert_eq!(tile_order(&stats, SortKey::Index, false), vec![0, 1, 2, 3]);
-        assert_eq!(tile_order(&stats, SortKey::Index, true), vec![0, 2, 3]);
-        assert_eq!(tile_order(&stats, SortKey::Max, false), vec![2, 3, 0, 1]);
-        assert_eq!(tile_order(&stats, SortKey::Mean, false), vec![0, 2, 3, 1]);
-        assert_eq!(
-            tile_order(&stats, SortKey::ActiveFraction, false),
-            vec![2, 0, 3, 1]
-        );
-        assert_eq!(
-            tile_order(&stats, SortKey::ActiveFraction, true),
-            vec![2, 0, 3]
-        );
-        assert!(tile_order(&[], SortKey::Max, true).is_empty());
+        let order = |key, hide| tile_order(&stats, key, hide, None);
+        assert_eq!(order(SortKey::Index, false), vec![0, 1, 2, 3]);
+        assert_eq!(order(SortKey::Index, true), vec![0, 2, 3]);
+        assert_eq!(order(SortKey::Max, false), vec![2, 3, 0, 1]);
+        assert_eq!(order(SortKey::Mean, false), vec![0, 2, 3, 1]);
+        assert_eq!(order(SortKey::ActiveFraction, false), vec![2, 0, 3, 1]);
+        assert_eq!(order(SortKey::ActiveFraction, true), vec![2, 0, 3]);
+        assert!(tile_order(&[], SortKey::Max, true, None).is_empty());
+        // Scores from outside (an atlas' selectivity): descending, ties and missing by index;
+        // without scores, index order; the stats' own keys ignore them.
+        let scores = [0.5, 2.0, 0.5];
+        let by = |key, hide| tile_order(&stats, key, hide, Some(&scores));
+        assert_eq!(by(SortKey::Selectivity, false), vec![1, 0, 2, 3]);
+        assert_eq!(by(SortKey::Selectivity, true), vec![0, 2, 3]);
+        assert_eq!(order(SortKey::Selectivity, false), vec![0, 1, 2, 3]);
+        assert_eq!(by(SortKey::Max, false), vec![2, 3, 0, 1]);
     }
 
     #[test]

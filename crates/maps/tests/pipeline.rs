@@ -19,7 +19,7 @@ fn stats_order_render_and_save() {
     let maps = sample_layer();
     let stats = maps.stats();
     assert!(stats[2].dead);
-    let order = tile_order(&stats, SortKey::Max, true);
+    let order = tile_order(&stats, SortKey::Max, true, None);
     // Channels 0 and 1 tie at max 0 and keep index order.
     assert_eq!(order, vec![5, 4, 3, 0, 1]);
 

@@ -30,13 +30,38 @@ impl BackendChoice {
     }
 }
 
+/// Which of burn's backends a device runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// burn's wgpu backend (a GPU, or a software adapter such as lavapipe).
+    Wgpu,
+    /// burn's pure-Rust `flex` backend on the CPU.
+    Cpu,
+}
+
+impl Backend {
+    /// `wgpu` or `cpu`, as the command line and the reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Wgpu => "wgpu",
+            Self::Cpu => "cpu",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A device the network can run on, and what it is in words.
 #[derive(Clone, Debug)]
 pub struct ComputeDevice {
     /// The burn device.
     pub device: Device,
-    /// `wgpu` or `cpu`.
-    pub backend: &'static str,
+    /// Which backend.
+    pub backend: Backend,
     /// The adapter or CPU, as the system names it.
     pub name: String,
 }
@@ -94,7 +119,7 @@ fn cpu_name() -> String {
 fn cpu() -> ComputeDevice {
     ComputeDevice {
         device: Device::flex(),
-        backend: "cpu",
+        backend: Backend::Cpu,
         name: format!("flex on {} ({} threads)", cpu_name(), rayon_threads()),
     }
 }
@@ -130,7 +155,7 @@ fn wgpu_on(adapter: &AdapterSummary) -> Result<ComputeDevice, NetError> {
         .map_err(|e| NetError::Device(format!("wgpu on {}: {e}", adapter.name)))?;
     Ok(ComputeDevice {
         device,
-        backend: "wgpu",
+        backend: Backend::Wgpu,
         name: format!("{} ({})", adapter.name, adapter.api),
     })
 }
@@ -176,7 +201,7 @@ pub fn select_shared(choice: BackendChoice) -> Result<Option<SharedDevice>, NetE
     Ok(Some(SharedDevice {
         compute: ComputeDevice {
             device,
-            backend: "wgpu",
+            backend: Backend::Wgpu,
             name: format!("{} ({}), shared with the window", adapter.name, adapter.api),
         },
         setup,
@@ -186,7 +211,7 @@ pub fn select_shared(choice: BackendChoice) -> Result<Option<SharedDevice>, NetE
 /// Why `device` is the CPU although `choice` asked for the GPU where there is one: the notice
 /// the app shows (None when the choice was met).
 pub fn fallback_notice(choice: BackendChoice, device: &ComputeDevice) -> Option<String> {
-    (choice == BackendChoice::Auto && device.backend == "cpu").then(|| {
+    (choice == BackendChoice::Auto && device.backend == Backend::Cpu).then(|| {
         "no usable GPU adapter found: the network runs on the CPU (slower; install a Vulkan \
          driver to use the GPU)"
             .to_string()

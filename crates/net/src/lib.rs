@@ -20,7 +20,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 
 pub use catalogue::{Catalogue, LayerInfo, LayerKind};
-pub use device::{BackendChoice, ComputeDevice};
+pub use device::{Backend, BackendChoice, ComputeDevice};
 pub use error::NetError;
 pub use preprocess::InputImage;
 pub use taps::{DeviceTaps, ReluRule, TapRequest};

@@ -177,7 +177,7 @@ fn input_gradients_match_pytorch_float64_on_wgpu() {
 fn standard_rule_equals_burn_autodiff() {
     let device = ComputeDevice {
         device: Device::flex().autodiff(),
-        backend: "cpu",
+        backend: featurescope_net::Backend::Cpu,
         name: "flex + autodiff".into(),
     };
     let autodiff = Network::load(&bundled_weights(), device).unwrap();
@@ -358,7 +358,7 @@ fn grad_cam_matches_its_definition() {
         &bundled_weights(),
         ComputeDevice {
             device: ad.clone(),
-            backend: "cpu",
+            backend: featurescope_net::Backend::Cpu,
             name: "autodiff".into(),
         },
     )

@@ -65,7 +65,7 @@ fn gradient_support(
 fn autodiff_network() -> Network {
     let device = ComputeDevice {
         device: Device::flex().autodiff(),
-        backend: "cpu",
+        backend: featurescope_net::Backend::Cpu,
         name: "flex + autodiff".into(),
     };
     Network::load(&bundled_weights(), device).unwrap()
