@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use featurescope_app::worker::ImageSource;
-use featurescope_app::{FeaturescopeApp, Launch};
+use featurescope_app::services::worker::ImageSource;
+use featurescope_app::{Action, AppState, FeaturescopeApp, Launch, LayerRef};
 use featurescope_net::{BackendChoice, Catalogue};
 
 const FRAME_BUDGET_MS: f64 = 1000.0 / 60.0;
@@ -27,8 +27,12 @@ fn harness<'a>() -> Harness<'a, State> {
         .build_ui_state(FeaturescopeApp::driven(launch), None)
 }
 
-fn app<'h>(h: &'h Harness<'_, State>) -> &'h FeaturescopeApp {
-    h.state().as_ref().unwrap()
+fn app<'h>(h: &'h Harness<'_, State>) -> &'h AppState {
+    h.state().as_ref().unwrap().state()
+}
+
+fn act(h: &mut Harness<'_, State>, action: Action) {
+    h.state_mut().as_mut().unwrap().apply(action);
 }
 
 fn settle(h: &mut Harness<'_, State>) {
@@ -69,8 +73,8 @@ fn main() {
     let cat = Catalogue::inception_v3();
     let mut switch = Vec::new();
     let mut prepare = Vec::new();
-    for l in &cat.layers {
-        h.state_mut().as_mut().unwrap().select(&l.id);
+    for i in 0..cat.layers.len() {
+        act(&mut h, Action::Select(LayerRef::Layer(i)));
         prepare.push(app(&h).last_view_ms);
         switch.push(timed_step(&mut h) + app(&h).last_view_ms);
     }
@@ -100,7 +104,7 @@ fn main() {
     );
 
     // 2. Scrolling the 2048 tiles of Mixed_7c at the default tile size.
-    h.state_mut().as_mut().unwrap().select("Mixed_7c");
+    act(&mut h, Action::Select(LayerRef::named("Mixed_7c")));
     h.step();
     h.hover_at(egui::pos2(700.0, 500.0));
     let mut scroll = Vec::new();
@@ -116,7 +120,7 @@ fn main() {
             modifiers: egui::Modifiers::NONE,
         });
         scroll.push(timed_step(&mut h));
-        let (n, b) = app(&h).tile_cache_usage();
+        let (n, b) = h.state().as_ref().unwrap().tile_cache_usage();
         max_textures = max_textures.max(n);
         max_bytes = max_bytes.max(b);
     }
@@ -144,10 +148,7 @@ fn main() {
             .join("../../assets/samples")
             .join(name);
         let t = Instant::now();
-        h.state_mut()
-            .as_mut()
-            .unwrap()
-            .analyse(ImageSource::File(path));
+        act(&mut h, Action::Analyse(ImageSource::File(path)));
         while app(&h)
             .analysis
             .as_ref()

@@ -30,7 +30,9 @@ fn sample() -> InputImage {
 
 fn network(choice: BackendChoice) -> Option<Network> {
     let (device, notice) = featurescope_net::device::select_or_cpu(choice);
-    if choice == BackendChoice::Wgpu && (notice.is_some() || device.backend != "wgpu") {
+    if choice == BackendChoice::Wgpu
+        && (notice.is_some() || device.backend != featurescope_net::Backend::Wgpu)
+    {
         return None;
     }
     Some(Network::load_source(&WeightsSource::Bundled, device).unwrap())
@@ -53,7 +55,7 @@ fn forward(c: &mut Criterion) {
         net.run(&input, &all).unwrap();
         plain.run(&input).unwrap();
         let mut group = c.benchmark_group(format!("forward/{name}"));
-        if name == "wgpu" {
+        if name == featurescope_net::Backend::Wgpu {
             group
                 .sample_size(10)
                 .measurement_time(Duration::from_secs(30));
@@ -82,9 +84,10 @@ fn tiles(c: &mut Criterion) {
         let data = tap(id);
         group.bench_function(format!("{id}, {} filters", data.shape[1]), |b| {
             b.iter(|| {
-                let view = LayerView::new(&data, false, &settings, 1).unwrap();
+                let view = LayerView::new(&data, false, &settings, 1, None).unwrap();
                 for ch in 0..data.shape[1] {
-                    black_box(view.image_scaled(ch, scale));
+                    let (size, pixels) = view.pixels(ch, scale, egui::Color32::from_rgb);
+                    black_box(egui::ColorImage::new(size, pixels));
                 }
             })
         });

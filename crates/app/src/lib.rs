@@ -1,42 +1,37 @@
 //! The featurescope desktop viewer (egui/eframe): drop an image, pick any layer of
 //! Inception-V3 from a tree, scroll every filter as colormapped tiles. The network runs on a
 //! worker thread; the UI thread never waits on it, the disk or the GPU readback.
+//!
+//! Layout: [`state`] (plain data) is changed only by [`core`] applying an [`action::Action`]
+//! or a result from the [`services`] (worker, tasks, dialogs: no egui); the [`panels`] and the
+//! [`inspector`]'s views draw the state and return actions.
 
+pub mod action;
 mod app;
-pub mod atlas_view;
-pub mod explain;
-pub mod files;
-mod panels;
+pub mod core;
+pub mod inspector;
+mod keys;
+pub mod launch;
+pub mod panel;
+pub mod panels;
+pub mod services;
 pub mod settings;
 mod startup;
-pub mod tasks;
-mod tiles;
+pub mod state;
 pub mod view;
-pub mod worker;
+mod widgets;
 
 use eframe::egui_wgpu::{WgpuSetup, WgpuSetupExisting};
 
-pub use app::{
-    FeaturescopeApp, Inspector, InspectorView, Launch, Notice, NoticeLevel, Progress, SAMPLE_PHOTO,
-};
+pub use action::Action;
+pub use app::FeaturescopeApp;
+pub use launch::{Launch, SAMPLE_PHOTO};
+pub use services::paths::data_home;
+pub use state::{AppState, LayerRef, Notice, NoticeLevel};
 
 /// The window icon (also used by the desktop entry).
 pub const ICON_PNG: &[u8] =
     include_bytes!("../../../assets/icons/hicolor/256x256/apps/featurescope.png");
-
-/// The user's data directory: `$XDG_DATA_HOME` when it is an absolute path (the XDG spec says to
-/// ignore a relative one), else `$HOME/.local/share`.
-pub fn data_home() -> Option<std::path::PathBuf> {
-    let absolute =
-        |v: std::ffi::OsString| Some(std::path::PathBuf::from(v)).filter(|p| p.is_absolute());
-    std::env::var_os("XDG_DATA_HOME")
-        .and_then(absolute)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .and_then(absolute)
-                .map(|h| h.join(".local/share"))
-        })
-}
 
 /// Open the window and run until it is closed.
 ///

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use featurescope_maps::{Colormap, NormSettings, Normalization, SortKey};
 use serde::{Deserialize, Serialize};
 
-use crate::files::DialogChoice;
+use crate::services::dialogs::DialogChoice;
 
 /// Key under which eframe stores the settings.
 pub const STORAGE_KEY: &str = "featurescope.settings";
@@ -32,10 +32,12 @@ pub enum NormMode {
 pub struct Settings {
     /// Format version ([`SETTINGS_VERSION`]; 0 in files written before it existed).
     pub version: u32,
-    /// Colormap name for post-activation values.
-    pub colormap: String,
-    /// Colormap name for pre-ReLU values (diverging by default).
-    pub pre_relu_colormap: String,
+    /// Colormap for post-activation values (stored by name).
+    #[serde(with = "by_name::colormap")]
+    pub colormap: Colormap,
+    /// Colormap for pre-ReLU values, diverging by default (stored by name).
+    #[serde(with = "by_name::pre_relu_colormap")]
+    pub pre_relu_colormap: Colormap,
     /// Tile side in points.
     pub tile_px: f32,
     /// Normalisation mode.
@@ -46,8 +48,9 @@ pub struct Settings {
     pub fixed_hi: f32,
     /// Percentile clipping (None = off).
     pub clip_percentile: Option<f32>,
-    /// Tile order.
-    pub sort: String,
+    /// Tile order (stored by name; `selectivity` needs an open atlas with the layer).
+    #[serde(with = "by_name::sort")]
+    pub sort: SortKey,
     /// Hide constant ("dead") filters.
     pub hide_dead: bool,
     /// Show pre-ReLU values for convs.
@@ -68,14 +71,14 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             version: SETTINGS_VERSION,
-            colormap: Colormap::Viridis.name().into(),
-            pre_relu_colormap: Colormap::Diverging.name().into(),
+            colormap: Colormap::Viridis,
+            pre_relu_colormap: Colormap::Diverging,
             tile_px: 72.0,
             norm: NormMode::PerTile,
             fixed_lo: 0.0,
             fixed_hi: 4.0,
             clip_percentile: None,
-            sort: SortKey::Index.name().into(),
+            sort: SortKey::Index,
             hide_dead: false,
             pre_relu: false,
             layer: "Conv2d_2b_3x3".into(),
@@ -140,21 +143,38 @@ impl Settings {
 
     /// The colormap in use for the current value kind.
     pub fn colormap(&self, pre_relu: bool) -> Colormap {
-        let name = if pre_relu {
-            &self.pre_relu_colormap
+        if pre_relu {
+            self.pre_relu_colormap
         } else {
-            &self.colormap
-        };
-        Colormap::from_name(name).unwrap_or(if pre_relu {
-            Colormap::Diverging
-        } else {
-            Colormap::Viridis
-        })
+            self.colormap
+        }
     }
 
-    /// The sort key.
-    pub fn sort_key(&self) -> SortKey {
-        SortKey::from_name(&self.sort).unwrap_or(SortKey::Index)
+    /// Whether going from `self` to `other` changes what the tiles show (colours, order,
+    /// which values): the view is prepared again. Tile size, the inspector's options and the
+    /// file dialog choice do not.
+    pub fn changes_view(&self, other: &Settings) -> bool {
+        (
+            self.colormap,
+            self.pre_relu_colormap,
+            self.norm,
+            self.fixed_lo.to_bits(),
+            self.fixed_hi.to_bits(),
+            self.clip_percentile.map(f32::to_bits),
+            self.sort,
+            self.hide_dead,
+            self.pre_relu,
+        ) != (
+            other.colormap,
+            other.pre_relu_colormap,
+            other.norm,
+            other.fixed_lo.to_bits(),
+            other.fixed_hi.to_bits(),
+            other.clip_percentile.map(f32::to_bits),
+            other.sort,
+            other.hide_dead,
+            other.pre_relu,
+        )
     }
 
     /// Normalisation for the maps layer.
@@ -179,6 +199,39 @@ impl Settings {
         self.recent.insert(0, path);
         self.recent.truncate(RECENT_MAX);
     }
+}
+
+/// Choices stored by their names, as settings files have always held them: a name this version
+/// does not know reads as the field's default.
+mod by_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    fn read<'de, D: Deserializer<'de>, T>(
+        d: D,
+        parse: impl Fn(&str) -> Option<T>,
+        default: T,
+    ) -> Result<T, D::Error> {
+        Ok(parse(&String::deserialize(d)?).unwrap_or(default))
+    }
+
+    macro_rules! named {
+        ($module:ident, $ty:ty, $default:expr) => {
+            pub mod $module {
+                use super::*;
+                pub fn serialize<S: Serializer>(v: &$ty, s: S) -> Result<S::Ok, S::Error> {
+                    s.serialize_str(v.name())
+                }
+                pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                    read(d, <$ty>::from_name, $default)
+                }
+            }
+        };
+    }
+
+    use featurescope_maps::{Colormap, SortKey};
+    named!(colormap, Colormap, Colormap::Viridis);
+    named!(pre_relu_colormap, Colormap, Colormap::Diverging);
+    named!(sort, SortKey, SortKey::Index);
 }
 
 #[cfg(test)]
@@ -282,14 +335,34 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_through_json() {
+    fn round_trips_through_eframes_ron_and_reads_old_names() {
         let s = Settings {
             tile_px: 40.0,
             layer: "Mixed_6e".into(),
+            colormap: Colormap::Magma,
+            sort: SortKey::Selectivity,
+            norm: NormMode::Fixed,
+            clip_percentile: Some(2.5),
+            recent: vec![PathBuf::from("/photos/cat.png")],
+            file_dialog: DialogChoice::BuiltIn,
             ..Settings::default()
         };
-        let text = serde_json::to_string(&s).unwrap_or_default();
-        let back: Settings = serde_json::from_str(&text).unwrap_or_default();
-        assert_eq!(back, s);
+        // Through eframe's own storage format (RON), as a saved session is.
+        let text = ron_text(&s);
+        assert!(text.contains("\"magma\""), "stored by name: {text}");
+        let (back, notice) = restore(Some(&Stored(Some(text.clone()))), None);
+        assert_eq!((back, notice), (s.clone(), None));
+        // Files written before the choices were typed hold the same names; a name this
+        // version does not know reads as that field's default, the rest kept.
+        let old = text
+            .replace("\"magma\"", "\"turbo\"")
+            .replace("\"selectivity\"", "\"no-such-order\"")
+            .replace("\"diverging\"", "\"no-such-map\"");
+        let (back, notice) = restore(Some(&Stored(Some(old))), None);
+        assert_eq!(notice, None);
+        assert_eq!(back.colormap, Colormap::Turbo);
+        assert_eq!(back.sort, SortKey::Index);
+        assert_eq!(back.pre_relu_colormap, Colormap::Diverging);
+        assert_eq!((back.tile_px, back.layer.as_str()), (40.0, "Mixed_6e"));
     }
 }

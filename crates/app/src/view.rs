@@ -1,10 +1,7 @@
-//! The selected layer, prepared for display (stats, normalisation, order), and the bounded cache
-//! of tile textures: textures exist only for tiles that were visible recently, within a byte
-//! budget, and are dropped (freeing GPU memory) when the view changes.
+//! The selected layer, prepared for display: statistics, normalisation, colour ranges, tile
+//! order. Plain data, made when the layer, its values or the settings change; the panels colour
+//! tiles from it (any pixel type: egui's on screen, RGBA bytes for an export).
 
-use std::collections::HashMap;
-
-use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
 use featurescope_maps::{ChannelStats, Colormap, LayerMaps, PreparedNorm, ValueRange};
 use featurescope_net::LayerData;
 
@@ -35,19 +32,22 @@ pub struct LayerView {
 }
 
 impl LayerView {
-    /// Prepare a layer's data for display.
+    /// Prepare a layer's data for display; `scores`: per-channel scores for an order that
+    /// needs them (an atlas' selectivity).
     pub fn new(
         data: &LayerData,
         pre_relu: bool,
         settings: &Settings,
         version: u64,
+        scores: Option<&[f32]>,
     ) -> Option<Self> {
         let [_, c, h, w] = data.shape;
         let maps = LayerMaps::new(c, h, w, data.data.clone()).ok()?;
         let stats = maps.stats();
         let norm_settings = settings.norm_settings(pre_relu);
         let norm = norm_settings.prepare(&maps);
-        let order = featurescope_maps::tile_order(&stats, settings.sort_key(), settings.hide_dead);
+        let order =
+            featurescope_maps::tile_order(&stats, settings.sort, settings.hide_dead, scores);
         let dead = stats.iter().filter(|s| s.dead).count();
         // Per-tile min..max comes straight from the stats; other modes ask the normaliser.
         let ranges = (0..c)
@@ -89,14 +89,21 @@ impl LayerView {
             .unwrap_or_else(|| self.norm.range(&self.maps, c))
     }
 
-    /// One channel coloured at full resolution.
-    pub fn image(&self, c: usize) -> ColorImage {
-        self.image_scaled(c, 1)
+    /// One channel coloured at full resolution, as RGBA bytes: `([w, h], bytes)`.
+    pub fn rgba(&self, c: usize) -> ([usize; 2], Vec<u8>) {
+        let (size, pixels) = self.pixels(c, 1, |r, g, b| [r, g, b, 255]);
+        (size, pixels.into_iter().flatten().collect())
     }
 
-    /// One channel coloured, box-averaged by `k` in each direction first (k = 1: full size).
-    /// Tiles of large maps use this so a 147x147 map shown at 72 px is not uploaded whole.
-    pub fn image_scaled(&self, c: usize, k: usize) -> ColorImage {
+    /// One channel coloured, box-averaged by `k` in each direction first (k = 1: full size),
+    /// each pixel made by `pixel(r, g, b)`: `([w, h], pixels)`, rows top to bottom. Tiles of
+    /// large maps use this so a 147x147 map shown at 72 px is not uploaded whole.
+    pub fn pixels<P>(
+        &self,
+        c: usize,
+        k: usize,
+        pixel: impl Fn(u8, u8, u8) -> P,
+    ) -> ([usize; 2], Vec<P>) {
         let (w, h) = (self.maps.width, self.maps.height);
         let values = self.maps.channel(c);
         let range = self.range(c);
@@ -105,15 +112,14 @@ impl LayerView {
             let t = range.normalize(v);
             if t.is_nan() {
                 let [r, g, b] = featurescope_maps::INVALID_COLOR;
-                return Color32::from_rgb(r, g, b);
+                return pixel(r, g, b);
             }
             let [r, g, b] = lut[((t * 255.0).round() as usize).min(255)];
-            Color32::from_rgb(r, g, b)
+            pixel(r, g, b)
         };
         let k = k.max(1);
         if k == 1 || values.len() < w * h {
-            let pixels = values.iter().map(|&v| color(v)).collect();
-            return ColorImage::new([w, h], pixels);
+            return ([w, h], values.iter().map(|&v| color(v)).collect());
         }
         let (ow, oh) = (w.div_ceil(k), h.div_ceil(k));
         let mut pixels = Vec::with_capacity(ow * oh);
@@ -132,7 +138,7 @@ impl LayerView {
                 pixels.push(color(sum / n.max(1.0)));
             }
         }
-        ColorImage::new([ow, oh], pixels)
+        ([ow, oh], pixels)
     }
 
     /// Downsampling factor for tiles drawn `tile_pixels` physical pixels wide: the largest
@@ -140,141 +146,5 @@ impl LayerView {
     pub fn tile_factor(&self, tile_pixels: f32) -> usize {
         let side = self.maps.width.max(self.maps.height) as f32;
         ((side / tile_pixels.max(1.0)).floor() as usize).max(1)
-    }
-}
-
-/// Texture budget for tiles, in bytes of RGBA8.
-pub const TILE_TEXTURE_BUDGET: usize = 96 << 20;
-
-/// Bounded LRU cache of tile textures for the current view.
-#[derive(Default)]
-pub struct TileCache {
-    version: u64,
-    factor: usize,
-    frame: u64,
-    bytes: usize,
-    entries: HashMap<usize, (TextureHandle, u64)>,
-    /// Textures created this frame (for the performance display).
-    pub created_this_frame: usize,
-}
-
-impl TileCache {
-    /// The texture of channel `c` (created on first use), downsampled by `factor`.
-    pub fn get(
-        &mut self,
-        ctx: &egui::Context,
-        view: &LayerView,
-        c: usize,
-        factor: usize,
-    ) -> &TextureHandle {
-        self.sync(view, factor);
-        if !self.entries.contains_key(&c) {
-            let image = view.image_scaled(c, factor);
-            self.insert(ctx, view, c, image);
-        }
-        let frame = self.frame;
-        match self.entries.get_mut(&c) {
-            Some(entry) => {
-                entry.1 = frame;
-                &entry.0
-            }
-            None => unreachable!("inserted above"),
-        }
-    }
-
-    /// Drop everything when the view or the downsampling factor changed.
-    fn sync(&mut self, view: &LayerView, factor: usize) {
-        if self.version != view.version || self.factor != factor {
-            self.entries.clear();
-            self.bytes = 0;
-            self.version = view.version;
-            self.factor = factor;
-        }
-    }
-
-    fn insert(&mut self, ctx: &egui::Context, view: &LayerView, c: usize, image: ColorImage) {
-        self.bytes += image.size[0] * image.size[1] * 4;
-        self.created_this_frame += 1;
-        let tex = ctx.load_texture(
-            format!("tile-{}-{c}", view.id),
-            image,
-            TextureOptions::NEAREST,
-        );
-        self.entries.insert(c, (tex, self.frame));
-    }
-
-    /// Create the textures of `channels` that are not cached yet, colouring them on all cores
-    /// (the first frame of a layer with large maps would otherwise colour them one by one).
-    pub fn prefetch(
-        &mut self,
-        ctx: &egui::Context,
-        view: &LayerView,
-        channels: &[usize],
-        factor: usize,
-    ) {
-        self.sync(view, factor);
-        let missing: Vec<usize> = channels
-            .iter()
-            .copied()
-            .filter(|c| !self.entries.contains_key(c))
-            .collect();
-        if missing.len() < 2 {
-            return;
-        }
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let chunk = missing.len().div_ceil(threads.max(1));
-        let images: Vec<(usize, ColorImage)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = missing
-                .chunks(chunk.max(1))
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|&c| (c, view.image_scaled(c, factor)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for (c, image) in images {
-            self.insert(ctx, view, c, image);
-        }
-    }
-
-    /// Number of live textures.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// Call once per frame after drawing: evicts least recently used textures over budget.
-    pub fn end_frame(&mut self, full_tile_bytes: usize) {
-        let tile_bytes = full_tile_bytes / (self.factor.max(1) * self.factor.max(1));
-        if self.bytes > TILE_TEXTURE_BUDGET {
-            let mut by_age: Vec<(usize, u64)> =
-                self.entries.iter().map(|(&c, &(_, f))| (c, f)).collect();
-            by_age.sort_by_key(|&(_, f)| f);
-            for (c, f) in by_age {
-                if self.bytes <= TILE_TEXTURE_BUDGET * 3 / 4 || f == self.frame {
-                    break;
-                }
-                self.entries.remove(&c);
-                self.bytes = self.bytes.saturating_sub(tile_bytes);
-            }
-        }
-        self.frame += 1;
-        self.created_this_frame = 0;
     }
 }

@@ -10,14 +10,19 @@ use std::time::{Duration, Instant};
 
 use eframe::egui_wgpu::{WgpuSetup, WgpuSetupExisting};
 use egui_kittest::Harness;
-use featurescope_app::{FeaturescopeApp, Launch, SAMPLE_PHOTO};
+use featurescope_app::{Action, AppState, FeaturescopeApp, Launch, LayerRef, SAMPLE_PHOTO};
 use featurescope_net::device::{self, SharedDevice};
 use featurescope_net::{BackendChoice, LayerData, Network, TapRequest, WeightsSource, preprocess};
 
 type State = Option<FeaturescopeApp>;
 
-fn app<'h>(h: &'h Harness<'_, State>) -> &'h FeaturescopeApp {
-    h.state().as_ref().unwrap()
+fn app<'h>(h: &'h Harness<'_, State>) -> &'h AppState {
+    h.state().as_ref().unwrap().state()
+}
+
+fn select(h: &mut Harness<'_, State>, layer: &str) {
+    let action = Action::Select(LayerRef::named(layer));
+    h.state_mut().as_mut().unwrap().apply(action);
 }
 
 fn harness<'a>(shared: &SharedDevice) -> Harness<'a, State> {
@@ -38,7 +43,7 @@ fn harness<'a>(shared: &SharedDevice) -> Harness<'a, State> {
 }
 
 /// Step until `done` holds (the worker computes for real, on lavapipe in CI).
-fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&FeaturescopeApp) -> bool) {
+fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&AppState) -> bool) {
     let start = Instant::now();
     loop {
         h.step();
@@ -103,10 +108,11 @@ fn the_window_and_the_network_share_one_gpu_device_and_read_back_only_the_shown_
         a.is_idle() && a.view.is_some()
     });
     let a = app(&h);
-    let device_line = &a.weights.as_ref().unwrap().1;
+    let device = &a.weights.as_ref().unwrap().device;
     assert!(
-        device_line.starts_with("wgpu") && device_line.contains("shared with the window"),
-        "{device_line}"
+        device.backend == featurescope_net::Backend::Wgpu
+            && device.name.contains("shared with the window"),
+        "{device}"
     );
     let analysis = a.analysis.as_ref().unwrap();
     let read: Vec<&str> = analysis
@@ -117,25 +123,28 @@ fn the_window_and_the_network_share_one_gpu_device_and_read_back_only_the_shown_
         .collect();
     assert_eq!(
         read,
-        [a.selected.as_str()],
+        [a.selected.id()],
         "only the layer on screen came back"
     );
     assert!(
         analysis.activations.head.is_some(),
         "the predictions came back"
     );
-    assert_close(&analysis.activations.layers[0], &on_the_cpu(&a.selected));
+    assert_close(
+        &analysis.activations.layers[0],
+        &on_the_cpu(a.selected.id()),
+    );
 
     // Another layer is read from the GPU when it is picked; the tiles wait for it, with a
     // spinner, and the UI thread never does.
-    h.state_mut().as_mut().unwrap().select("Mixed_6e");
+    select(&mut h, "Mixed_6e");
     h.step();
     assert!(
-        app(&h).reading.contains("Mixed_6e") || app(&h).view.is_some(),
+        app(&h).pending.reading.contains("Mixed_6e") || app(&h).view.is_some(),
         "asked the worker for the layer"
     );
     wait_for(&mut h, "reading Mixed_6e back", |a| {
-        a.view.is_some() && a.reading.is_empty()
+        a.view.is_some() && a.pending.reading.is_empty()
     });
     let activations = &app(&h).analysis.as_ref().unwrap().activations;
     assert_eq!(activations.layers.len(), 2);
@@ -146,17 +155,17 @@ fn the_window_and_the_network_share_one_gpu_device_and_read_back_only_the_shown_
     assert_eq!(app(&h).view.as_ref().unwrap().order.len(), 768);
 
     // The predictions are no tap: nothing to read back, no error.
-    h.state_mut().as_mut().unwrap().select("head");
+    select(&mut h, "head");
     for _ in 0..5 {
         h.step();
     }
-    assert!(app(&h).reading.is_empty());
+    assert!(app(&h).pending.reading.is_empty());
     assert!(
         !app(&h).notices.iter().any(|n| n.is_error()),
         "{:?}",
         app(&h).notices
     );
-    h.state_mut().as_mut().unwrap().select("Mixed_6e");
+    select(&mut h, "Mixed_6e");
     h.run();
 
     // egui drew the tiles with the same device.

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use featurescope_app::{FeaturescopeApp, Launch};
+use featurescope_app::{Action, FeaturescopeApp, Launch, LayerRef};
 use featurescope_net::BackendChoice;
 
 type State = Option<FeaturescopeApp>;
@@ -34,23 +34,19 @@ fn layer_switches_and_scrolls_keep_memory_and_textures_flat() {
     while !h
         .state()
         .as_ref()
-        .is_some_and(|a| a.is_idle() && a.view.is_some())
+        .is_some_and(|a| a.state().is_idle() && a.state().view.is_some())
     {
         assert!(start.elapsed() < Duration::from_secs(180), "first analysis");
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
-    let layers: Vec<String> = featurescope_net::Catalogue::inception_v3()
-        .layers
-        .iter()
-        .map(|l| l.id.clone())
-        .collect();
+    let layers = featurescope_net::Catalogue::inception_v3().layers.len();
     let warm_end = steps / 10;
     let (mut warm_rss, mut warm_tex, mut max_tex) = (0.0, 0, 0);
     let t = Instant::now();
     for i in 0..steps {
-        let id = &layers[(i * 7) % layers.len()];
-        h.state_mut().as_mut().unwrap().select(id);
+        let layer = LayerRef::Layer((i * 7) % layers);
+        h.state_mut().as_mut().unwrap().apply(Action::Select(layer));
         h.step();
         // Scroll the tile grid down, then back up.
         let delta = if i % 2 == 0 { -600.0 } else { 400.0 };

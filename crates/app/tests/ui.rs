@@ -9,9 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
-use featurescope_app::{FeaturescopeApp, Launch};
-use featurescope_net::BackendChoice;
+use egui_kittest::kittest::{NodeT, Queryable};
+use featurescope_app::action::{Action, Choose};
+use featurescope_app::services::dialogs::DialogChoice;
+use featurescope_app::settings::Settings;
+use featurescope_app::state::{Entry, Inspector};
+use featurescope_app::{AppState, FeaturescopeApp, Launch, LayerRef};
+use featurescope_net::{Backend, BackendChoice};
 
 type State = Option<FeaturescopeApp>;
 
@@ -53,8 +57,21 @@ fn harness_on<'a>(accessibility_check: bool, backend: BackendChoice) -> Harness<
         .build_ui_state(FeaturescopeApp::driven(launch), None)
 }
 
-fn app<'h>(h: &'h Harness<'_, State>) -> &'h FeaturescopeApp {
-    h.state().as_ref().unwrap()
+/// The app's state, as the panels read it.
+fn app<'h>(h: &'h Harness<'_, State>) -> &'h AppState {
+    h.state().as_ref().unwrap().state()
+}
+
+/// Do what a person would, as the panels do: through an action.
+fn act(h: &mut Harness<'_, State>, action: Action) {
+    h.state_mut().as_mut().unwrap().apply(action);
+}
+
+/// Change settings as the toolbar does.
+fn set(h: &mut Harness<'_, State>, change: impl FnOnce(&mut Settings)) {
+    let mut s = app(h).settings.clone();
+    change(&mut s);
+    act(h, Action::ChangeSettings(Box::new(s)));
 }
 
 /// Step until the worker has delivered and nothing is running (the network runs for real).
@@ -68,7 +85,7 @@ fn settle(h: &mut Harness<'_, State>) {
         assert!(
             start.elapsed() < Duration::from_secs(180),
             "the analysis did not finish; notices: {:?}",
-            h.state().as_ref().map(|a| &a.notices)
+            app(h).notices
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -85,7 +102,7 @@ fn first_run_deep_layer_and_inspector() {
     let mut h = harness();
     settle(&mut h);
     let a = app(&h);
-    assert_eq!(a.selected, "Conv2d_2b_3x3");
+    assert_eq!(a.selected.id(), "Conv2d_2b_3x3");
     assert_eq!(a.view.as_ref().unwrap().order.len(), 64);
     assert!(a.weights.is_some());
     h.get_by_label_contains("Neutral");
@@ -95,7 +112,7 @@ fn first_run_deep_layer_and_inspector() {
     h.get_by_label_contains("Mixed_7c  InceptionE").click();
     h.run();
     let a = app(&h);
-    assert_eq!(a.selected, "Mixed_7c");
+    assert_eq!(a.selected.id(), "Mixed_7c");
     let view = a.view.as_ref().unwrap();
     assert_eq!(view.maps.channels, 2048);
     assert_eq!((view.maps.height, view.maps.width), (8, 8));
@@ -120,7 +137,7 @@ fn selecting_sorting_dropping_and_a_corrupt_file() {
     h.run();
     h.get_by_label_contains("Mixed_5b  ").click();
     h.run();
-    assert_eq!(app(&h).selected, "Mixed_5b");
+    assert_eq!(app(&h).selected.id(), "Mixed_5b");
     let by_index = app(&h).view.as_ref().unwrap().order.clone();
     assert_eq!(by_index, (0..256).collect::<Vec<_>>());
 
@@ -139,10 +156,10 @@ fn selecting_sorting_dropping_and_a_corrupt_file() {
     h.run();
     h.key_press(egui::Key::ArrowDown);
     h.run();
-    assert_eq!(app(&h).selected, "Mixed_5c.branch1x1");
+    assert_eq!(app(&h).selected.id(), "Mixed_5c.branch1x1");
     h.key_press(egui::Key::ArrowUp);
     h.run();
-    assert_eq!(app(&h).selected, "Mixed_5b");
+    assert_eq!(app(&h).selected.id(), "Mixed_5b");
 
     // A dropped file is analysed and its tiles shown.
     drop_file(&mut h, sample("coffee.png"));
@@ -192,18 +209,20 @@ fn built_in_file_browser_opens_an_image() {
     std::fs::copy(sample("coffee.png"), dir.path().join("espresso.png")).unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not an image").unwrap();
     std::fs::create_dir(dir.path().join("more photos")).unwrap();
-    {
-        let a = h.state_mut().as_mut().unwrap();
+    set(&mut h, |s| {
         // As on a desktop without a portal, or as the person chose in the File menu.
-        a.settings.file_dialog = featurescope_app::files::DialogChoice::BuiltIn;
+        s.file_dialog = DialogChoice::BuiltIn;
         // The browser starts in the folder of the most recent file.
-        a.settings.recent = vec![dir.path().join("espresso.png")];
-    }
+        s.recent = vec![dir.path().join("espresso.png")];
+    });
     h.get_by_label("File").click();
     h.run();
     h.get_by_label("Open image…  (Ctrl+O)").click();
     h.run();
-    assert!(app(&h).browser.is_some(), "the in-app browser is open");
+    assert!(
+        app(&h).files.browser.is_some(),
+        "the in-app browser is open"
+    );
     h.get_by_label_contains("Open image (featurescope file browser)");
     h.get_by_label_contains("more photos");
     assert!(
@@ -225,7 +244,7 @@ fn built_in_file_browser_opens_an_image() {
     // The analysis starts (a spinner keeps repainting): step, don't wait to settle.
     h.step();
     h.step();
-    assert!(app(&h).browser.is_none(), "the browser closed");
+    assert!(app(&h).files.browser.is_none(), "the browser closed");
     settle(&mut h);
     assert_eq!(
         app(&h).analysis.as_ref().unwrap().source.name(),
@@ -242,7 +261,7 @@ fn built_in_file_browser_opens_an_image() {
     h.get_by_label_contains("Open weights (featurescope file browser)");
     h.get_by_label("Cancel").click();
     h.run();
-    assert!(app(&h).browser.is_none());
+    assert!(app(&h).files.browser.is_none());
     assert!(app(&h).notices.iter().all(|n| !n.is_error()));
 }
 
@@ -265,10 +284,13 @@ fn atlas_built_from_a_folder_beside_the_tiles() {
     cat.grayscale().save(root.join("cat-gray.png")).unwrap();
     std::fs::write(root.join("readme.txt"), "not an image").unwrap();
     let out = dir.path().join("atlas");
-    h.state_mut()
-        .as_mut()
-        .unwrap()
-        .build_atlas_into(root.clone(), out.clone());
+    act(
+        &mut h,
+        Action::BuildAtlas {
+            root: root.clone(),
+            out: Some(out.clone()),
+        },
+    );
     let start = Instant::now();
     while app(&h).atlas.is_none() {
         assert!(
@@ -321,7 +343,7 @@ fn atlas_built_from_a_folder_beside_the_tiles() {
 }
 
 /// Step until `done` holds (the worker computes for real).
-fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&FeaturescopeApp) -> bool) {
+fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&AppState) -> bool) {
     let start = Instant::now();
     loop {
         h.step();
@@ -344,8 +366,7 @@ fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&FeaturescopeA
     h.run();
 }
 
-fn entry_state(e: &featurescope_app::explain::Entry) -> String {
-    use featurescope_app::explain::Entry;
+fn entry_state<T>(e: &Entry<T>) -> String {
     match e {
         Entry::Pending { done, total, .. } => format!("pending {done}/{total}"),
         Entry::Ready(..) => "ready".into(),
@@ -353,10 +374,11 @@ fn entry_state(e: &featurescope_app::explain::Entry) -> String {
     }
 }
 
-fn explained(a: &FeaturescopeApp, method: featurescope_net::attribution::Method) -> bool {
-    a.explain.cache.iter().any(|(k, e)| {
-        k.method == method && matches!(e, featurescope_app::explain::Entry::Ready(..))
-    })
+fn explained(a: &AppState, method: featurescope_net::attribution::Method) -> bool {
+    a.explain
+        .cache
+        .iter()
+        .any(|(k, e)| k.method == method && matches!(e, Entry::Ready(..)))
 }
 
 /// The inspector's explanation views: a concat's channel names its branch; guided backprop
@@ -367,7 +389,7 @@ fn inspector_explains_a_filter() {
     use featurescope_net::attribution::Method;
     let mut h = harness();
     settle(&mut h);
-    h.state_mut().as_mut().unwrap().select("Mixed_5b");
+    act(&mut h, Action::Select(LayerRef::named("Mixed_5b")));
     h.run();
     h.get_by_label("filter 10").click();
     h.run();
@@ -382,23 +404,23 @@ fn inspector_explains_a_filter() {
     h.get_by_label("Sanity check: randomise from here up")
         .click();
     wait_for(&mut h, "the sanity check", |a| {
-        a.explain.cache.iter().any(|(k, e)| {
-            k.sanity.is_some() && matches!(e, featurescope_app::explain::Entry::Ready(..))
-        })
+        a.explain
+            .cache
+            .iter()
+            .any(|(k, e)| k.sanity.is_some() && matches!(e, Entry::Ready(..)))
     });
     h.get_by_label_contains("rank correlation with the trained network's map");
     {
-        use featurescope_app::explain::Entry;
         let cache = &app(&h).explain.cache;
         let ready = |sanity: bool| {
             cache.iter().find_map(|(k, e)| match e {
-                Entry::Ready(done, _) if k.sanity.is_some() == sanity => Some(done),
+                Entry::Ready(done) if k.sanity.is_some() == sanity => Some(done),
                 _ => None,
             })
         };
         let (plain, checked) = (ready(false).unwrap(), ready(true).unwrap());
         assert!(
-            checked.alone.pixels != plain.alone.pixels,
+            checked.alone.as_raw() != plain.alone.as_raw(),
             "re-initialising the block left the map unchanged"
         );
         let rho = checked.rank_correlation.unwrap();
@@ -407,20 +429,23 @@ fn inspector_explains_a_filter() {
     h.snapshot("explain_sanity");
 
     // SmoothGrad: cancel while it runs; the view says so and offers a retry.
-    h.state_mut().as_mut().unwrap().explain.options.samples = 64;
+    let options = featurescope_net::attribution::Options {
+        samples: 64,
+        ..app(&h).explain.options.clone()
+    };
+    act(&mut h, Action::ExplainOptions(Box::new(options)));
     h.get_by_label("SmoothGrad").click();
     h.run();
     h.get_by_label("Cancel").click();
     wait_for(&mut h, "cancelling SmoothGrad", |a| {
         a.explain.cache.iter().any(|(k, e)| {
-            k.method == Method::SmoothGrad
-                && matches!(e, featurescope_app::explain::Entry::Failed(m) if m == "cancelled")
+            k.method == Method::SmoothGrad && matches!(e, Entry::Failed(m) if m == "cancelled")
         })
     });
     h.get_by_label("Retry");
 
     // Feature visualisation, short.
-    h.state_mut().as_mut().unwrap().visual.steps = 16;
+    act(&mut h, Action::VisualizeSettings { steps: 16, seed: 0 });
     h.get_by_label("Feature visualization").click();
     h.run();
     h.get_by_label("Visualize").click();
@@ -428,7 +453,7 @@ fn inspector_explains_a_filter() {
         a.visual
             .cache
             .values()
-            .any(|e| matches!(e, featurescope_app::explain::visualize::VisEntry::Ready(..)))
+            .any(|e| matches!(e, Entry::Ready(..)))
     });
     h.get_by_label_contains("16 steps, seed 0");
 }
@@ -478,10 +503,10 @@ fn hostile_files_dropped_on_the_window_keep_the_last_image_and_model() {
             continue;
         }
         let name = case.file_name();
-        h.state_mut()
-            .as_mut()
-            .unwrap()
-            .load_weights(featurescope_net::WeightsSource::File(case.path.clone()));
+        act(
+            &mut h,
+            Action::LoadWeights(featurescope_net::WeightsSource::File(case.path.clone())),
+        );
         wait_notice(&mut h, &name);
         assert!(
             app(&h)
@@ -503,10 +528,10 @@ fn on_the_cpu_every_layer_comes_with_the_analysis() {
         123
     );
     for id in ["Mixed_6e", "head", "avgpool"] {
-        h.state_mut().as_mut().unwrap().select(id);
+        act(&mut h, Action::Select(LayerRef::named(id)));
         h.run();
         assert!(
-            app(&h).reading.is_empty(),
+            app(&h).pending.reading.is_empty(),
             "{id}: nothing to ask the worker for"
         );
         assert_eq!(app(&h).view.is_some(), id != "head", "{id}: shown at once");
@@ -531,9 +556,12 @@ fn a_lost_gpu_falls_back_to_the_cpu_keeping_settings() {
     }
     let mut h = harness_on(true, BackendChoice::Wgpu);
     settle(&mut h);
-    assert!(app(&h).weights.as_ref().unwrap().1.starts_with("wgpu"));
-    h.state_mut().as_mut().unwrap().settings.tile_px = 48.0;
-    h.state_mut().as_mut().unwrap().simulate_device_loss();
+    assert_eq!(
+        app(&h).weights.as_ref().unwrap().device.backend,
+        Backend::Wgpu
+    );
+    set(&mut h, |s| s.tile_px = 48.0);
+    act(&mut h, Action::SimulateDeviceLoss);
     drop_file(&mut h, sample("coffee.png"));
     wait_notice(&mut h, "GPU stopped working");
     assert!(
@@ -552,7 +580,9 @@ fn a_lost_gpu_falls_back_to_the_cpu_keeping_settings() {
             && a.analysis
                 .as_ref()
                 .is_some_and(|x| x.source.name() == "coffee.png")
-            && a.weights.as_ref().is_some_and(|w| w.1.starts_with("cpu"));
+            && a.weights
+                .as_ref()
+                .is_some_and(|w| w.device.backend == Backend::Cpu);
         if done {
             break;
         }
@@ -574,11 +604,10 @@ fn export_over_an_existing_file_asks_first() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("Conv2d_2b_3x3.png");
     std::fs::write(&target, b"an older export").unwrap();
-    {
-        let a = h.state_mut().as_mut().unwrap();
-        a.settings.file_dialog = featurescope_app::files::DialogChoice::BuiltIn;
-        a.settings.recent = vec![dir.path().join("photo.png")];
-    }
+    set(&mut h, |s| {
+        s.file_dialog = DialogChoice::BuiltIn;
+        s.recent = vec![dir.path().join("photo.png")];
+    });
     let export = |h: &mut Harness<'_, State>| {
         h.get_by_label("File").click();
         h.run();
@@ -588,12 +617,12 @@ fn export_over_an_existing_file_asks_first() {
         h.run();
     };
     export(&mut h);
-    assert!(app(&h).replace.is_some(), "asked before replacing");
+    assert!(app(&h).files.replace.is_some(), "asked before replacing");
     h.get_by_label_contains("already exists. Replace it");
     h.snapshot("replace_question");
     h.get_by_label("Cancel").click();
     h.run();
-    assert!(app(&h).replace.is_none());
+    assert!(app(&h).files.replace.is_none());
     wait_notice(&mut h, "not saved");
     assert_eq!(std::fs::read(&target).unwrap(), b"an older export");
 
@@ -622,7 +651,7 @@ fn wait_weights(h: &mut Harness<'_, State>, path: &Path) {
     while !app(h)
         .weights
         .as_ref()
-        .is_some_and(|(w, _)| w.source == featurescope_net::WeightsSource::File(path.to_path_buf()))
+        .is_some_and(|w| w.info.source == featurescope_net::WeightsSource::File(path.to_path_buf()))
     {
         assert!(
             start.elapsed() < Duration::from_secs(120),
@@ -674,6 +703,149 @@ fn a_retrained_model_dropped_on_the_window_shows_its_own_class_names() {
     std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
     drop_file(&mut h, cut);
     wait_notice(&mut h, "previous weights stay");
-    let (info, _) = app(&h).weights.clone().unwrap();
-    assert_eq!(info.source, featurescope_net::WeightsSource::File(graph));
+    let weights = app(&h).weights.clone().unwrap();
+    assert_eq!(
+        weights.info.source,
+        featurescope_net::WeightsSource::File(graph)
+    );
+}
+
+/// Dragging a toolbar value while a conv's pre-ReLU values were on their way asked the worker
+/// for them again on every change, until its queue was full ("the network is busy"); and while
+/// they were on their way, the inspector was dropped.
+#[test]
+fn pre_relu_values_are_asked_for_once_and_the_inspector_waits_for_them() {
+    use featurescope_app::settings::NormMode;
+    let mut h = harness();
+    settle(&mut h);
+    // A deep conv: its pre-ReLU pass runs almost the whole network, so it is still running
+    // while the drag below goes on.
+    let layer = LayerRef::named("Mixed_7c.branch3x3_1");
+    act(&mut h, Action::Select(layer));
+    h.run();
+    act(&mut h, Action::Inspect(Inspector::map(5)));
+    set(&mut h, |s| {
+        s.pre_relu = true;
+        s.norm = NormMode::Fixed;
+    });
+    // A drag on the fixed range's low end: a new value per frame, faster than any pass.
+    for i in 0..64 {
+        set(&mut h, |s| s.fixed_lo = -(i as f32) / 16.0);
+    }
+    let a = app(&h);
+    assert_eq!(a.pending.pre_relu.len(), 1, "asked once: {:?}", a.pending);
+    assert!(!a.notices.iter().any(|n| n.is_error()), "{:?}", a.notices);
+    // A frame while they are on their way: the inspector stays on its filter.
+    h.step();
+    assert_eq!(app(&h).inspector.map(|i| i.channel), Some(5));
+    wait_for(&mut h, "the pre-ReLU values", |a| {
+        a.view.as_ref().is_some_and(|v| v.pre_relu)
+    });
+    let a = app(&h);
+    assert_eq!(a.inspector.map(|i| i.channel), Some(5));
+    assert!(a.pending.pre_relu.is_empty());
+    assert_eq!(a.view.as_ref().unwrap().id, "Mixed_7c.branch3x3_1");
+    assert!(
+        a.view.as_ref().unwrap().stats.iter().any(|s| s.min < 0.0),
+        "pre-ReLU values go below zero"
+    );
+    h.get_by_label_contains("Mixed_7c.branch3x3_1 · filter 5");
+}
+
+/// While the first analysis ran (the network still loading), the input panel said "Drop an
+/// image here" although an image was being analysed.
+#[test]
+fn the_input_panel_says_what_is_being_analysed_before_the_first_result() {
+    let mut h = harness();
+    h.step();
+    if app(&h).analysis.is_none() {
+        h.get_by_label_contains("Analysing chelsea.png (sample)");
+        assert!(h.query_by_label_contains("Drop an image here").is_none());
+    }
+    settle(&mut h);
+    assert!(h.query_by_label_contains("Analysing").is_none());
+}
+
+/// The status bar's left text (the image, timings) ran under its right text (the newest
+/// information line: weights, device) when both were long.
+#[test]
+fn the_status_bar_cuts_long_texts_short_rather_than_overlapping_them() {
+    let launch = Launch::headless(BackendChoice::Cpu);
+    // Machine details shown, as in the real window.
+    let mut h = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .wgpu()
+        .build_ui_state(
+            move |ui, app: &mut State| {
+                app.get_or_insert_with(|| FeaturescopeApp::new(ui.ctx(), None, launch.clone()))
+                    .frame_ui(ui);
+            },
+            None,
+        );
+    settle(&mut h);
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!(
+        "{}.png",
+        "a-very-long-photo-name-from-a-camera-roll-".repeat(3)
+    );
+    let photo = dir.path().join(&long);
+    std::fs::copy(sample("coffee_299.png"), &photo).unwrap();
+    drop_file(&mut h, photo);
+    settle(&mut h);
+    let names = dir
+        .path()
+        .join("class_names_with_a_long_file_name_for_this_test.json");
+    let labels: Vec<String> = (0..5).map(|i| format!("class {i}")).collect();
+    std::fs::write(&names, serde_json::to_string(&labels).unwrap()).unwrap();
+    drop_file(&mut h, names);
+    wait_notice(&mut h, "class names from");
+    h.run();
+    // The photo's name is in the input panel too: the status bar's is the lowest.
+    let left = h
+        .get_all_by_label_contains("a-very-long-photo-name")
+        .map(|n| n.rect())
+        .max_by(|a, b| a.max.y.total_cmp(&b.max.y))
+        .unwrap();
+    let right = h.get_by_label_contains("class names from").rect();
+    assert!(
+        !left.intersects(right),
+        "the status texts overlap: {left:?} and {right:?}"
+    );
+    assert!(right.width() <= 0.55 * 1400.0, "{right:?}");
+}
+
+/// In the built-in file browser a full path typed into the File field opened with Enter, but
+/// the Open button did nothing.
+#[test]
+fn a_path_typed_into_the_built_in_browser_opens_with_the_open_button() {
+    let mut h = harness_with(false);
+    settle(&mut h);
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("typed.png");
+    std::fs::copy(sample("coffee_299.png"), &photo).unwrap();
+    set(&mut h, |s| s.file_dialog = DialogChoice::BuiltIn);
+    act(&mut h, Action::Choose(Choose::Image));
+    h.run();
+    assert!(app(&h).files.browser.is_some());
+    // The File field: the browser's text field without a value (the folder field has one).
+    let field = h
+        .get_all_by_role(egui::accesskit::Role::TextInput)
+        .map(|n| n.accesskit_node())
+        .rfind(|n| n.value().is_none_or(|v| v.is_empty()) && n.label().is_none())
+        .expect("the File field")
+        .id();
+    h.get_by(|n| n.id() == field).click();
+    h.run();
+    h.get_by(|n| n.id() == field)
+        .type_text(photo.to_str().unwrap());
+    h.run();
+    h.get_by_label("Open").click();
+    h.step();
+    h.step();
+    assert!(app(&h).files.browser.is_none(), "the browser closed");
+    settle(&mut h);
+    assert_eq!(
+        app(&h).analysis.as_ref().unwrap().source.name(),
+        "typed.png"
+    );
 }

@@ -189,7 +189,7 @@ pub(crate) fn attribute(a: &AttributeArgs) -> Result<()> {
             later.len()
         );
     }
-    let (alone, over) = featurescope_app::explain::draw(&result, &input.crop);
+    let (alone, over) = featurescope_app::services::attribution::draw(&result, &input.crop);
     let img = if a.overlay { over } else { alone };
     featurescope_maps::save_image(&a.out, &img.into(), crate::cli::overwrite())?;
     if let Some(npy) = &a.npy {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use featurescope_app::worker::{Event, ImageSource, Job, Worker};
+use featurescope_app::services::worker::{Event, ImageSource, Job, Worker};
 use featurescope_maps::{GridOptions, LayerMaps};
 use featurescope_net::{BackendChoice, TapRequest, WeightsSource, preprocess};
 use image::DynamicImage;

@@ -7,13 +7,59 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
-use image::{DynamicImage, RgbaImage};
-
+use featurescope_atlas::{FilterAtlas, Rank};
 use featurescope_maps::atlas::{Atlas, AtlasHit, crop_image, input_image_path};
+use image::{DynamicImage, RgbImage, RgbaImage};
 
-use crate::atlas_view::{CropKey, LoadedAtlas, crop_thumbnail};
-use crate::files::{ExportWrite, FileRequest, NATIVE_MIN_LIFETIME};
-use crate::worker::ImageSource;
+use super::dialogs::{ExportWrite, FileRequest, NATIVE_MIN_LIFETIME};
+use super::worker::ImageSource;
+
+/// Side of a crop thumbnail in pixels (crops are scaled to it, nearest-neighbour when enlarged).
+pub const THUMB_PX: u32 = 96;
+
+/// One filter's ranking in an atlas.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CropKey {
+    /// Layer id.
+    pub layer: String,
+    /// Channel.
+    pub channel: usize,
+    /// By the channel's maximum or its mean.
+    pub rank: Rank,
+}
+
+/// An atlas read from disk.
+#[derive(Clone)]
+pub struct LoadedAtlas {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The collection folder it was built from, when recorded and still there.
+    pub root: Option<PathBuf>,
+    /// The atlas.
+    pub atlas: Arc<FilterAtlas>,
+}
+
+impl std::fmt::Debug for LoadedAtlas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "atlas {}", self.dir.display())
+    }
+}
+
+/// A crop scaled to a thumbnail (enlarged crops stay pixel-sharp).
+pub fn crop_thumbnail(crop: &RgbImage) -> RgbImage {
+    let (w, h) = crop.dimensions();
+    let scale = f64::from(THUMB_PX) / f64::from(w.max(h).max(1));
+    let (tw, th) = (
+        ((f64::from(w) * scale).round() as u32).max(1),
+        ((f64::from(h) * scale).round() as u32).max(1),
+    );
+    let filter = if scale > 1.0 {
+        image::imageops::FilterType::Nearest
+    } else {
+        image::imageops::FilterType::Triangle
+    };
+    image::imageops::resize(crop, tw, th, filter)
+}
 
 /// What a finished task reports.
 #[derive(Debug)]
@@ -42,8 +88,8 @@ pub enum TaskResult {
     AtlasCrops {
         /// Which list.
         key: CropKey,
-        /// The hits with their crops, or why they could not be read.
-        crops: Result<Vec<(AtlasHit, egui::ColorImage)>, String>,
+        /// The hits with their crops (thumbnails), or why they could not be read.
+        crops: Result<Vec<(AtlasHit, RgbImage)>, String>,
     },
 }
 
@@ -53,12 +99,6 @@ pub struct Tasks {
     rx: Receiver<TaskResult>,
     repaint: Arc<dyn Fn() + Send + Sync>,
 }
-
-/// Image extensions offered in the open dialog (everything the `image` crate decodes).
-pub const IMAGE_EXTENSIONS: &[&str] = &[
-    "png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "ico", "pnm", "pbm", "pgm", "ppm",
-    "tga", "qoi", "hdr", "exr", "dds",
-];
 
 impl Tasks {
     /// A runner that calls `repaint` when a task finishes.

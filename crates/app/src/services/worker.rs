@@ -11,10 +11,12 @@ use std::time::Instant;
 
 use featurescope_atlas::{BuildEvent, BuildOptions, BuildSummary};
 use featurescope_net::{
-    Activations, BackendChoice, ComputeDevice, InputImage, LayerData, Network, ResidentTaps,
-    TapRequest, WeightsInfo, WeightsSource, preprocess,
+    Activations, Backend, BackendChoice, ComputeDevice, InputImage, LayerData, Network,
+    ResidentTaps, TapRequest, WeightsInfo, WeightsSource, preprocess,
 };
-use image::DynamicImage;
+use image::{DynamicImage, RgbImage};
+
+use super::attribution::{ExplainKey, Explained, VisKey, Visualization};
 
 /// Where an image comes from.
 #[derive(Clone, Debug)]
@@ -91,17 +93,15 @@ pub enum Job {
     },
     /// Explain a filter (or a class) with an attribution method, on the current image.
     Explain {
-        /// What, how, for which image and weights.
-        key: crate::explain::ExplainKey,
-        /// The method's parameters.
-        options: featurescope_net::attribution::Options,
+        /// What, how (the method's parameters), for which image and weights.
+        key: ExplainKey,
         /// Set to cancel.
         cancel: Arc<AtomicBool>,
     },
     /// Feature visualisation of a filter.
     Visualize {
         /// What.
-        key: crate::explain::visualize::VisKey,
+        key: VisKey,
         /// Set to cancel.
         cancel: Arc<AtomicBool>,
     },
@@ -168,8 +168,8 @@ pub enum Event {
     WeightsLoaded {
         /// What was loaded.
         info: WeightsInfo,
-        /// `wgpu` / `cpu` and the device's name.
-        device: String,
+        /// Where it runs.
+        device: RunsOn,
         /// Load time.
         millis: f64,
     },
@@ -226,7 +226,7 @@ pub enum Event {
     /// Progress of an explanation.
     ExplainProgress {
         /// Which.
-        key: crate::explain::ExplainKey,
+        key: ExplainKey,
         /// Steps done.
         done: usize,
         /// Steps in all.
@@ -235,14 +235,14 @@ pub enum Event {
     /// An explanation finished (or failed, or was cancelled).
     Explained {
         /// Which.
-        key: crate::explain::ExplainKey,
+        key: ExplainKey,
         /// The drawn result, or why not.
-        result: Result<Box<crate::explain::Explained>, String>,
+        result: Result<Box<Explained>, String>,
     },
     /// Progress of a feature visualisation.
     VisualizeProgress {
         /// Which.
-        key: crate::explain::visualize::VisKey,
+        key: VisKey,
         /// Steps done.
         done: usize,
         /// Steps in all.
@@ -251,9 +251,9 @@ pub enum Event {
     /// A feature visualisation finished.
     Visualized {
         /// Which.
-        key: crate::explain::visualize::VisKey,
+        key: VisKey,
         /// The image and a summary, or why not.
-        result: Result<(egui::ColorImage, String), String>,
+        result: Result<Visualization, String>,
     },
     /// An atlas build ended: its directory and how it went, or why it failed.
     AtlasBuilt(Result<(PathBuf, BuildSummary), String>),
@@ -270,7 +270,7 @@ pub struct Analysis {
     pub input: InputImage,
     /// The original scaled to at most [`PREVIEW_SIDE`] and the crop, ready for textures
     /// (made here so the UI thread never resizes a large photo).
-    pub previews: Arc<(egui::ColorImage, egui::ColorImage)>,
+    pub previews: Arc<(RgbImage, RgbImage)>,
     /// The head and the layers read back so far: every layer on the CPU; on a GPU the layer
     /// on screen when the analysis was asked for (the rest come by [`Job::ReadLayer`]).
     pub activations: Arc<Activations>,
@@ -283,7 +283,7 @@ pub struct Analysis {
 /// Largest side of the input preview shown in the UI.
 pub const PREVIEW_SIDE: u32 = 1024;
 
-fn preview(img: &image::RgbImage) -> image::RgbImage {
+fn preview(img: &RgbImage) -> RgbImage {
     let (w, h) = img.dimensions();
     if w.max(h) <= PREVIEW_SIDE {
         return img.clone();
@@ -296,8 +296,19 @@ fn preview(img: &image::RgbImage) -> image::RgbImage {
     image::imageops::thumbnail(img, pw, ph)
 }
 
-fn color_image(img: &image::RgbImage) -> egui::ColorImage {
-    egui::ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw())
+/// Where the network runs, as the status line names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunsOn {
+    /// Which backend.
+    pub backend: Backend,
+    /// The adapter or CPU (", shared with the window" when the window draws with it).
+    pub name: String,
+}
+
+impl std::fmt::Display for RunsOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} · {}", self.backend, self.name)
+    }
 }
 
 /// The UI's handle on the worker thread.
@@ -313,7 +324,7 @@ const EVENT_QUEUE: usize = 256;
 
 impl Worker {
     /// Start the worker: it picks the device (`shared`, the window's own GPU device, when there
-    /// is one) and loads `weights` first.
+    /// is one) and loads `weights` first; `repaint` is called after every event.
     pub fn spawn(
         weights: WeightsSource,
         backend: BackendChoice,
@@ -364,6 +375,15 @@ impl Worker {
     /// Events that arrived since the last call.
     pub fn poll(&self) -> Vec<Event> {
         self.events.try_iter().collect()
+    }
+
+    /// A worker whose thread is gone: every job is refused with "the network worker has
+    /// stopped" (tests of what the app does when a job cannot be sent).
+    pub fn stopped() -> Self {
+        let (jobs, job_rx) = sync_channel(1);
+        let (_, events) = sync_channel(1);
+        drop(job_rx);
+        Self { jobs, events }
     }
 }
 
@@ -430,11 +450,7 @@ impl WorkerState {
             Job::ReadLayer { generation, layer } => self.read_layer(generation, layer),
             Job::PreRelu { generation, layer } => self.pre_relu(generation, &layer),
             Job::BuildAtlas { options, stop } => self.build_atlas(&options, &stop),
-            Job::Explain {
-                key,
-                options,
-                cancel,
-            } => self.explain(key, &options, &cancel),
+            Job::Explain { key, cancel } => self.explain(key, &cancel),
             Job::Visualize { key, cancel } => self.visualize(key, &cancel),
             Job::SimulateDeviceLoss => self.simulate_loss = true,
         }
@@ -463,7 +479,7 @@ impl WorkerState {
         let on_gpu = self
             .network
             .as_ref()
-            .is_some_and(|n| n.device().backend == "wgpu")
+            .is_some_and(|n| n.device().backend == Backend::Wgpu)
             || self.backend == BackendChoice::Wgpu;
         if on_gpu {
             self.emit(Event::DeviceNotice(format!(
@@ -493,7 +509,10 @@ impl WorkerState {
             Some(shared) if self.backend != BackendChoice::Cpu => (shared.clone(), None),
             _ => featurescope_net::device::select_or_cpu(self.backend),
         };
-        let device_name = format!("{} · {}", device.backend, device.name);
+        let runs_on = RunsOn {
+            backend: device.backend,
+            name: device.name.clone(),
+        };
         match Network::load_source(&source, device) {
             Ok(net) => {
                 let info = net.weights().clone();
@@ -506,7 +525,7 @@ impl WorkerState {
                 self.weights_serial += 1;
                 self.emit(Event::WeightsLoaded {
                     info,
-                    device: device_name,
+                    device: runs_on,
                     millis: t.elapsed().as_secs_f64() * 1e3,
                 });
                 // Re-run the current image on the new weights.
@@ -562,12 +581,7 @@ impl WorkerState {
         }
     }
 
-    fn explain(
-        &mut self,
-        key: crate::explain::ExplainKey,
-        options: &featurescope_net::attribution::Options,
-        cancel: &AtomicBool,
-    ) {
+    fn explain(&mut self, key: ExplainKey, cancel: &AtomicBool) {
         let result = match (&self.network, &self.input) {
             _ if cancel.load(Ordering::Relaxed) => Err("cancelled".to_string()),
             _ if key.generation != self.generation || key.weights != self.weights_serial => {
@@ -581,14 +595,14 @@ impl WorkerState {
                         done,
                         total,
                     });
-                crate::explain::compute(net, input, &key, options, &mut progress).map(Box::new)
+                super::attribution::explain(net, input, &key, &mut progress).map(Box::new)
             }
             _ => Err("no image or no weights yet".to_string()),
         };
         self.emit(Event::Explained { key, result });
     }
 
-    fn visualize(&mut self, key: crate::explain::visualize::VisKey, cancel: &AtomicBool) {
+    fn visualize(&mut self, key: VisKey, cancel: &AtomicBool) {
         let result = match &self.network {
             _ if cancel.load(Ordering::Relaxed) => Err("cancelled".to_string()),
             _ if key.weights != self.weights_serial => {
@@ -602,7 +616,7 @@ impl WorkerState {
                         done,
                         total,
                     });
-                crate::explain::visualize::compute(net, &key, &mut progress)
+                super::attribution::visualize(net, &key, &mut progress)
             }
             None => Err("no weights yet".to_string()),
         };
@@ -638,7 +652,7 @@ impl WorkerState {
             });
         };
         let t = Instant::now();
-        let result = if net.device().backend == "wgpu" {
+        let result = if net.device().backend == Backend::Wgpu {
             self.run_resident(net, generation, &input)
         } else {
             self.run_read_all(net, generation, &input)
@@ -655,10 +669,7 @@ impl WorkerState {
                     name: "current image".into(),
                     image: Arc::new(DynamicImage::ImageRgb8(input.original.clone())),
                 });
-                let previews = Arc::new((
-                    color_image(&preview(&input.original)),
-                    color_image(&input.crop),
-                ));
+                let previews = Arc::new((preview(&input.original), input.crop.clone()));
                 self.emit(Event::Analysed(Box::new(Analysis {
                     generation,
                     source,

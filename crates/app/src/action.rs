@@ -1,0 +1,129 @@
+//! Everything a person can do in the window, as data. Panels and inspector views return
+//! actions; the core (`Core::apply`) carries them out between frames, and tests drive the
+//! app with the same actions.
+
+use std::path::PathBuf;
+
+use featurescope_atlas::Rank;
+use featurescope_net::WeightsSource;
+use featurescope_net::attribution::Options;
+use featurescope_net::attribution::sanity::Randomize;
+
+use crate::services::attribution::{ExplainKey, VisKey};
+use crate::services::tasks::CropKey;
+use crate::services::worker::ImageSource;
+use crate::settings::Settings;
+use crate::state::{Inspector, LayerRef, TargetChoice};
+
+/// What can be exported from the tiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Export {
+    /// The selected layer's tile grid, as PNG.
+    Grid,
+    /// The selected layer's values, as `.npy` (float32 NCHW).
+    Layer,
+    /// One filter's map, coloured, as PNG.
+    Tile(usize),
+}
+
+/// What a file is chosen for (a dialog, or the in-app browser, asks for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choose {
+    /// An image to analyse.
+    Image,
+    /// Weights to load.
+    Weights,
+    /// Class names for the loaded model's head.
+    ClassNames,
+    /// An atlas to open.
+    Atlas,
+    /// The folder of images to build an atlas from.
+    AtlasFolder,
+    /// Where to save an export.
+    ExportTo(Export),
+}
+
+/// One thing a person does.
+#[derive(Debug)]
+pub enum Action {
+    /// Analyse an image (the newest request wins).
+    Analyse(ImageSource),
+    /// Load other weights (the current ones stay if they fail).
+    LoadWeights(WeightsSource),
+    /// Read class names for the loaded model from a labels file.
+    ReadClassNames(PathBuf),
+    /// A file dropped on the window: an image, weights or class names, by its name.
+    Dropped(PathBuf),
+    /// Analyse the image on the clipboard.
+    Paste,
+    /// Show a layer, or the predictions.
+    Select(LayerRef),
+    /// The previous (-1) or next (+1) layer in execution order.
+    StepLayer(isize),
+    /// New display settings (colormap, normalisation, order, tile size…).
+    ChangeSettings(Box<Settings>),
+    /// Ask for a file: a dialog, or featurescope's own browser.
+    Choose(Choose),
+    /// The in-app browser chose a file for its request.
+    BrowserChose(PathBuf),
+    /// The in-app browser was closed without a file.
+    BrowserClosed,
+    /// The answer to "replace the existing file?".
+    Replace(bool),
+    /// Inspect a filter of the selected layer, in one of the inspector's views.
+    Inspect(Inspector),
+    /// Close the inspector.
+    CloseInspector,
+    /// What the attribution methods explain.
+    ExplainTarget(TargetChoice),
+    /// The attribution methods' parameters.
+    ExplainOptions(Box<Options>),
+    /// Compute an explanation (unless it is cached or running).
+    Explain(ExplainKey),
+    /// The same explanation with weights re-initialised (the sanity check).
+    SanityCheck(ExplainKey, Randomize),
+    /// Forget a failed or cancelled explanation so that it runs again.
+    RetryExplain(ExplainKey),
+    /// Steps and seed of the next feature visualisation.
+    VisualizeSettings {
+        /// Steps.
+        steps: usize,
+        /// Seed.
+        seed: u64,
+    },
+    /// Compute a feature visualisation.
+    Visualize(VisKey),
+    /// Cancel what runs for an explanation or a visualisation.
+    Cancel(Cancel),
+    /// Open the atlas at this path (its folder or `atlas.json`).
+    OpenAtlas(PathBuf),
+    /// Build (or continue) the atlas of a folder, into a folder of its own (default: one
+    /// under the data home per collection).
+    BuildAtlas {
+        /// The collection.
+        root: PathBuf,
+        /// Where the atlas goes.
+        out: Option<PathBuf>,
+    },
+    /// Stop the atlas build (what is done is kept).
+    StopAtlasBuild,
+    /// Rank an atlas' top images by maximum or mean.
+    RankAtlasBy(Rank),
+    /// Read the crops of one filter's top images.
+    LoadCrops(CropKey),
+    /// Analyse one of the atlas' images.
+    AnalyseAtlasImage(String),
+    /// Dismiss the notice at this index.
+    Dismiss(usize),
+    /// Fault injection: the next network job fails as a lost GPU does.
+    SimulateDeviceLoss,
+}
+
+/// A computation to cancel.
+#[derive(Debug)]
+pub enum Cancel {
+    /// An explanation.
+    Explain(ExplainKey),
+    /// A feature visualisation.
+    Visualize(VisKey),
+}

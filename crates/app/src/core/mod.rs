@@ -1,0 +1,138 @@
+//! The one place that changes the state: [`Core::apply`] carries out an [`Action`], and
+//! [`Core::poll`] applies what the worker and the tasks sent back. No drawing here: the window
+//! ([`crate::FeaturescopeApp`]) calls both between frames, tests call them directly.
+
+mod analysis;
+mod atlas;
+mod events;
+mod files;
+mod results;
+
+use std::sync::Arc;
+
+use featurescope_net::WeightsSource;
+
+use crate::action::{Action, Cancel};
+use crate::launch::{Launch, SAMPLE_PHOTO};
+use crate::services::tasks::Tasks;
+use crate::services::worker::{ImageSource, Job, Worker};
+use crate::settings::Settings;
+use crate::state::{AppState, LayerRef};
+
+/// The state and the services that change it.
+pub struct Core {
+    state: AppState,
+    worker: Worker,
+    tasks: Tasks,
+}
+
+impl Core {
+    /// Start: the worker loads the weights, the first image (the sample photo unless the
+    /// launch names one) is queued. `repaint` is called whenever a result arrives.
+    pub fn new(launch: &Launch, settings: Settings, repaint: Arc<dyn Fn() + Send + Sync>) -> Self {
+        let weights = WeightsSource::from_arg(launch.weights.clone());
+        let worker_repaint = repaint.clone();
+        let worker = Worker::spawn(weights, launch.backend, launch.device.clone(), move || {
+            worker_repaint();
+        });
+        Self::with_services(launch, settings, worker, Tasks::new(repaint))
+    }
+
+    /// Start with these services (tests give a worker that refuses every job).
+    pub fn with_services(
+        launch: &Launch,
+        settings: Settings,
+        worker: Worker,
+        tasks: Tasks,
+    ) -> Self {
+        let selected = LayerRef::resolve(&settings.layer)
+            .filter(|l| *l != LayerRef::Head)
+            .or_else(|| LayerRef::resolve(&Settings::default().layer))
+            .unwrap_or(LayerRef::Layer(0));
+        let mut core = Self {
+            state: AppState::new(settings, selected),
+            worker,
+            tasks,
+        };
+        let first = match &launch.image {
+            Some(p) => ImageSource::File(p.clone()),
+            None => ImageSource::Bytes {
+                name: "chelsea.png (sample)".into(),
+                bytes: Arc::from(SAMPLE_PHOTO),
+            },
+        };
+        core.analyse(first);
+        core
+    }
+
+    /// The state, to read.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The state, to change in ways no action covers (a setting a test wants, a notice).
+    pub fn state_mut(&mut self) -> &mut AppState {
+        &mut self.state
+    }
+
+    /// Carry out what a person did.
+    pub fn apply(&mut self, action: Action) {
+        match action {
+            Action::Analyse(source) => self.analyse(source),
+            Action::LoadWeights(source) => self.send(Job::LoadWeights(source)),
+            Action::ReadClassNames(path) => self.tasks.read_labels(path),
+            Action::Dropped(path) => self.dropped(path),
+            Action::Paste => self.tasks.paste(),
+            Action::Select(layer) => self.select(layer),
+            Action::StepLayer(delta) => self.step_layer(delta),
+            Action::ChangeSettings(settings) => self.change_settings(*settings),
+            Action::Choose(what) => self.choose(what),
+            Action::BrowserChose(path) => self.browser_chose(path),
+            Action::BrowserClosed => self.state.files.browser = None,
+            Action::Replace(yes) => self.replace(yes),
+            Action::Inspect(inspector) => self.state.inspector = Some(inspector),
+            Action::CloseInspector => self.state.inspector = None,
+            Action::ExplainTarget(t) => self.state.explain.target = t,
+            Action::ExplainOptions(o) => self.state.explain.options = *o,
+            Action::Explain(key) => self.explain(key),
+            Action::SanityCheck(key, scope) => self.explain(key.sanity_check(scope)),
+            Action::RetryExplain(key) => {
+                self.state.explain.cache.remove(&key);
+            }
+            Action::VisualizeSettings { steps, seed } => {
+                (self.state.visual.steps, self.state.visual.seed) = (steps, seed);
+            }
+            Action::Visualize(key) => self.visualize(key),
+            Action::Cancel(what) => self.cancel(&what),
+            Action::OpenAtlas(path) => self.tasks.load_atlas(path),
+            Action::BuildAtlas { root, out } => self.build_atlas(root, out),
+            Action::StopAtlasBuild => self.stop_atlas_build(),
+            Action::RankAtlasBy(rank) => self.rank_atlas_by(rank),
+            Action::LoadCrops(key) => self.load_crops(key),
+            Action::AnalyseAtlasImage(image) => self.analyse_atlas_image(&image),
+            Action::Dismiss(i) => {
+                if i < self.state.notices.len() {
+                    self.state.notices.remove(i);
+                }
+            }
+            Action::SimulateDeviceLoss => self.send(Job::SimulateDeviceLoss),
+        }
+    }
+
+    /// Queue a job; a refusal (queue full, worker gone) is shown as an error.
+    fn send(&mut self, job: Job) {
+        if let Err(e) = self.worker.send(job) {
+            self.state.notify_error(e);
+        }
+    }
+
+    fn cancel(&mut self, what: &Cancel) {
+        match what {
+            Cancel::Explain(key) => self.state.explain.cache.get(key).map(|e| e.cancel()),
+            Cancel::Visualize(key) => self.state.visual.cache.get(key).map(|e| e.cancel()),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+//! The virtualised tile grid: only visible rows are laid out, and only their textures exist.
+
+use egui::{Color32, Sense, Stroke, pos2, vec2};
+
+use super::TileCache;
+use crate::action::Action;
+use crate::state::{AppState, Inspector};
+use crate::view::LayerView;
+use crate::widgets::branch_of;
+
+/// Height of the label above each tile.
+const LABEL_H: f32 = 14.0;
+/// Space between tiles.
+const SPACING: f32 = 4.0;
+
+/// The grid of `view`'s tiles, `grid_width` wide. A click inspects a filter; Ctrl + wheel
+/// resizes the tiles.
+pub fn ui(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    view: &LayerView,
+    cache: &mut TileCache,
+    grid_width: f32,
+    actions: &mut Vec<Action>,
+) {
+    zoom(ui, state, actions);
+    let ctx = ui.ctx().clone();
+    let tile = state.settings.tile_px.round();
+    let scrollbar = ui.spacing().scroll.bar_width + ui.spacing().scroll.bar_outer_margin;
+    let cols = ((grid_width - scrollbar + SPACING) / (tile + SPACING))
+        .floor()
+        .max(1.0) as usize;
+    let rows = view.order.len().div_ceil(cols);
+    let factor = view.tile_factor(tile * ctx.pixels_per_point());
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .id_salt(("tiles", &view.id))
+        .show_rows(ui, tile + LABEL_H, rows, |ui, range| {
+            let visible: Vec<usize> = view
+                .order
+                .iter()
+                .skip(range.start * cols)
+                .take(range.len() * cols)
+                .copied()
+                .collect();
+            cache.prefetch(&ctx, view, &visible, factor);
+            for row in range {
+                ui.horizontal(|ui| {
+                    ui.spacing_mut().item_spacing.x = SPACING;
+                    let channels = view.order.iter().skip(row * cols).take(cols);
+                    for &c in channels {
+                        if tile_ui(ui, view, cache, c, tile, factor) {
+                            actions.push(Action::Inspect(Inspector::map(c)));
+                        }
+                    }
+                });
+            }
+        });
+    cache.end_frame(view.maps.width * view.maps.height * 4);
+}
+
+/// Ctrl + wheel over the grid: a new tile size.
+fn zoom(ui: &egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
+    if !ui.rect_contains_pointer(ui.max_rect()) {
+        return;
+    }
+    let zoom = ui.input(|i| i.zoom_delta());
+    if (zoom - 1.0).abs() > f32::EPSILON {
+        let mut settings = state.settings.clone();
+        settings.tile_px = (settings.tile_px * zoom).clamp(24.0, 320.0);
+        actions.push(Action::ChangeSettings(Box::new(settings)));
+    }
+}
+
+/// One tile with its label (dead ones crossed out), hover statistics; whether it was clicked.
+fn tile_ui(
+    ui: &mut egui::Ui,
+    view: &LayerView,
+    cache: &mut TileCache,
+    c: usize,
+    tile: f32,
+    factor: usize,
+) -> bool {
+    let (rect, response) = ui.allocate_exact_size(vec2(tile, tile + LABEL_H), Sense::click());
+    if !ui.is_rect_visible(rect) {
+        return false;
+    }
+    let tex = cache.get(ui.ctx(), view, c, factor);
+    let img_rect = egui::Rect::from_min_size(rect.min + vec2(0.0, LABEL_H), vec2(tile, tile));
+    let painter = ui.painter();
+    let uv = egui::Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0));
+    painter.image(tex.id(), img_rect, uv, Color32::WHITE);
+    let stats = view.stats[c];
+    let (label, label_color) = if stats.dead {
+        (format!("{c} dead"), Color32::from_rgb(255, 110, 110))
+    } else {
+        (c.to_string(), ui.visuals().weak_text_color())
+    };
+    let font = egui::FontId::monospace(11.0);
+    painter.text(rect.min, egui::Align2::LEFT_TOP, label, font, label_color);
+    if stats.dead {
+        let s = Stroke::new(2.0, Color32::from_rgb(230, 60, 60));
+        painter.rect_stroke(img_rect, 0.0, s, egui::StrokeKind::Inside);
+        painter.line_segment([img_rect.left_top(), img_rect.right_bottom()], s);
+    }
+    if response.hovered() {
+        let s = Stroke::new(2.0, Color32::WHITE);
+        painter.rect_stroke(img_rect, 0.0, s, egui::StrokeKind::Inside);
+    }
+    response
+        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, format!("filter {c}")));
+    response.on_hover_text(hover_text(view, c)).clicked()
+}
+
+/// A filter's statistics, and for a concat's channel the branch it comes from.
+fn hover_text(view: &LayerView, c: usize) -> String {
+    let stats = view.stats[c];
+    format!(
+        "filter {c}{}{}\nmin {:.4}\nmax {:.4}\nmean {:.4}\nactive {:.1}%",
+        if stats.dead { " (dead: constant)" } else { "" },
+        branch_of(&view.id, c)
+            .map(|(s, k)| format!("\nfrom {s} channel {k}"))
+            .unwrap_or_default(),
+        stats.min,
+        stats.max,
+        stats.mean,
+        stats.active_fraction * 100.0
+    )
+}

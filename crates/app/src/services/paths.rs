@@ -1,0 +1,31 @@
+//! Where featurescope keeps what it makes for the person: the data home and the atlases the app
+//! builds.
+
+use std::path::{Path, PathBuf};
+
+use featurescope_maps::atlas::fnv1a64;
+
+/// The user's data directory: `$XDG_DATA_HOME` when it is an absolute path (the XDG spec says to
+/// ignore a relative one), else `$HOME/.local/share`.
+pub fn data_home() -> Option<PathBuf> {
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    std::env::var_os("XDG_DATA_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".local/share"))
+        })
+}
+
+/// Where the app keeps atlases it builds: `<data home>/featurescope/atlases/<folder>-<hash of
+/// its path>`, one per folder.
+pub fn default_atlas_dir(root: &Path) -> PathBuf {
+    let data = data_home().unwrap_or_else(std::env::temp_dir);
+    let name = root
+        .file_name()
+        .map_or_else(|| "images".into(), |n| n.to_string_lossy().into_owned());
+    let hash = fnv1a64(root.as_os_str().as_encoded_bytes());
+    data.join("featurescope/atlases")
+        .join(format!("{name}-{hash:016x}"))
+}
