@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
 use featurescope_atlas::{AtlasHit, BuildEvent, BuildOptions, FilterAtlas as Atlas, Rank};
-use featurescope_net::{Catalogue, Network, WeightsSource};
-use indicatif::{ProgressBar, ProgressStyle};
+use featurescope_maps::Overwrite;
+use featurescope_net::Catalogue;
+use indicatif::ProgressBar;
 
-use crate::cli::Backend;
+use crate::common::{NetArgs, check_outputs, images_progress, load_network};
 
 /// Arguments of `atlas`.
 #[derive(clap::Args, Debug)]
@@ -29,18 +30,14 @@ pub struct AtlasArgs {
     /// The atlas directory to write; if it holds an atlas of the same settings, continue it.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Weights to load; default: the bundled model.
-    #[arg(long, long_help = crate::cli::weights_help())]
-    weights: Option<PathBuf>,
+    #[command(flatten)]
+    net: NetArgs,
     /// Only these layers (comma-separated ids or Keras aliases); default: all 123 taps.
     #[arg(long, value_delimiter = ',')]
     layers: Option<Vec<String>>,
     /// How many images to keep per channel and ranking.
     #[arg(long, default_value_t = 9)]
     top: usize,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
-    backend: Backend,
     /// Images per forward pass (default: 8 on a GPU, 1 on the CPU).
     #[arg(long)]
     batch: Option<usize>,
@@ -104,7 +101,7 @@ enum By {
 }
 
 /// Run `atlas …`.
-pub fn run(a: AtlasArgs) -> Result<()> {
+pub(crate) fn run(a: AtlasArgs, overwrite: Overwrite) -> Result<()> {
     match a.action {
         Some(AtlasAction::Merge { a, b, out }) => merge(&a, &b, &out),
         Some(AtlasAction::Show {
@@ -114,7 +111,10 @@ pub fn run(a: AtlasArgs) -> Result<()> {
             by,
             json,
             crops,
-        }) => show(&atlas, &layer, channel, by, json, crops.as_deref()),
+        }) => {
+            let crops = crops.map(|dir| (dir, overwrite));
+            show(&atlas, &layer, channel, by, json, crops)
+        }
         None => {
             let (Some(images), Some(out)) = (a.images.clone(), a.out.clone()) else {
                 bail!("atlas needs --images DIR and --out ATLAS (or `atlas merge` / `atlas show`)");
@@ -124,15 +124,15 @@ pub fn run(a: AtlasArgs) -> Result<()> {
     }
 }
 
-/// Print one channel's list; with `crops`, also write each hit's receptive-field crop there as
-/// `<rank>_<image name>.png`.
+/// Print one channel's list; with `crops`, also write each hit's receptive-field crop into
+/// that folder as `<rank>_<image name>.png` (replacing files only under `Overwrite::Replace`).
 fn show(
     dir: &Path,
     layer: &str,
     channel: usize,
     by: By,
     json: bool,
-    crops: Option<&Path>,
+    crops: Option<(PathBuf, Overwrite)>,
 ) -> Result<()> {
     let atlas = Atlas::load(dir)?;
     let id = Catalogue::inception_v3()
@@ -168,24 +168,31 @@ fn show(
         }
     }
     match crops {
-        Some(out) => write_crops(dir, &hits, out),
+        Some((out, overwrite)) => write_crops(dir, &hits, &out, overwrite),
         None => Ok(()),
     }
 }
 
-/// Write the crops of `hits` as PNGs, named by rank and image.
-fn write_crops(dir: &Path, hits: &[AtlasHit], out: &Path) -> Result<()> {
+/// Write the crops of `hits` as PNGs, named by rank and image; nothing is written when one
+/// exists and `overwrite` refuses.
+fn write_crops(dir: &Path, hits: &[AtlasHit], out: &Path, overwrite: Overwrite) -> Result<()> {
+    let paths: Vec<PathBuf> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, hit)| {
+            let name = hit.image.replace(['/', '\\'], "_");
+            out.join(format!("{:02}_{name}.png", i + 1))
+        })
+        .collect();
+    check_outputs(overwrite, paths.iter().map(PathBuf::as_path))?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for (i, hit) in hits.iter().enumerate() {
+    for (hit, path) in hits.iter().zip(&paths) {
         let input_path = featurescope_maps::atlas::input_image_path(dir, &hit.image);
         let input = image::open(&input_path)
             .with_context(|| format!("reading {}", input_path.display()))?
             .to_rgb8();
         let crop = featurescope_maps::atlas::crop_image(&input, hit.crop);
-        let name = hit.image.replace(['/', '\\'], "_");
-        let path = out.join(format!("{:02}_{name}.png", i + 1));
-        crop.save(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
+        featurescope_maps::save_image(path, &crop.into(), overwrite)?;
     }
     eprintln!("wrote the crops to {}", out.display());
     Ok(())
@@ -204,16 +211,6 @@ fn merge(a: &Path, b: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn progress_bar(len: usize) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("atlas [{bar:30}] {pos}/{len} images · {per_sec} · {eta} left")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
 fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -221,14 +218,9 @@ fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
         .context("installing the Ctrl-C handler")?;
     // Settings and collection are checked before the network loads: mistakes fail fast.
     featurescope_atlas::layer_specs(a.layers.as_deref())?;
-    let source = WeightsSource::from_arg(a.weights.clone());
-    let choice: featurescope_net::BackendChoice = a.backend.into();
-    let (device, notice) = featurescope_net::device::select_or_cpu(choice);
-    if let Some(n) = notice.filter(|_| choice == featurescope_net::BackendChoice::Wgpu) {
-        eprintln!("featurescope: note: {n}");
-    }
-    let gpu = device.backend == featurescope_net::Backend::Wgpu;
-    let net = Network::load_source(&source, device)?;
+    let loaded = load_network(&a.net)?;
+    let (net, source) = (&loaded.net, &loaded.source);
+    let gpu = net.device().backend == featurescope_net::Backend::Wgpu;
     let opts = BuildOptions {
         root: root.to_path_buf(),
         out: out.to_path_buf(),
@@ -239,7 +231,7 @@ fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
         stop_after: a.stop_after,
     };
     let mut bar: Option<ProgressBar> = None;
-    let summary = featurescope_atlas::build(&net, &source, &opts, &stop, &mut |e| match e {
+    let summary = featurescope_atlas::build(net, source, &opts, &stop, &mut |e| match e {
         BuildEvent::Started {
             files,
             already,
@@ -252,7 +244,7 @@ fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
                 a.shard
                     .map_or_else(String::new, |(i, n)| format!(" (part {i} of {n})"))
             );
-            bar = Some(progress_bar(todo));
+            bar = Some(images_progress(todo, "atlas"));
         }
         BuildEvent::Advanced => {
             if let Some(b) = &bar {
