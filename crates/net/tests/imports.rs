@@ -192,8 +192,9 @@ fn onnx_exported_from_torchvision() {
     ) else {
         return;
     };
-    // 1000 classes and no labels file: ImageNet's names are not assumed for a file's own fc.
-    assert_eq!(net.weights().head.labels[0], "class 0");
+    // 1000 classes and no labels file: ImageNet's, as for every format (issue 18).
+    assert_eq!(net.weights().head.labels[0], "tench");
+    assert_eq!(net.weights().head.labels[999], "toilet tissue");
 }
 
 /// The one-line error for `path`: names the file and says what was expected.

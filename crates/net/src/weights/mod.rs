@@ -4,6 +4,7 @@
 //! `.keras`; both Keras formats and TF.js share `keras.rs`), `graphdef.rs` (TensorFlow
 //! GraphDefs, TensorFlow for Poets' `.pb`), `onnx.rs`, `pytorch.rs` (torchvision `.pth` state
 //! dicts) and `safetensors.rs` (both torchvision's layout through burn-store: `state_dict.rs`).
+//! Class names follow one rule for every format (`labels.rs`: [`labels::for_head`]).
 
 pub mod bundled;
 pub mod graphdef;
@@ -253,16 +254,7 @@ impl Imported {
     }
 }
 
-/// The nsfwjs head's classes, in order.
-pub const NSFWJS_LABELS: [&str; 5] = ["Drawing", "Hentai", "Neutral", "Porn", "Sexy"];
-
-/// ImageNet's 1000 class names (torchvision order).
-pub fn imagenet_labels() -> Vec<String> {
-    include_str!("../../../../assets/imagenet_classes.txt")
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
+pub use labels::{NSFWJS_LABELS, imagenet_labels};
 
 /// Load weights from a source onto `device`.
 pub fn load_source(
@@ -410,18 +402,7 @@ pub(crate) fn build(
     let result = model.apply(tensors, None, None, false);
     check_result(path, &result, |_| false)?;
     check_finite(path, &model)?;
-    let classes = class_count(&imported.head);
-    let found = match source {
-        WeightsSource::Bundled => None,
-        WeightsSource::File(p) => labels::find(p, format, classes),
-    };
-    let names = match found {
-        Some((file, labels)) => (labels, Some(file)),
-        None if *source == WeightsSource::Bundled && classes == NSFWJS_LABELS.len() => {
-            (NSFWJS_LABELS.iter().map(|s| s.to_string()).collect(), None)
-        }
-        None => ((0..classes).map(|i| format!("class {i}")).collect(), None),
-    };
+    let names = labels::for_head(source, format, class_count(&imported.head));
     let info = weights_info(source, format, &imported, names);
     Ok((model, info))
 }
@@ -533,6 +514,139 @@ pub(crate) fn check_result(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DenseActivation;
+
+    /// The bundled trunk (no head), under burn's names.
+    fn trunk() -> Vec<NamedTensor> {
+        let import = bundled::import().expect("the bundled model imports");
+        let trunk = import.tensors.into_iter();
+        trunk
+            .filter(|t| !t.name.starts_with("dense_head"))
+            .collect()
+    }
+
+    fn tensor(name: &str, shape: Vec<usize>) -> NamedTensor {
+        let n = shape.iter().product();
+        NamedTensor {
+            name: name.into(),
+            shape,
+            data: vec![0.01; n],
+        }
+    }
+
+    /// `tensors` (burn's names) with an `fc` of `classes` as a torchvision state dict.
+    fn torchvision_safetensors(path: &Path, tensors: &[NamedTensor], classes: usize) {
+        let mut dict: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+            .iter()
+            .map(|t| {
+                let name = t
+                    .name
+                    .replace(".gamma", ".weight")
+                    .replace(".beta", ".bias");
+                let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (name, t.shape.clone(), bytes)
+            })
+            .collect();
+        for t in [
+            tensor("fc.weight", vec![classes, 2048]),
+            tensor("fc.bias", vec![classes]),
+        ] {
+            let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            dict.push((t.name, t.shape, bytes));
+        }
+        let views = dict.iter().map(|(name, shape, bytes)| {
+            let view = ::safetensors::tensor::TensorView::new(
+                ::safetensors::Dtype::F32,
+                shape.clone(),
+                bytes,
+            );
+            (name.clone(), view.expect("a valid tensor view"))
+        });
+        let bytes = ::safetensors::serialize(views, None).expect("serialized");
+        std::fs::write(path, bytes).expect("write");
+    }
+
+    /// `got` equals `expected`, printed in brief when it does not.
+    fn same_names(got: &[String], expected: &[String], what: &str) {
+        assert!(
+            got == expected,
+            "{what}: {} names {:?}…, expected {} names {:?}…",
+            got.len(),
+            &got[..got.len().min(3)],
+            expected.len(),
+            &expected[..expected.len().min(3)]
+        );
+    }
+
+    /// One rule names a head's classes, whatever the file's format: 1000 classes are
+    /// ImageNet's (Keras' and torchvision's share one order), TF-slim's 1001 put "background"
+    /// first, other counts are numbered. Issue 18: a 1000-class torchvision head got
+    /// ImageNet's names, a Keras or ONNX one did not.
+    #[test]
+    fn every_format_names_a_head_of_1000_or_1001_classes_alike() {
+        let device = crate::device::select(crate::BackendChoice::Cpu).expect("the CPU");
+        let device = device.device;
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let trunk = trunk();
+        let imagenet = imagenet_labels();
+        assert_eq!((imagenet.len(), imagenet[0].as_str()), (1000, "tench"));
+        for classes in [1000, 1001, 3] {
+            let expected: Vec<String> = match classes {
+                1000 => imagenet.clone(),
+                1001 => std::iter::once("background".to_string())
+                    .chain(imagenet.iter().cloned())
+                    .collect(),
+                n => (0..n).map(|i| format!("class {i}")).collect(),
+            };
+            let mut keras = trunk.clone();
+            keras.push(tensor("dense_head.layers.0.weight", vec![2048, classes]));
+            keras.push(tensor("dense_head.layers.0.bias", vec![classes]));
+            let head = HeadSpec::Dense(vec![(classes, DenseActivation::Softmax)]);
+            let h5 = dir.path().join(format!("keras_{classes}.h5"));
+            let source = WeightsSource::File(h5.clone());
+            let keras = Imported::keras(keras, head);
+            let (_, info) = build(&h5, &source, WeightsFormat::KerasH5, keras, &device)
+                .expect("a Keras model with a dense head");
+            same_names(
+                &info.head.labels,
+                &expected,
+                &format!("Keras .h5, {classes} classes"),
+            );
+
+            let mut onnx = trunk.clone();
+            onnx.push(tensor("fc.weight", vec![2048, classes]));
+            onnx.push(tensor("fc.bias", vec![classes]));
+            let onnx = Imported {
+                tensors: onnx,
+                head: HeadSpec::Fc { classes },
+                head_kind: "torchvision fc".into(),
+                avg_pool_counts_padding: true,
+                variant: Variant::Standard,
+                normalization: Normalization::MinusOneToOne,
+            };
+            let path = dir.path().join(format!("torchvision_{classes}.onnx"));
+            let source = WeightsSource::File(path.clone());
+            let (_, info) = build(&path, &source, WeightsFormat::Onnx, onnx, &device)
+                .expect("an ONNX model with torchvision's fc");
+            same_names(
+                &info.head.labels,
+                &expected,
+                &format!("ONNX, {classes} classes"),
+            );
+
+            let st = dir
+                .path()
+                .join(format!("torchvision_{classes}.safetensors"));
+            torchvision_safetensors(&st, &trunk, classes);
+            let (_, info) = load(&st, &device).expect("a torchvision state dict");
+            assert_eq!(info.format, WeightsFormat::Safetensors);
+            same_names(
+                &info.head.labels,
+                &expected,
+                &format!("safetensors, {classes} classes"),
+            );
+        }
+    }
 
     #[test]
     fn every_importer_is_found_by_its_extensions_and_its_first_bytes() {

@@ -13,8 +13,8 @@ use crate::error::NetError;
 use crate::model::{HeadSpec, InceptionV3, Variant};
 use crate::preprocess::Normalization;
 use crate::weights::{
-    Imported, WeightsFormat, WeightsInfo, WeightsSource, check_finite, check_result, labels,
-    weights_info,
+    Imported, WeightsFormat, WeightsInfo, WeightsSource, check_finite, check_result, class_count,
+    labels, weights_info,
 };
 
 /// Renames from other checkpoints' keys to torchvision's, one pattern per rename.
@@ -78,12 +78,6 @@ pub(crate) fn load<S: ModuleStore>(
         k.starts_with("AuxLogits.") || k.ends_with(".num_batches_tracked")
     })?;
     check_finite(path, &model)?;
-    let classes = crate::weights::class_count(&head);
-    let names = match labels::find(path, format, classes) {
-        Some((file, labels)) => (labels, Some(file)),
-        None if classes == 1000 => (crate::weights::imagenet_labels(), None),
-        None => ((0..classes).map(|i| format!("class {i}")).collect(), None),
-    };
     let described = Imported {
         tensors: Vec::new(),
         head,
@@ -93,6 +87,7 @@ pub(crate) fn load<S: ModuleStore>(
         normalization: Normalization::MinusOneToOne,
     };
     let source = WeightsSource::File(path.to_path_buf());
+    let names = labels::for_head(&source, format, class_count(&described.head));
     let info = weights_info(&source, format, &described, names);
     Ok((model, info))
 }
