@@ -5,6 +5,7 @@
 //! storage are [`featurescope_maps::atlas`], the receptive fields come from
 //! [`featurescope_net::geometry`].
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -12,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use featurescope_maps::LayerMaps;
 use featurescope_maps::atlas::{self, Atlas, LayerSpec, RfGeometry};
+use featurescope_maps::{LayerMaps, Overwrite, write_atomic};
 use featurescope_net::catalogue::INPUT_SIZE;
 use featurescope_net::geometry::receptive_fields;
 use featurescope_net::{
@@ -35,12 +36,16 @@ pub fn read_root(dir: &Path) -> Option<PathBuf> {
     v.get("root").and_then(|r| r.as_str()).map(PathBuf::from)
 }
 
-/// Record the collection folder in the atlas directory.
+/// Record the collection folder in the atlas directory, atomically as `atlas.json` is: a
+/// temporary file beside it, synced, renamed over the old one ([`write_atomic`]), so a crash
+/// or a full disk never leaves half a file and another name of the old file keeps its bytes.
 pub fn write_root(dir: &Path, root: &Path) -> Result<()> {
     let text = serde_json::json!({ "root": root.to_string_lossy() }).to_string();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join(COLLECTION_FILE), text)
-        .with_context(|| format!("writing {}", dir.join(COLLECTION_FILE).display()))
+    write_atomic(&dir.join(COLLECTION_FILE), Overwrite::Replace, |w| {
+        w.write_all(text.as_bytes())
+    })?;
+    Ok(())
 }
 
 /// Merge two atlas directories into `out` (exactly: equal to one run over both collections'
@@ -391,4 +396,36 @@ pub fn build(
         seconds: started.elapsed().as_secs_f64(),
         stopped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `collection.json` is replaced, never rewritten in place: a file that shares its inode
+    /// (a hard link, as a copy made with `cp -al` or a backup tool leaves it) keeps its bytes,
+    /// and no temporary is left beside it.
+    #[test]
+    fn collection_json_is_replaced_atomically_not_rewritten_in_place() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let atlas = dir.path().join("photos.atlas");
+        std::fs::create_dir_all(&atlas)?;
+        let backup = dir.path().join("collection.json.backup");
+        std::fs::write(&backup, r#"{"root":"/old/photos"}"#)?;
+        std::fs::hard_link(&backup, atlas.join(COLLECTION_FILE))?;
+
+        write_root(&atlas, Path::new("/new/photos"))?;
+
+        assert_eq!(read_root(&atlas), Some(PathBuf::from("/new/photos")));
+        assert_eq!(
+            std::fs::read_to_string(&backup)?,
+            r#"{"root":"/old/photos"}"#,
+            "the other name of the old file was written through"
+        );
+        let names: Vec<String> = std::fs::read_dir(&atlas)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()?;
+        assert_eq!(names, [COLLECTION_FILE], "nothing left beside it");
+        Ok(())
+    }
 }
