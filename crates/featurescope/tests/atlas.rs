@@ -539,3 +539,65 @@ fn a_part_resumes_only_as_its_own_shard() {
             )
     );
 }
+
+/// A job engine preempts (or cancels) a task with SIGTERM: the part keeps what is done, and
+/// the task run again (the same command, the same array index) continues it into the same
+/// bytes as the shard built in one go.
+#[test]
+fn a_preempted_task_keeps_its_part_and_the_requeued_task_continues_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    collection(&root);
+    let whole = dir.path().join("whole");
+    ok(&build(&root, &whole, &["--shard", "1/2"]));
+    let parts = dir.path().join("parts");
+    let task = || {
+        let mut args = atlas_args(&root, &parts, &[]);
+        args[3] = "--parts";
+        let mut c = Command::new(env!("CARGO_BIN_EXE_featurescope"));
+        c.args(args)
+            .env("SLURM_ARRAY_TASK_ID", "1")
+            .env("SLURM_ARRAY_TASK_COUNT", "2")
+            .env_remove("SLURM_ARRAY_TASK_MIN")
+            .env_remove("SLURM_ARRAY_TASK_STEP")
+            .stderr(Stdio::piped());
+        c
+    };
+    let mut child = task().spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut lines = String::new();
+    while !lines.contains("to analyse") {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "{lines}"
+        );
+        lines += &line;
+    }
+    assert!(
+        lines.contains("shard 1/2 from SLURM_ARRAY_TASK_ID=1 of SLURM_ARRAY_TASK_COUNT=2"),
+        "{lines}"
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    // Killed by the signal, there would be no exit code and no message.
+    assert!(status.code().is_some(), "ended by SIGTERM itself: {rest}");
+    if !status.success() {
+        assert!(rest.contains("interrupted"), "{rest}");
+    }
+    let part = parts.join("part-0001-of-0002");
+    assert!(
+        Atlas::load(&part).is_ok(),
+        "the part is a valid atlas: {rest}"
+    );
+    let o = task().output().unwrap();
+    ok(&o);
+    assert_eq!(index(&part), index(&whole));
+    assert_eq!(inputs(&part), inputs(&whole));
+}
