@@ -2,8 +2,10 @@
 //! excite it most (by the channel's maximum and by its mean), with the receptive-field crop of
 //! the input around the maximum. Streaming and bounded (a running top-K per channel), decoding on
 //! other threads while the network runs, batches on a GPU, checkpoints, Ctrl-C keeps what is
-//! done and the same command resumes. `atlas merge` joins partial atlases exactly; `atlas show`
-//! prints one channel's list. The work is `featurescope_atlas`; this is its command line.
+//! done and the same command resumes. Past one machine, each task of a job array builds its
+//! shard (`common::shard`: `--shard`, or Slurm's, Kubernetes' or AWS Batch's task index) into
+//! `--parts DIR`, and `atlas merge DIR` joins the parts exactly; `atlas show` prints one
+//! channel's list. The work is `featurescope_atlas`; this is its command line.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,11 +13,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
-use featurescope_atlas::{AtlasHit, BuildEvent, BuildOptions, FilterAtlas as Atlas, Rank};
+use featurescope_atlas::{
+    AtlasHit, BuildEvent, BuildOptions, FilterAtlas as Atlas, MergeOptions, MergeSummary, Rank,
+    Shard,
+};
 use featurescope_maps::Overwrite;
 use featurescope_net::Catalogue;
 use indicatif::ProgressBar;
 
+use crate::common::shard::ShardArgs;
 use crate::common::{NetArgs, check_outputs, images_progress, load_network};
 
 /// Arguments of `atlas`.
@@ -28,8 +34,12 @@ pub struct AtlasArgs {
     #[arg(long)]
     images: Option<PathBuf>,
     /// The atlas directory to write; if it holds an atlas of the same settings, continue it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "parts")]
     out: Option<PathBuf>,
+    /// Instead of --out: write this task's shard into DIR/part-IIII-of-NNNN (continued
+    /// there like --out), for `atlas merge DIR` to join once every task is done.
+    #[arg(long, value_name = "DIR")]
+    parts: Option<PathBuf>,
     #[command(flatten)]
     net: NetArgs,
     /// Only these layers (comma-separated ids or Keras aliases); default: all 123 taps.
@@ -41,36 +51,29 @@ pub struct AtlasArgs {
     /// Images per forward pass (default: 8 on a GPU, 1 on the CPU).
     #[arg(long)]
     batch: Option<usize>,
-    /// Only every N-th file of the collection, starting at the I-th (`I/N`, I from 0): parts
-    /// built on several machines, joined by `atlas merge`, equal one run over everything.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-    shard: Option<(usize, usize)>,
+    #[command(flatten)]
+    shard: ShardArgs,
     /// Behave as if Ctrl-C came after this many images (tests).
     #[arg(long, hide = true)]
     stop_after: Option<usize>,
 }
 
-fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("`{s}`: expected I/N with 0 <= I < N, e.g. 0/4");
-    let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n): (usize, usize) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
-    if n == 0 || i >= n {
-        return Err(bad());
-    }
-    Ok((i, n))
-}
-
 #[derive(Subcommand, Debug)]
 enum AtlasAction {
-    /// Merge two atlases of the same model, layers and --top (built over parts of a collection).
+    /// Merge atlases of the same model, layers and --top: the parts of a sharded build (the
+    /// --parts folder, or each part named; all of them unless --allow-missing), or atlases of
+    /// separate collections. In any order, the same bytes as one run over all the images.
     Merge {
-        /// First atlas directory.
-        a: PathBuf,
-        /// Second atlas directory.
-        b: PathBuf,
+        /// Atlas directories, or folders of them (a --parts folder).
+        #[arg(required = true, value_name = "ATLAS")]
+        atlases: Vec<PathBuf>,
         /// The merged atlas directory.
         #[arg(long)]
         out: PathBuf,
+        /// Merge parts of a sharded build although some shards are missing; the result records
+        /// the shards it holds, and merging the others into it later completes it.
+        #[arg(long)]
+        allow_missing: bool,
     },
     /// Print one channel's top images.
     Show {
@@ -103,7 +106,18 @@ enum By {
 /// Run `atlas …`.
 pub(crate) fn run(a: AtlasArgs, overwrite: Overwrite) -> Result<()> {
     match a.action {
-        Some(AtlasAction::Merge { a, b, out }) => merge(&a, &b, &out),
+        Some(AtlasAction::Merge {
+            atlases,
+            out,
+            allow_missing,
+        }) => merge(
+            &atlases,
+            &out,
+            MergeOptions {
+                allow_missing,
+                overwrite,
+            },
+        ),
         Some(AtlasAction::Show {
             atlas,
             layer,
@@ -116,10 +130,25 @@ pub(crate) fn run(a: AtlasArgs, overwrite: Overwrite) -> Result<()> {
             show(&atlas, &layer, channel, by, json, crops)
         }
         None => {
-            let (Some(images), Some(out)) = (a.images.clone(), a.out.clone()) else {
-                bail!("atlas needs --images DIR and --out ATLAS (or `atlas merge` / `atlas show`)");
+            // --out and --parts exclude each other: `dir` is the one given.
+            let (Some(images), Some(dir)) =
+                (a.images.clone(), a.out.clone().or_else(|| a.parts.clone()))
+            else {
+                bail!(
+                    "atlas needs --images DIR and --out ATLAS or --parts DIR (or `atlas merge` / \
+                     `atlas show`)"
+                );
             };
-            build(&a, &images, &out)
+            let shard = a.shard.resolve()?;
+            if let Some((s, source)) = &shard {
+                eprintln!("featurescope: shard {s} from {source}");
+            }
+            let shard = shard.map(|(s, _)| s);
+            let out = match a.parts {
+                Some(_) => dir.join(shard.unwrap_or(Shard::WHOLE).part_name()),
+                None => dir,
+            };
+            build(&a, &images, &out, shard)
         }
     }
 }
@@ -198,20 +227,50 @@ fn write_crops(dir: &Path, hits: &[AtlasHit], out: &Path, overwrite: Overwrite) 
     Ok(())
 }
 
-fn merge(a: &Path, b: &Path, out: &Path) -> Result<()> {
-    let merged = featurescope_atlas::merge(a, b, out)?;
+/// Merge `atlases` (directories, or folders of them) into `out`.
+fn merge(atlases: &[PathBuf], out: &Path, opts: MergeOptions) -> Result<()> {
+    let dirs = featurescope_atlas::find_atlases(atlases)?;
+    let summary = featurescope_atlas::merge_atlases(&dirs, out, opts)?;
     eprintln!(
-        "merged {} + {} → {}: {} images, {} skipped",
-        a.display(),
-        b.display(),
+        "merged {} → {}: {} images, {} skipped",
+        merged_what(&summary),
         out.display(),
-        merged.images().len(),
-        merged.skipped().len()
+        summary.images,
+        summary.skipped
     );
+    let missing = summary.missing();
+    if !missing.is_empty() {
+        eprintln!(
+            "featurescope: note: without shards {} of {}; merging them into {} later completes it",
+            featurescope_atlas::shard::ranges(missing),
+            summary
+                .shards
+                .as_ref()
+                .map_or(0, featurescope_atlas::ShardSet::count),
+            out.display()
+        );
+    }
     Ok(())
 }
 
-fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
+/// `the 8 parts of 8`, `5 parts of 8 (shards 0-4)`, or the directories' names.
+fn merged_what(summary: &MergeSummary) -> String {
+    let n = summary.merged.len();
+    match &summary.shards {
+        Some(s) if s.is_complete() => format!("the {n} parts of {}", s.count()),
+        Some(s) => format!("{n} parts of {} (shards {})", s.count(), s.describe()),
+        None => {
+            let names: Vec<String> = summary
+                .merged
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            names.join(" + ")
+        }
+    }
+}
+
+fn build(a: &AtlasArgs, root: &Path, out: &Path, shard: Option<Shard>) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
@@ -227,7 +286,7 @@ fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
         layers: a.layers.clone(),
         top: a.top,
         batch: a.batch.unwrap_or(if gpu { 8 } else { 1 }).max(1),
-        shard: a.shard,
+        shard,
         stop_after: a.stop_after,
     };
     let mut bar: Option<ProgressBar> = None;
@@ -241,8 +300,11 @@ fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
                 "{}: {files} files, {already} already in {}, {todo} to analyse{}",
                 root.display(),
                 out.display(),
-                a.shard
-                    .map_or_else(String::new, |(i, n)| format!(" (part {i} of {n})"))
+                shard.map_or_else(String::new, |s| format!(
+                    " (part {} of {})",
+                    s.index(),
+                    s.count()
+                ))
             );
             bar = Some(images_progress(todo, "atlas"));
         }

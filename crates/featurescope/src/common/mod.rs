@@ -1,6 +1,8 @@
 //! What the subcommands share: the network's arguments (`--weights`, `--backend`) and loading
 //! it on the chosen device (the CPU-fallback note said once, here), the output checks that
-//! honour `--overwrite`, progress bars.
+//! honour `--overwrite`, progress bars, and which shard of a folder a command builds.
+
+pub(crate) mod shard;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
