@@ -6,6 +6,7 @@
 
 pub mod atlas;
 pub mod attribution;
+pub mod classes;
 mod colormap;
 mod error;
 mod grid;

@@ -32,7 +32,7 @@ use serde::Serialize;
 use crate::error::MapsError;
 use crate::layer::LayerMaps;
 
-pub use exact::MaxStats;
+pub use exact::{F32Sum, MaxStats};
 pub use geometry::{CropBox, RfGeometry};
 pub use inputs::{INPUTS_DIR, crop_image, fnv1a64, input_image_path, merge_dirs, prune_inputs};
 pub use layers::LayerAtlas;
