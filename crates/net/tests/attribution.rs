@@ -687,12 +687,20 @@ fn class_pass_equals_activation_times_the_class_gradient() {
     use featurescope_net::catalogue::Catalogue;
     let net = cpu_network();
     let device = &net.device().device;
-    let images = [preprocess_sample("chelsea_299.png"), preprocess_sample("coffee_299.png")];
+    let images = [
+        preprocess_sample("chelsea_299.png"),
+        preprocess_sample("coffee_299.png"),
+    ];
     let cat = Catalogue::inception_v3();
-    let layers: Vec<usize> = ["Conv2d_2b_3x3", "Mixed_5b.branch_pool.avg_pool", "Mixed_6e", "avgpool"]
-        .iter()
-        .map(|l| cat.position(l).unwrap())
-        .collect();
+    let layers: Vec<usize> = [
+        "Conv2d_2b_3x3",
+        "Mixed_5b.branch_pool.avg_pool",
+        "Mixed_6e",
+        "avgpool",
+    ]
+    .iter()
+    .map(|l| cat.position(l).unwrap())
+    .collect();
     let classes = [3usize, 0];
     let found = class_pass(net.model(), device, &images, Some(&classes), &layers).unwrap();
     let request = TapRequest::all();
@@ -718,7 +726,11 @@ fn class_pass_equals_activation_times_the_class_gradient() {
             let g = read(back.captured.remove(&i).unwrap()).unwrap();
             let c = cat.layers[i].shape[0];
             let hw = a.len() / c;
-            let tap = acts.layers.iter().find(|t| t.id == cat.layers[i].id).unwrap();
+            let tap = acts
+                .layers
+                .iter()
+                .find(|t| t.id == cat.layers[i].id)
+                .unwrap();
             let ours = &found[b].layers[l];
             let mut worst = 0f64;
             let mut max = 0f64;
@@ -735,7 +747,11 @@ fn class_pass_equals_activation_times_the_class_gradient() {
                 max = max.max(want.abs());
             }
             eprintln!("{}: {worst:e} of {max:e}", cat.layers[i].id);
-            assert!(max > 0.0 && worst <= 1e-4 * max, "{}: {worst} of {max}", cat.layers[i].id);
+            assert!(
+                max > 0.0 && worst <= 1e-4 * max,
+                "{}: {worst} of {max}",
+                cat.layers[i].id
+            );
         }
     }
 }

@@ -86,8 +86,8 @@ fn counts_and_confusion_follow_the_images() {
         for k in top_channels(&obs[0].maxima, 0.3) {
             want[k] += 1;
         }
-        for k in 0..4 {
-            attr[k] += f64::from(obs[0].attribution[k]);
+        for (sum, a) in attr.iter_mut().zip(&obs[0].attribution) {
+            *sum += f64::from(*a);
         }
     }
     assert_eq!(roses.counts(0).unwrap(), want.as_slice());

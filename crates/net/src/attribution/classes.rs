@@ -29,6 +29,9 @@ pub struct ChannelValues {
     pub attribution: Vec<f32>,
 }
 
+/// One image's influences between the nodes of two consecutive blocks, by (lower, upper) node.
+pub type Influences = BTreeMap<(u32, u32), f32>;
+
 /// What [`class_pass`] found for one image.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ClassValues {
@@ -138,7 +141,7 @@ pub fn influences(
     device: &Device,
     inputs: &[InputImage],
     nodes: &[(usize, Vec<u32>)],
-) -> Result<Vec<Vec<BTreeMap<(u32, u32), f32>>>, NetError> {
+) -> Result<Vec<Vec<Influences>>, NetError> {
     let n = inputs.len();
     let pairs = nodes.len().saturating_sub(1);
     let mut out = vec![vec![BTreeMap::new(); pairs]; n];
