@@ -755,3 +755,56 @@ fn class_pass_equals_activation_times_the_class_gradient() {
         }
     }
 }
+
+/// The graph's influences equal, for each upper node, Σ a_j·g_j with g the gradient that the
+/// node's own unit target (at its maximum, first in row-major order) sends to the lower block.
+#[test]
+fn influences_equal_unit_targets_at_each_nodes_maximum() {
+    use featurescope_net::attribution::classes::influences;
+    use featurescope_net::catalogue::Catalogue;
+    let net = cpu_network();
+    let device = &net.device().device;
+    let image = preprocess_sample("chelsea_299.png");
+    let cat = Catalogue::inception_v3();
+    let (lo, hi) = (
+        cat.position("Mixed_5d").unwrap(),
+        cat.position("Mixed_6a").unwrap(),
+    );
+    let nodes = vec![(lo, vec![20u32, 93]), (hi, vec![100u32, 500])];
+    let found = influences(net.model(), device, std::slice::from_ref(&image), &nodes).unwrap();
+    assert_eq!((found.len(), found[0].len(), found[0][0].len()), (1, 1, 4));
+    let acts = net.run(&image, &TapRequest::all()).unwrap();
+    let tap = |id: &str| acts.layers.iter().find(|t| t.id == id).unwrap();
+    let (upper, lower) = (tap("Mixed_6a"), tap("Mixed_5d"));
+    let [_, _, h, w] = upper.shape;
+    let [_, _, hl, wl] = lower.shape;
+    let x = || {
+        Tensor::from_data(
+            TensorData::new(image.tensor.clone(), [1, 3, INPUT_SIZE, INPUT_SIZE]),
+            device,
+        )
+    };
+    for k in [100usize, 500] {
+        let ch = &upper.data[k * h * w..(k + 1) * h * w];
+        let at = (0..ch.len()).fold(0, |m, i| if ch[i] > ch[m] { i } else { m });
+        let target = Target::channel("Mixed_6a", k).unwrap().at(at / w, at % w);
+        let rec = Recorded::new(net.model(), x(), &target, &[lo]).unwrap();
+        let options = BackwardOptions {
+            capture: vec![lo],
+            ..BackwardOptions::default()
+        };
+        let back = rec.backward(&target, ReluRule::Standard, &options).unwrap();
+        let g = read(back.captured[&lo].clone()).unwrap();
+        for j in [20usize, 93] {
+            let want: f64 = (j * hl * wl..(j + 1) * hl * wl)
+                .map(|i| f64::from(lower.data[i]) * f64::from(g[i]))
+                .sum();
+            let got = f64::from(found[0][0][&(j as u32, k as u32)]);
+            eprintln!("{j} → {k}: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs().max(1e-3),
+                "{j} → {k}: {got} vs {want}"
+            );
+        }
+    }
+}
