@@ -113,6 +113,31 @@ fn open_or_new(out: &Path, model: &str, fresh: ClassSummary) -> Result<ClassSumm
     Ok(existing)
 }
 
+/// A summary file is one shard's (or the whole folder's) for good: a part resumes only as its
+/// own shard, a whole build never continues a part (merge the parts first).
+fn claim(out: &Path, shard: Option<Shard>, mut summary: ClassSummary) -> Result<ClassSummary> {
+    let wanted = shard
+        .filter(|s| !s.is_whole())
+        .map(|s| (s.index() as u32, s.count() as u32));
+    let describe = |s: Option<(u32, u32)>| match s {
+        Some((i, n)) => format!("shard {i}/{n}"),
+        None => "the whole folder".to_string(),
+    };
+    if out.is_file() {
+        if summary.shard() != wanted {
+            bail!(
+                "{} holds a summary of {}, not of {}; choose another output",
+                out.display(),
+                describe(summary.shard()),
+                describe(wanted)
+            );
+        }
+    } else {
+        summary.set_shard(wanted)?;
+    }
+    Ok(summary)
+}
+
 struct Run<'a> {
     net: &'a Network,
     summary: ClassSummary,
@@ -191,7 +216,11 @@ pub fn build_classes(
     };
     let model = super::model_identity(source);
     let fresh = ClassSummary::new(&model, opts.mass, names, layers.clone())?;
-    let summary = open_or_new(&opts.out, &model, fresh)?;
+    let summary = claim(
+        &opts.out,
+        opts.shard,
+        open_or_new(&opts.out, &model, fresh)?,
+    )?;
     let cat = Catalogue::inception_v3();
     let layer_index = layers
         .iter()

@@ -226,6 +226,19 @@ fn sharded_merged_and_resumed_summaries_equal_a_straight_run() {
             p
         })
         .collect();
+    // A part resumes only as its own shard; a whole build does not continue a part.
+    let o = build(&root, &parts[0], &[layers[0], layers[1], "--shard", "1/3"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("shard 0/3"),
+        "{}",
+        stderr(&o)
+    );
+    let o = build(&root, &parts[0], &layers);
+    assert!(
+        !o.status.success() && stderr(&o).contains("whole folder"),
+        "{}",
+        stderr(&o)
+    );
     for (n, order) in [[0, 1, 2], [2, 0, 1]].iter().enumerate() {
         let merged = dir.path().join(format!("merged{n}.json"));
         let mut args = vec!["classes", "merge"];

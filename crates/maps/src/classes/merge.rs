@@ -6,7 +6,7 @@ use crate::error::MapsError;
 impl ClassSummary {
     /// The summary of both parts' images. The parts must share the model, mass, class names and
     /// layers, hold disjoint images, and have no graph yet (the graph is a pass over the merged
-    /// summary). Sums are exact, so any order and grouping of merges gives the same summary.
+    /// summary). The result is no shard's. Sums are exact, so any order and grouping of merges gives the same summary.
     pub fn merge(mut a: ClassSummary, b: ClassSummary) -> Result<ClassSummary, MapsError> {
         let bad = |m: String| Err(MapsError::Classes(m));
         if a.model != b.model || a.mass.to_bits() != b.mass.to_bits() {
@@ -23,6 +23,15 @@ impl ClassSummary {
                 "a part has a graph already: merge the parts built before the graph".into(),
             );
         }
+        if let (Some((_, n)), Some((_, m))) = (a.shard, b.shard)
+            && n != m
+        {
+            return bad(format!("the parts are shards of {n} and of {m}"));
+        }
+        if a.shard.is_some() && a.shard == b.shard {
+            return bad("both parts are the same shard".into());
+        }
+        a.shard = None;
         if let Some(p) = b.images.keys().find(|p| a.images.contains_key(*p)) {
             return bad(format!("{p} is in both parts"));
         }

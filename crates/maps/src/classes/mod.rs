@@ -235,6 +235,7 @@ pub struct ClassSummary {
     images: BTreeMap<String, Filed>,
     skipped: BTreeMap<String, String>,
     classes: BTreeMap<u32, ClassStats>,
+    shard: Option<(u32, u32)>,
 }
 
 impl ClassSummary {
@@ -254,7 +255,27 @@ impl ClassSummary {
             images: BTreeMap::new(),
             skipped: BTreeMap::new(),
             classes: BTreeMap::new(),
+            shard: None,
         })
+    }
+
+    /// The shard (index, count) this summary is a part of; `None`: the whole folder (or a merge).
+    pub fn shard(&self) -> Option<(u32, u32)> {
+        self.shard
+    }
+
+    /// Records the shard this summary is a part of (before any image is added).
+    pub fn set_shard(&mut self, shard: Option<(u32, u32)>) -> Result<(), MapsError> {
+        if !self.images.is_empty() || !self.skipped.is_empty() {
+            return Err(MapsError::Classes(
+                "the shard is set before any image".into(),
+            ));
+        }
+        if shard.is_some_and(|(i, n)| i >= n) {
+            return Err(MapsError::Classes(format!("bad shard {shard:?}")));
+        }
+        self.shard = shard;
+        Ok(())
     }
 
     /// The model's name.

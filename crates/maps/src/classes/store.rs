@@ -33,6 +33,7 @@ struct FileData {
     mass: f64,
     names: Vec<String>,
     layers: Vec<LayerSpec>,
+    shard: Option<(u32, u32)>,
     images: Vec<(String, u32, u32)>,
     skipped: Vec<(String, String)>,
     classes: Vec<ClassData>,
@@ -105,6 +106,7 @@ impl ClassSummary {
             mass: self.mass,
             names: self.names.clone(),
             layers: self.layers.clone(),
+            shard: self.shard,
             images: self
                 .images
                 .iter()
@@ -149,6 +151,7 @@ fn class_data(index: u32, s: &ClassStats) -> ClassData {
 fn from_data(data: FileData) -> Result<ClassSummary, String> {
     let mut s = ClassSummary::new(&data.model, data.mass, data.names, data.layers)
         .map_err(|e| e.to_string())?;
+    s.set_shard(data.shard).map_err(|e| e.to_string())?;
     let n = s.names.len() as u32;
     let mut filed_per_class: BTreeMap<u32, u64> = BTreeMap::new();
     for (path, class, predicted) in data.images {

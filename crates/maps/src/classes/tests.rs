@@ -189,3 +189,28 @@ fn nodes_are_the_top_attributed_channels() {
     assert!(a[top[1] as usize] >= a[rest as usize]);
     assert_eq!(s.edge_images(2, 2), vec!["img02.png", "img05.png"]);
 }
+
+#[test]
+fn shards_round_trip_and_merge_into_no_shard() {
+    let part = |i: u32| {
+        let mut s = ClassSummary::new("m", 0.3, names(), layers()).unwrap();
+        s.set_shard(Some((i, 2))).unwrap();
+        for k in (0..6).filter(|k| k % 2 == i) {
+            s.add_image(&format!("img{k:02}.png"), filed(k), &observation(k))
+                .unwrap();
+        }
+        s
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.json");
+    part(1).save(&path).unwrap();
+    assert_eq!(ClassSummary::load(&path).unwrap().shard(), Some((1, 2)));
+    let merged = ClassSummary::merge(part(1), part(0)).unwrap();
+    assert_eq!(merged.shard(), None);
+    assert_eq!(bytes(&merged), bytes(&summary_of(0..6)));
+    assert!(ClassSummary::merge(part(0), part(0)).is_err());
+    let mut other = ClassSummary::new("m", 0.3, names(), layers()).unwrap();
+    other.set_shard(Some((2, 3))).unwrap();
+    assert!(ClassSummary::merge(part(0), other).is_err());
+    assert!(part(0).set_shard(None).is_err(), "only before any image");
+}
