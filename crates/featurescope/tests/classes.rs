@@ -273,3 +273,30 @@ fn unknown_folders_are_refused_by_name_before_any_work() {
     );
     assert!(!out.exists());
 }
+
+/// `--predicted` files every image, whatever the layout (here a folder named after no class and
+/// the top level), under its top-1 class: each class's images are all predicted right.
+#[test]
+fn predicted_files_every_image_under_its_top_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    std::fs::create_dir_all(root.join("lilies")).unwrap();
+    std::fs::copy(sample("coffee_299.png"), root.join("lilies/coffee.png")).unwrap();
+    std::fs::copy(sample("chelsea_299.png"), root.join("chelsea.png")).unwrap();
+    let out = dir.path().join("s.json");
+    ok(&build(
+        &root,
+        &out,
+        &["--predicted", "--layers", "Mixed_7c"],
+    ));
+    let s = ClassSummary::load(&out).unwrap();
+    assert_eq!(s.images().len(), 2);
+    for f in s.images().values() {
+        assert_eq!(f.class, f.predicted);
+    }
+    for (c, stats) in s.classes() {
+        assert_eq!(stats.correct(*c), stats.images());
+    }
+    // With one layer there is no graph (its blocks are not summarised).
+    assert!(!s.any_graph());
+}
