@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use featurescope_maps::classes::ClassSummary;
 
@@ -299,4 +299,60 @@ fn predicted_files_every_image_under_its_top_class() {
     }
     // With one layer there is no graph (its blocks are not summarised).
     assert!(!s.any_graph());
+}
+
+/// SIGTERM (a job engine preempting the task) as soon as the build starts: what is done is a
+/// valid summary and the same command finishes it, equal to a straight run byte for byte.
+#[test]
+fn sigterm_keeps_what_is_done_and_the_same_command_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    folder(&root);
+    let layers = [
+        "--layers",
+        "maxpool2,Mixed_5b,Mixed_5c,Mixed_5d,Mixed_6a,Mixed_6b,Mixed_6c,Mixed_6d,Mixed_6e,Mixed_7a,Mixed_7b,Mixed_7c",
+    ];
+    let straight = dir.path().join("straight.json");
+    ok(&build(&root, &straight, &layers));
+    let out = dir.path().join("stopped.json");
+    let mut args = vec![
+        "classes",
+        "--images",
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--nodes",
+        "2",
+        "--edge-images",
+        "2",
+    ];
+    args.extend(layers);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .args(&args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(first.contains("to analyse"), "{first}");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    if !status.success() {
+        assert!(rest.contains("interrupted"), "{rest}");
+    }
+    assert!(ClassSummary::load(&out).unwrap().images().len() <= 6);
+    ok(&build(&root, &out, &layers));
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(&straight).unwrap(),
+        "resumed differs"
+    );
 }
