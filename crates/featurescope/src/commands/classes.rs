@@ -206,9 +206,14 @@ fn show(path: &Path, class: &str, layer: &str, top: usize, as_json: bool) -> Res
         println!("{v}");
         return Ok(());
     }
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
     println!(
         "{} (class {}): {} images, {} predicted right; {} by attribution:",
-        v["class"], v["index"], v["images"], v["correct"], v["layer"]
+        text(&v["class"]),
+        v["index"],
+        v["images"],
+        v["correct"],
+        text(&v["layer"])
     );
     for c in v["channels"].as_array().into_iter().flatten() {
         println!(
@@ -219,7 +224,7 @@ fn show(path: &Path, class: &str, layer: &str, top: usize, as_json: bool) -> Res
         );
     }
     for n in v["nodes"].as_array().into_iter().flatten() {
-        println!("  graph {}: {}", n["layer"], n["channels"]);
+        println!("  graph {}: {}", text(&n["layer"]), n["channels"]);
     }
     Ok(())
 }
