@@ -79,7 +79,8 @@ fn top(maxima: &[f32], mass: f64) -> Vec<usize> {
     order
 }
 
-fn build(root: &Path, out: &Path, extra: &[&str]) -> Output {
+/// `classes` over `root` into `out` on the CPU, 2 nodes and 2 edge images, then `extra`.
+fn args<'a>(root: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "classes",
         "--images",
@@ -94,7 +95,11 @@ fn build(root: &Path, out: &Path, extra: &[&str]) -> Output {
         "2",
     ];
     args.extend_from_slice(extra);
-    featurescope(&args)
+    args
+}
+
+fn build(root: &Path, out: &Path, extra: &[&str]) -> Output {
+    featurescope(&args(root, out, extra))
 }
 
 #[test]
@@ -315,22 +320,8 @@ fn sigterm_keeps_what_is_done_and_the_same_command_resumes() {
     let straight = dir.path().join("straight.json");
     ok(&build(&root, &straight, &layers));
     let out = dir.path().join("stopped.json");
-    let mut args = vec![
-        "classes",
-        "--images",
-        root.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--backend",
-        "cpu",
-        "--nodes",
-        "2",
-        "--edge-images",
-        "2",
-    ];
-    args.extend(layers);
     let mut child = Command::new(env!("CARGO_BIN_EXE_featurescope"))
-        .args(&args)
+        .args(args(&root, &out, &layers))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
