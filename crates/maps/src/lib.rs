@@ -1,5 +1,7 @@
-//! Feature-map processing: colormaps, normalisation, statistics, sorting, tile grids and the
-//! top-K image atlas ([`atlas`]); no burn, no egui.
+//! Feature-map processing: colormaps, normalisation, statistics, sorting, tile grids, the
+//! top-K image atlas ([`atlas`]) and what a layer sees in one image: the semantic dictionary
+//! ([`dictionary`]), neuron groups by non-negative matrix factorisation ([`groups`]) and their
+//! pictures ([`figures`]); no burn, no egui.
 //! Everything here works on plain `f32` slices laid out NCHW with N = 1.
 
 #![warn(missing_docs)]
@@ -7,8 +9,11 @@
 pub mod atlas;
 pub mod attribution;
 mod colormap;
+pub mod dictionary;
 mod error;
+pub mod figures;
 mod grid;
+pub mod groups;
 mod layer;
 mod norm;
 mod npy;
