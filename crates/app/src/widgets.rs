@@ -1,4 +1,4 @@
-//! Pieces more than one panel or view draws: cached textures, a progress row, the predictions,
+//! Pieces more than one panel or view draws: cached textures, the predictions,
 //! an atlas filter's crops, tiles coloured for the screen.
 
 use std::collections::HashMap;
@@ -87,21 +87,6 @@ impl<K: Eq + Hash + Clone> TextureMap<K> {
     pub fn retain(&mut self, mut keep: impl FnMut(&K) -> bool) {
         self.map.retain(|k, _| keep(k));
     }
-}
-
-/// A progress bar of `done` of `total` steps, then `text`.
-pub fn progress_row(ui: &mut egui::Ui, done: usize, total: usize, width: f32, text: String) {
-    let fraction = if total > 0 {
-        done as f32 / total as f32
-    } else {
-        0.0
-    };
-    ui.add(
-        egui::ProgressBar::new(fraction)
-            .desired_width(width)
-            .show_percentage(),
-    );
-    ui.label(text);
 }
 
 /// The head's five most probable classes.
