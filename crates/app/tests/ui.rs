@@ -849,3 +849,80 @@ fn a_path_typed_into_the_built_in_browser_opens_with_the_open_button() {
         "typed.png"
     );
 }
+
+/// What the layer sees in this photo: hovering the crop names the channels that fire at the
+/// unit under the pointer (equal to the layer's own top values there), a click pins it; the
+/// dictionary, the neuron groups and the spatial attribution to the top class against another
+/// class, each computed off the UI thread.
+#[test]
+fn what_fires_here_groups_and_the_class_map() {
+    use featurescope_maps::dictionary::{position_at, top_channels};
+    let mut h = harness();
+    settle(&mut h);
+    // Icons only on request: the snapshots show the channels' maps, deterministically.
+    act(&mut h, Action::IconsInBackground(false));
+    act(&mut h, Action::Select(LayerRef::named("Mixed_5b")));
+    h.run();
+    let crop = "the network's input: hover or click for what fires here";
+    h.get_by_label(crop).hover();
+    h.run();
+    let probe = app(&h).layer_views.probe.expect("hovering sets the probe");
+    assert!(!probe.pinned);
+    let view = app(&h).view.as_ref().unwrap();
+    let [y, x] = position_at(&view.maps, probe.u, probe.v).unwrap();
+    assert_eq!(
+        [y, x],
+        [17, 17],
+        "the crop's centre is Mixed_5b's centre unit"
+    );
+    let fires = top_channels(&view.maps, y, x, 4).unwrap();
+    h.get_by_label_contains(&format!("What fires here: Mixed_5b at ({y}, {x})"));
+    for (c, v) in fires.channels.iter().zip(&fires.values) {
+        h.get_by_label(&format!("channel {c} · {v:.3}"));
+    }
+    h.get_by_label(crop).click();
+    h.run();
+    assert!(app(&h).layer_views.probe.unwrap().pinned);
+    h.get_by_label_contains("(pinned)");
+    h.snapshot("fires_here");
+
+    // The layer views, from the inspector's third row of tabs.
+    h.get_by_label("filter 0").click();
+    h.run();
+    h.get_by_label("Dictionary").click();
+    h.run();
+    h.get_by_label_contains("channels named");
+    h.snapshot("dictionary");
+    h.get_by_label("Neuron groups").click();
+    wait_for(&mut h, "neuron groups", |a| {
+        a.layer_views
+            .groups
+            .values()
+            .any(|e| matches!(e, Entry::Ready(..)))
+    });
+    h.get_by_label_contains("6 groups · relative error");
+    h.snapshot("groups");
+
+    let labels = app(&h)
+        .analysis
+        .as_ref()
+        .unwrap()
+        .activations
+        .head
+        .clone()
+        .unwrap();
+    let top = labels.top_k(2);
+    act(
+        &mut h,
+        Action::SpatialClasses(Some((top[0].0, Some(top[1].0)))),
+    );
+    h.get_by_label("Spatial attribution").click();
+    wait_for(&mut h, "spatial attribution", |a| {
+        a.layer_views
+            .spatial
+            .values()
+            .any(|e| matches!(e, Entry::Ready(..)))
+    });
+    h.get_by_label_contains("minus");
+    h.snapshot("class_map");
+}

@@ -53,7 +53,7 @@ pub fn cell_grid(k: usize) -> usize {
 /// [`crate::dictionary::dictionary`] returns them) as pictures in a square grid, strongest
 /// top-left. `picture(channel)` gives a channel's picture (any size; scaled to the sub-cell)
 /// or `None` for a flat colour ([`channel_colour`]). Pictures of weaker channels fade: each is
-/// mixed with the dark background by its value over the layer's largest value.
+/// mixed with the darkened photo by 0.9 √(its value over the layer's largest value).
 pub fn render_dictionary(
     fires: &[Fires],
     (height, width): (usize, usize),
@@ -64,7 +64,7 @@ pub fn render_dictionary(
     let (w, h) = (width as u32 * cell_px, height as u32 * cell_px);
     let mut out = imageops::resize(photo, w.max(1), h.max(1), imageops::FilterType::Triangle);
     for p in out.pixels_mut() {
-        p.0 = p.0.map(|v| v / 4);
+        p.0 = p.0.map(|v| (u16::from(v) * 110 / 255) as u8);
     }
     let top = fires
         .iter()
@@ -82,7 +82,7 @@ pub fn render_dictionary(
                 None => RgbImage::from_pixel(sub, sub, image::Rgb(channel_colour(c))),
             });
             let strength = if top > 0.0 && v.is_finite() {
-                (v / top).clamp(0.0, 1.0).sqrt()
+                0.9 * (v / top).clamp(0.0, 1.0).sqrt()
             } else {
                 0.0
             };
@@ -194,16 +194,17 @@ mod tests {
         let mut pics = |c: usize| (c == 0).then(|| red.clone());
         let img = render_dictionary(&fires, (1, 2), 10, &photo, &mut pics);
         assert_eq!(img.dimensions(), (20, 10));
+        // The strongest value: 90 % its picture over the (black) photo.
         assert_eq!(
             img.get_pixel(3, 3).0,
-            [255, 0, 0],
+            [230, 0, 0],
             "full strength, its picture"
         );
         let right = img.get_pixel(13, 3).0;
         let swatch = channel_colour(1);
         assert!(right != [0, 0, 0] && right != [255, 0, 0]);
-        // Half the layer's max: mixed with the dark background by √0.5.
-        let expect = (f32::from(swatch[1]) * 0.5f32.sqrt()).round() as u8;
+        // Half the layer's max: a swatch mixed in by 0.9 √0.5.
+        let expect = (f32::from(swatch[1]) * 0.9 * 0.5f32.sqrt()).round() as u8;
         assert_eq!(right[1], expect);
         assert_eq!(cell_grid(4), 2);
         assert_eq!(cell_grid(5), 3);

@@ -23,6 +23,9 @@ impl Core {
             state.settings.remember(p.clone());
         }
         let image = source.name();
+        if let Some((_, cancel)) = &state.layer_views.icons.running {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let job = Job::Analyse {
             generation: state.generation,
             source,
@@ -167,6 +170,9 @@ impl Core {
         }
         state
             .explain
+            .retain(analysis.generation, state.weights_serial);
+        state
+            .layer_views
             .retain(analysis.generation, state.weights_serial);
         self.name_classes(&mut analysis);
         let state = &mut self.state;

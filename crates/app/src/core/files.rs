@@ -125,6 +125,12 @@ impl Core {
                 "png",
                 tile_writer(view, c),
             ),
+            Export::Dictionary => (
+                "Export dictionary",
+                format!("{}_dictionary.png", view.id),
+                "png",
+                self.dictionary_writer(view)?,
+            ),
         };
         Some(FileRequest::Export {
             title,
@@ -132,6 +138,24 @@ impl Core {
             extension,
             write,
         })
+    }
+
+    /// Writes the dictionary as its view draws it: the icons at hand, else the channels' maps.
+    fn dictionary_writer(&self, view: &LayerView) -> Option<ExportWrite> {
+        let photo = self.state.analysis.as_ref()?.input.crop.clone();
+        let maps = view.maps.clone();
+        let k = self.state.layer_views.k;
+        let icons: std::collections::HashMap<usize, std::sync::Arc<image::RgbImage>> = (0..maps
+            .channels)
+            .filter_map(|c| {
+                let icon = self.state.layer_views.icons.get(&view.id, c)?;
+                Some((c, icon.clone()))
+            })
+            .collect();
+        Some(Box::new(move |path| {
+            let img = crate::services::layer_views::dictionary_figure(&maps, k, &photo, &icons);
+            save_image(path, &img.into(), Overwrite::Replace).map_err(|e| e.to_string())
+        }))
     }
 
     /// Writes the grid as the tiles show it: colormap, normalisation, order, tile size.

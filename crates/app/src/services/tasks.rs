@@ -12,7 +12,9 @@ use featurescope_maps::atlas::{Atlas, AtlasHit, crop_image, input_image_path};
 use image::{DynamicImage, RgbImage, RgbaImage};
 
 use super::dialogs::{ExportWrite, FileRequest, NATIVE_MIN_LIFETIME};
+use super::layer_views::{GroupsDrawn, GroupsKey};
 use super::worker::ImageSource;
+use featurescope_maps::LayerMaps;
 
 /// Side of a crop thumbnail in pixels (crops are scaled to it, nearest-neighbour when enlarged).
 pub const THUMB_PX: u32 = 96;
@@ -84,6 +86,20 @@ pub enum TaskResult {
     AtlasFolder(PathBuf),
     /// An atlas read from disk.
     AtlasLoaded(Result<LoadedAtlas, String>),
+    /// Neuron groups of a layer, or why not.
+    Groups {
+        /// Which.
+        key: GroupsKey,
+        /// The groups, drawn.
+        result: Result<Arc<GroupsDrawn>, String>,
+    },
+    /// Icons read from the disk cache: per channel the image, or `None` when not made yet.
+    IconsRead {
+        /// Layer id.
+        layer: String,
+        /// By channel.
+        found: Vec<(usize, Option<Arc<RgbImage>>)>,
+    },
     /// The crops of one filter's top images.
     AtlasCrops {
         /// Which list.
@@ -203,6 +219,26 @@ impl Tasks {
                 })
                 .collect();
             TaskResult::AtlasCrops { key, crops }
+        });
+    }
+
+    /// Factorise a layer into neuron groups (a few hundred milliseconds at most: its own
+    /// thread, so the UI never waits).
+    pub fn factorise(&self, key: GroupsKey, maps: Arc<LayerMaps>, photo: Arc<RgbImage>) {
+        self.spawn(move || {
+            let result = super::layer_views::factorise_and_draw(&maps, &key, &photo).map(Arc::new);
+            TaskResult::Groups { key, result }
+        });
+    }
+
+    /// Read channels' icons from the disk cache (`None` for those not made yet).
+    pub fn read_icons(&self, dir: PathBuf, layer: String, channels: Vec<usize>) {
+        self.spawn(move || {
+            let found = channels
+                .into_iter()
+                .map(|c| (c, super::icons::cached(&dir, &layer, c).map(Arc::new)))
+                .collect();
+            TaskResult::IconsRead { layer, found }
         });
     }
 

@@ -3,6 +3,7 @@
 //! the panels and changed only by the core when it applies an action or an event.
 
 pub mod atlas;
+pub mod layer_views;
 pub mod results;
 pub mod selection;
 
@@ -152,6 +153,8 @@ pub struct AppState {
     pub explain: ExplainState,
     /// Feature visualisations.
     pub visual: VisState,
+    /// The layer views: dictionary, neuron groups, spatial attribution, channels' icons.
+    pub layer_views: layer_views::LayerViews,
     /// Hide timings and the machine's name (deterministic screenshots in tests).
     pub hide_machine_details: bool,
 }
@@ -182,6 +185,7 @@ impl AppState {
             atlas_build: None,
             explain: ExplainState::default(),
             visual: VisState::default(),
+            layer_views: layer_views::LayerViews::default(),
             hide_machine_details: false,
         }
     }
