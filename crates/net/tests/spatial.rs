@@ -7,13 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-#[path = "imports/fixtures.rs"]
-mod fixtures;
 
 use common::*;
 use featurescope_net::attribution::spatial::spatial;
 use featurescope_net::{BackendChoice, InputImage, Network};
-use fixtures::fixture;
 use safetensors::{Dtype, SafeTensors};
 
 const LAYERS: [&str; 2] = ["Mixed_5d", "Mixed_6e"];
