@@ -23,7 +23,9 @@
                              alone on its other side.
 
 Run with the system python: `python3 crates/net/tests/reference/make_groups_spatial.py`
-(`--part groups` / `--part spatial` for one). The groups part creates or reuses a small venv,
+(`--part groups` / `--part spatial` for one; `--venv-only` only makes the scikit-learn venv, as
+`.ci/run` does for the live check in crates/featurescope/tests/layer_views.rs, which runs the
+groups part in it with FEATURESCOPE_GROUPS_OUT naming a temporary file). The groups part creates or reuses a small venv,
 $FEATURESCOPE_FIXTURE_VENV_SKLEARN (default /tmp/featurescope-fixtures-sklearn, ~250 MB, pinned
 below); the spatial part runs in the ONNX fixtures' venv (make_tf_onnx.py's, with torch and
 torchvision; made by make_tf_onnx.py --part onnx if missing). Both take a few seconds once the venvs exist; the
@@ -78,6 +80,10 @@ def ensure_venv(venv: Path, pins: list[str]) -> None:
 
 
 def main_outer() -> None:
+    if "--venv-only" in sys.argv:
+        # CI: make the scikit-learn venv the live groups test runs (nothing written here).
+        ensure_venv(VENV_SKLEARN, PINS_SKLEARN)
+        return
     parts = sys.argv[sys.argv.index("--part") + 1:] if "--part" in sys.argv else [
         "groups", "spatial"]
     runs = []
@@ -147,7 +153,9 @@ def part_groups() -> None:
         "input": "NAME.safetensors `L.full` (TF.js activations), positions x channels, float32",
         "cases": cases,
     }
-    path = HERE / "groups.sklearn.json"
+    # FEATURESCOPE_GROUPS_OUT: elsewhere than the committed file (the live check of
+    # crates/featurescope/tests/layer_views.rs runs scikit-learn through here).
+    path = Path(os.environ.get("FEATURESCOPE_GROUPS_OUT", HERE / "groups.sklearn.json"))
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {path}", flush=True)
 
