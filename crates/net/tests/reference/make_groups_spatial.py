@@ -23,13 +23,14 @@
                              alone on its other side.
 
 Run with the system python: `python3 crates/net/tests/reference/make_groups_spatial.py`
-(`--part groups` / `--part spatial` for one; `--venv-only` only makes the scikit-learn venv, as
-`.ci/run` does for the live check in crates/featurescope/tests/layer_views.rs, which runs the
-groups part in it with FEATURESCOPE_GROUPS_OUT naming a temporary file). The groups part creates or reuses a small venv,
+(`--part groups` / `--part spatial` for one). The groups part creates or reuses a small venv,
 $FEATURESCOPE_FIXTURE_VENV_SKLEARN (default /tmp/featurescope-fixtures-sklearn, ~250 MB, pinned
 below); the spatial part runs in the ONNX fixtures' venv (make_tf_onnx.py's, with torch and
-torchvision; made by make_tf_onnx.py --part onnx if missing). Both take a few seconds once the venvs exist; the
-outputs are small and committed, so neither the tests nor CI run Python for them.
+torchvision; made by make_tf_onnx.py --part onnx if missing). Both take a few seconds once the
+venvs exist; the outputs are small and committed. The groups part also runs live:
+`--venv-only` only makes the scikit-learn venv (`.ci/run` does, then requires the check), and
+crates/featurescope/tests/layer_views.rs runs the groups part in it with
+FEATURESCOPE_GROUPS_OUT naming a temporary file.
 """
 
 from __future__ import annotations
