@@ -926,3 +926,64 @@ fn what_fires_here_groups_and_the_class_map() {
     h.get_by_label_contains("minus");
     h.snapshot("class_map");
 }
+
+/// Feature-visualisation icons are made on the worker: one asked for (ComputeIcons) even with
+/// background icons off; with them on, the channels a view names (WantIcons) are queued and
+/// made one at a time while nothing else waits, and those named while they were off follow.
+/// Each is the channel's 96 px picture.
+#[test]
+fn icons_are_made_on_the_worker_on_request_and_in_the_background() {
+    let mut h = harness();
+    settle(&mut h);
+    act(&mut h, Action::IconsInBackground(false));
+    act(&mut h, Action::Select(LayerRef::named("Mixed_5b")));
+    h.run();
+    act(
+        &mut h,
+        Action::ComputeIcons {
+            layer: "Mixed_5b".into(),
+            channels: vec![90],
+        },
+    );
+    wait_for(&mut h, "the icon asked for", |a| {
+        a.layer_views.icons.get("Mixed_5b", 90).is_some()
+    });
+    let icon = app(&h).layer_views.icons.get("Mixed_5b", 90).unwrap();
+    assert_eq!(icon.dimensions(), (96, 96));
+    // Background off: a channel a view names is not made.
+    act(
+        &mut h,
+        Action::WantIcons {
+            layer: "Mixed_5b".into(),
+            channels: vec![9],
+        },
+    );
+    h.run();
+    assert!(app(&h).layer_views.icons.get("Mixed_5b", 9).is_none());
+    assert!(app(&h).layer_views.icons.running.is_none());
+    // Background on: the channel named while off and newly named ones are queued and made, one
+    // at a time.
+    act(&mut h, Action::IconsInBackground(true));
+    act(
+        &mut h,
+        Action::WantIcons {
+            layer: "Mixed_5b".into(),
+            channels: vec![34],
+        },
+    );
+    wait_for(&mut h, "the background icon", |a| {
+        a.layer_views.icons.get("Mixed_5b", 34).is_some()
+    });
+    assert_eq!(
+        app(&h)
+            .layer_views
+            .icons
+            .get("Mixed_5b", 34)
+            .unwrap()
+            .dimensions(),
+        (96, 96)
+    );
+    wait_for(&mut h, "the icon named while off", |a| {
+        a.layer_views.icons.get("Mixed_5b", 9).is_some()
+    });
+}

@@ -272,6 +272,54 @@ fn groups_match_scikit_learn_live() {
     eprintln!("live scikit-learn: worst relative difference of the error {worst:.1e}");
 }
 
+/// `dictionary` draws a channel as its feature-visualisation icon when the app's disk cache
+/// (`<data home>/featurescope/icons/<weights id>/<layer>/<channel>.png`) has it, else as a
+/// colour.
+#[test]
+fn dictionary_reads_the_icon_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = sample("chelsea_299.png");
+    let run = |out: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_featurescope"))
+            .args(["dictionary", "--image", photo.to_str().unwrap()])
+            .args([
+                "--layer",
+                "Mixed_7c",
+                "--k",
+                "1",
+                "--json",
+                "--backend",
+                "cpu",
+            ])
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .output()
+            .unwrap()
+    };
+    let first = run("a.png");
+    let json: serde_json::Value = serde_json::from_str(&ok(&first)).unwrap();
+    assert!(stderr(&first).contains("0 cached"), "{}", stderr(&first));
+    let top = json["positions"][0]["channels"][0].as_u64().unwrap();
+    let icons = dir
+        .path()
+        .join("data/featurescope/icons")
+        .join(concat!("bundled-", env!("CARGO_PKG_VERSION")))
+        .join("Mixed_7c");
+    std::fs::create_dir_all(&icons).unwrap();
+    image::RgbImage::from_pixel(8, 8, image::Rgb([255, 0, 0]))
+        .save(icons.join(format!("{top}.png")))
+        .unwrap();
+    let second = run("b.png");
+    ok(&second);
+    // Pictures are made once per channel: this one from the cache, the others as colours.
+    assert!(
+        stderr(&second).contains("pictures: 1 cached"),
+        "{}",
+        stderr(&second)
+    );
+}
+
 /// `spatial` writes its map as float32 [H, W] at the layer's resolution (the difference of the
 /// two classes with --class2) and a PNG; it refuses to replace an existing file.
 #[test]
