@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use featurescope_app::action::{Action, Choose};
+use featurescope_app::action::{Action, Choose, Export};
 use featurescope_app::services::dialogs::DialogChoice;
 use featurescope_app::settings::Settings;
 use featurescope_app::state::{Entry, Inspector};
@@ -986,4 +986,26 @@ fn icons_are_made_on_the_worker_on_request_and_in_the_background() {
     wait_for(&mut h, "the icon named while off", |a| {
         a.layer_views.icons.get("Mixed_5b", 9).is_some()
     });
+}
+
+/// The dictionary exports as a PNG: every position of the layer a cell, as the view draws it.
+#[test]
+fn the_dictionary_exports_as_png() {
+    let mut h = harness_with(false);
+    settle(&mut h);
+    let dir = tempfile::tempdir().unwrap();
+    set(&mut h, |s| {
+        s.file_dialog = DialogChoice::BuiltIn;
+        s.recent = vec![dir.path().join("photo.png")];
+    });
+    act(&mut h, Action::Select(LayerRef::named("Mixed_6e")));
+    h.run();
+    act(&mut h, Action::Choose(Choose::ExportTo(Export::Dictionary)));
+    h.run();
+    h.get_by_label("Save").click();
+    h.run();
+    wait_notice(&mut h, "saved ");
+    let img = image::open(dir.path().join("Mixed_6e_dictionary.png")).unwrap();
+    let cell = featurescope_app::services::layer_views::dictionary_cell_px(17);
+    assert_eq!((img.width(), img.height()), (17 * cell, 17 * cell));
 }

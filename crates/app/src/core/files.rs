@@ -140,7 +140,8 @@ impl Core {
         })
     }
 
-    /// Writes the dictionary as its view draws it: the icons at hand, else the channels' maps.
+    /// Writes the dictionary figure: each channel as its icon when at hand, else as a colour of its
+    /// own (as `featurescope dictionary` draws it).
     fn dictionary_writer(&self, view: &LayerView) -> Option<ExportWrite> {
         let photo = self.state.analysis.as_ref()?.input.crop.clone();
         let maps = view.maps.clone();
