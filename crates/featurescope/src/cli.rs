@@ -106,6 +106,9 @@ enum Command {
     /// Which images of a folder excite each filter most: top images and receptive-field crops
     /// per channel (`atlas merge`, `atlas show` for the rest).
     Atlas(crate::atlas::AtlasArgs),
+    /// Two images or two weights at one layer on one scale (a figure), or two models over a
+    /// folder: which layers changed (CKA) and which filters (`compare show`, `compare merge`).
+    Compare(crate::compare::CompareArgs),
     /// Print the layer tree: ids, Keras aliases, output shapes, the 48-deep path marked (*).
     Layers {
         /// Print JSON instead of the tree.
@@ -233,6 +236,7 @@ pub fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Some(Command::Atlas(a)) => crate::atlas::run(a),
+        Some(Command::Compare(a)) => crate::compare::run(a),
         Some(Command::Layers { json }) => layers(json),
         Some(Command::Dump {
             image,

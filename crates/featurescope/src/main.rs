@@ -1,10 +1,11 @@
 //! `featurescope`: with no arguments, the desktop viewer; with a subcommand, a headless tool
-//! (`layers`, `dump`, `render`, `attribute`, `visualize`, `bench`, `atlas`, `install`,
-//! `uninstall`).
+//! (`layers`, `dump`, `render`, `attribute`, `visualize`, `bench`, `atlas`, `compare`,
+//! `install`, `uninstall`).
 
 mod atlas;
 mod attribute;
 mod cli;
+mod compare;
 mod install;
 mod soak;
 
