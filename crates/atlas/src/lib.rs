@@ -1,10 +1,12 @@
 //! Building a filter atlas: walk a folder of images, decode them on other threads while the
 //! network runs (in batches on a GPU), and keep for every channel of the chosen layers the images
 //! that excite it most, with receptive-field crops — streaming, bounded, checkpointed, stoppable
-//! and resumable. Used by `featurescope atlas` and by the app's worker; the data model and its
+//! and resumable; past one machine, one [`shard`] per task and [`merge_atlases`] to join the
+//! parts exactly. Used by `featurescope atlas` and by the app's worker; the data model and its
 //! storage are [`featurescope_maps::atlas`], the receptive fields come from
 //! [`featurescope_net::geometry`].
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -12,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use featurescope_maps::LayerMaps;
 use featurescope_maps::atlas::{self, Atlas, LayerSpec, RfGeometry};
+use featurescope_maps::{LayerMaps, Overwrite, write_atomic};
 use featurescope_net::catalogue::INPUT_SIZE;
 use featurescope_net::geometry::receptive_fields;
 use featurescope_net::{
@@ -21,6 +23,11 @@ use featurescope_net::{
 };
 
 pub use featurescope_maps::atlas::{Atlas as FilterAtlas, AtlasHit, Rank};
+pub use merge::{MergeOptions, MergeSummary, find_atlases, merge_atlases};
+pub use shard::{Shard, ShardSet};
+
+mod merge;
+pub mod shard;
 
 /// Where the collection's images are, for the app to open them: `collection.json` in the atlas.
 pub const COLLECTION_FILE: &str = "collection.json";
@@ -35,24 +42,16 @@ pub fn read_root(dir: &Path) -> Option<PathBuf> {
     v.get("root").and_then(|r| r.as_str()).map(PathBuf::from)
 }
 
-/// Record the collection folder in the atlas directory.
+/// Record the collection folder in the atlas directory, atomically as `atlas.json` is: a
+/// temporary file beside it, synced, renamed over the old one ([`write_atomic`]), so a crash
+/// or a full disk never leaves half a file and another name of the old file keeps its bytes.
 pub fn write_root(dir: &Path, root: &Path) -> Result<()> {
     let text = serde_json::json!({ "root": root.to_string_lossy() }).to_string();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join(COLLECTION_FILE), text)
-        .with_context(|| format!("writing {}", dir.join(COLLECTION_FILE).display()))
-}
-
-/// Merge two atlas directories into `out` (exactly: equal to one run over both collections'
-/// images); keeps the collection folder when both agree on it.
-pub fn merge(a: &Path, b: &Path, out: &Path) -> Result<Atlas> {
-    let merged = atlas::merge_dirs(a, b, out)?;
-    if let (Some(ra), Some(rb)) = (read_root(a), read_root(b))
-        && ra == rb
-    {
-        write_root(out, &ra)?;
-    }
-    Ok(merged)
+    write_atomic(&dir.join(COLLECTION_FILE), Overwrite::Replace, |w| {
+        w.write_all(text.as_bytes())
+    })?;
+    Ok(())
 }
 
 /// The atlas' layer specs for layer ids or aliases (all 123 taps for `None`): ids, shapes and
@@ -170,8 +169,8 @@ pub struct BuildOptions {
     pub top: usize,
     /// Images per forward pass.
     pub batch: usize,
-    /// `(i, n)`: only every n-th file, starting at the i-th.
-    pub shard: Option<(usize, usize)>,
+    /// Only this shard's files ([`Shard::contains`]); `None`: all of them.
+    pub shard: Option<Shard>,
     /// Stop (as if asked to) after this many images (tests).
     pub stop_after: Option<usize>,
 }
@@ -312,6 +311,32 @@ impl Run {
     }
 }
 
+/// The files of the collection (in the shard, if one is asked for) that `atlas` does not hold
+/// yet; reported as [`BuildEvent::Started`].
+fn to_analyse(
+    opts: &BuildOptions,
+    atlas: &Atlas,
+    event: &mut dyn FnMut(BuildEvent),
+) -> Result<Vec<String>> {
+    let files = collection(&opts.root, &mut |e| {
+        event(BuildEvent::Skipped(e, String::new()))
+    })?;
+    let shard = opts.shard.unwrap_or(Shard::WHOLE);
+    let done = |f: &String| atlas.has_image(f) || atlas.is_skipped(f);
+    let todo: Vec<String> = files
+        .iter()
+        .filter(|f| shard.contains(f) && !done(f))
+        .cloned()
+        .collect();
+    let already = files.iter().filter(|f| done(f)).count();
+    event(BuildEvent::Started {
+        files: files.len(),
+        already,
+        todo: todo.len(),
+    });
+    Ok(todo)
+}
+
 /// Build (or continue) the atlas `opts` describes with `net` (whose weights `source` names),
 /// reporting through `event`; returns when done or when `stop` is set (what was done is saved).
 pub fn build(
@@ -323,24 +348,13 @@ pub fn build(
 ) -> Result<BuildSummary> {
     let specs = layer_specs(opts.layers.as_deref())?;
     let atlas = open_or_new(&opts.out, &model_identity(source), opts.top, specs)?;
+    shard::claim(
+        &opts.out,
+        opts.shard,
+        opts.out.join(atlas::ATLAS_FILE).is_file(),
+    )?;
     let ids: Vec<String> = atlas.layers().iter().map(|l| l.id.clone()).collect();
-    let files = collection(&opts.root, &mut |e| {
-        event(BuildEvent::Skipped(e, String::new()))
-    })?;
-    let (part, parts) = opts.shard.unwrap_or((0, 1));
-    let done = |f: &String| atlas.has_image(f) || atlas.is_skipped(f);
-    let todo: Vec<String> = files
-        .iter()
-        .enumerate()
-        .filter(|(i, f)| i % parts == part && !done(f))
-        .map(|(_, f)| f.clone())
-        .collect();
-    let already = files.iter().filter(|f| done(f)).count();
-    event(BuildEvent::Started {
-        files: files.len(),
-        already,
-        todo: todo.len(),
-    });
+    let todo = to_analyse(opts, &atlas, event)?;
     let root = opts
         .root
         .canonicalize()
@@ -392,4 +406,36 @@ pub fn build(
         seconds: started.elapsed().as_secs_f64(),
         stopped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `collection.json` is replaced, never rewritten in place: a file that shares its inode
+    /// (a hard link, as a copy made with `cp -al` or a backup tool leaves it) keeps its bytes,
+    /// and no temporary is left beside it.
+    #[test]
+    fn collection_json_is_replaced_atomically_not_rewritten_in_place() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let atlas = dir.path().join("photos.atlas");
+        std::fs::create_dir_all(&atlas)?;
+        let backup = dir.path().join("collection.json.backup");
+        std::fs::write(&backup, r#"{"root":"/old/photos"}"#)?;
+        std::fs::hard_link(&backup, atlas.join(COLLECTION_FILE))?;
+
+        write_root(&atlas, Path::new("/new/photos"))?;
+
+        assert_eq!(read_root(&atlas), Some(PathBuf::from("/new/photos")));
+        assert_eq!(
+            std::fs::read_to_string(&backup)?,
+            r#"{"root":"/old/photos"}"#,
+            "the other name of the old file was written through"
+        );
+        let names: Vec<String> = std::fs::read_dir(&atlas)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()?;
+        assert_eq!(names, [COLLECTION_FILE], "nothing left beside it");
+        Ok(())
+    }
 }

@@ -29,23 +29,13 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(20);
 /// Images per batch of the estimator unless asked otherwise.
 pub const DEFAULT_BATCH: usize = 64;
 
-/// Part `i` of `n` (`--shard I/N`): which batches a run takes. The one place that decides it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    /// This part, from 0.
-    pub index: usize,
-    /// Parts in all.
-    pub count: usize,
-}
+pub use featurescope_atlas::Shard;
 
-impl Shard {
-    /// Every batch.
-    pub const ALL: Shard = Shard { index: 0, count: 1 };
-
-    /// Whether batch `b` belongs to this part: every `count`-th batch from the `index`-th.
-    pub fn owns(self, b: u64) -> bool {
-        b % self.count.max(1) as u64 == self.index as u64
-    }
+/// Whether batch `b` belongs to `shard` (`None`: the whole collection): every `count`-th batch
+/// from the `index`-th. The one place that decides which batches a part takes; a part owns
+/// whole batches, so a split never changes the estimate.
+pub fn owns(shard: Option<Shard>, b: u64) -> bool {
+    shard.is_none_or(|s| b % s.count() as u64 == s.index() as u64)
 }
 
 /// What to build.
@@ -63,8 +53,8 @@ pub struct CompareOptions {
     pub top: usize,
     /// Images per forward pass (8 on a GPU, 1 on the CPU).
     pub forward_batch: usize,
-    /// Which batches this run takes.
-    pub shard: Shard,
+    /// Which batches this run takes (`None`: all of them).
+    pub shard: Option<Shard>,
     /// Replace a file at `out` that is not a report of these settings (else refuse).
     pub overwrite: Overwrite,
     /// Stop (as if asked to) after this many batches (tests).
@@ -227,6 +217,10 @@ pub fn build(
         .canonicalize()
         .unwrap_or_else(|_| opts.root.clone());
     report.set_root(Some(root.to_string_lossy().into_owned()));
+    report.set_sources(Some([
+        source_text(models.source_a),
+        source_text(models.source_b),
+    ]));
     let plan = Plan::new(&report, &files, opts.shard);
     event(CompareEvent::Started {
         files: files.len(),
@@ -262,18 +256,38 @@ pub fn build(
     Ok(run.summary)
 }
 
+/// Where weights come from, as a report records it: `bundled`, or the file's full path.
+pub fn source_text(source: &WeightsSource) -> String {
+    match source {
+        WeightsSource::Bundled => "bundled".into(),
+        WeightsSource::File(p) => p
+            .canonicalize()
+            .unwrap_or_else(|_| p.clone())
+            .to_string_lossy()
+            .into_owned(),
+    }
+}
+
+/// The weights a report's recorded source names.
+pub fn source_of(text: &str) -> WeightsSource {
+    match text {
+        "bundled" => WeightsSource::Bundled,
+        path => WeightsSource::File(PathBuf::from(path)),
+    }
+}
+
 /// The batches a run takes, with their files.
 struct Plan {
     batches: Vec<(u64, Vec<String>)>,
 }
 
 impl Plan {
-    fn new(report: &Report, files: &[String], shard: Shard) -> Self {
+    fn new(report: &Report, files: &[String], shard: Option<Shard>) -> Self {
         let size = report.settings().batch.max(1);
         let batches = files
             .chunks(size)
             .zip(0u64..)
-            .filter(|(_, b)| shard.owns(*b) && !report.batches().contains(b))
+            .filter(|(_, b)| owns(shard, *b) && !report.batches().contains(b))
             .map(|(names, b)| (b, names.to_vec()))
             .collect();
         Self { batches }
@@ -451,7 +465,12 @@ fn layer_peaks(layer: &LayerData) -> impl Iterator<Item = Option<Peak>> + '_ {
 }
 
 /// Merge reports into `out` (exactly: equal to one run over all their batches, in any order).
-pub fn merge(parts: &[PathBuf], out: &Path, overwrite: Overwrite) -> Result<Report> {
+pub fn merge(
+    parts: &[PathBuf],
+    out: &Path,
+    allow_missing: bool,
+    overwrite: Overwrite,
+) -> Result<Merged> {
     let (first, rest) = parts
         .split_first()
         .context("merge needs at least one report")?;
@@ -462,6 +481,79 @@ pub fn merge(parts: &[PathBuf], out: &Path, overwrite: Overwrite) -> Result<Repo
             .merge(&other)
             .with_context(|| format!("merging {}", p.display()))?;
     }
+    let missing = missing(&merged, parts);
+    if !missing.is_empty() && !allow_missing {
+        bail!(
+            "the reports lack {missing}: build them (or merge with --allow-missing, and merge \
+             the rest in later)"
+        );
+    }
     merged.save(out, overwrite)?;
-    Ok(merged)
+    Ok(Merged {
+        report: merged,
+        missing,
+    })
+}
+
+/// A merged report and what it lacks.
+#[derive(Debug)]
+pub struct Merged {
+    /// The report written.
+    pub report: Report,
+    /// What is missing, in words (`shards 1, 3 of 4 (batches 1, 3)`), or empty when complete.
+    pub missing: String,
+}
+
+/// The reports `paths` name: each path is a report, or a folder whose `part-*.json` files
+/// (a `--parts` folder) are taken, in name order.
+pub fn find_reports(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            found.push(p.clone());
+            continue;
+        }
+        let listing = std::fs::read_dir(p).with_context(|| format!("reading {}", p.display()))?;
+        let mut inside: Vec<PathBuf> = listing
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| part_of(f).is_some())
+            .collect();
+        if inside.is_empty() {
+            bail!("{}: no part-*-of-*.json in it", p.display());
+        }
+        inside.sort();
+        found.extend(inside);
+    }
+    Ok(found)
+}
+
+/// The shard a `--parts` file is, from its name (`part-0003-of-0008.json`).
+fn part_of(path: &Path) -> Option<Shard> {
+    let name = path.file_name()?.to_str()?.strip_suffix(".json")?;
+    let (i, n) = name.strip_prefix("part-")?.split_once("-of-")?;
+    Shard::new(i.parse().ok()?, n.parse().ok()?).ok()
+}
+
+/// The batches `report` lacks, in words; when the parts are named as `--parts` names them,
+/// the shards that would hold them. Empty when complete.
+fn missing(report: &Report, parts: &[PathBuf]) -> String {
+    let absent: Vec<u64> = (0..report.settings().batch_count())
+        .filter(|b| !report.batches().contains(b))
+        .collect();
+    if absent.is_empty() {
+        return String::new();
+    }
+    let batches = featurescope_atlas::shard::ranges(absent.iter().map(|&b| b as usize));
+    let count = parts.iter().find_map(|p| part_of(p)).map(Shard::count);
+    match count {
+        Some(n) => {
+            let shards: std::collections::BTreeSet<usize> =
+                absent.iter().map(|&b| (b % n as u64) as usize).collect();
+            format!(
+                "shards {} of {n} (batches {batches})",
+                featurescope_atlas::shard::ranges(shards)
+            )
+        }
+        None => format!("batches {batches} of {}", report.settings().batch_count()),
+    }
 }

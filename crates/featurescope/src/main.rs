@@ -2,25 +2,13 @@
 //! (`layers`, `dump`, `render`, `attribute`, `visualize`, `bench`, `atlas`, `compare`,
 //! `install`, `uninstall`).
 
-mod atlas;
-mod attribute;
 mod cli;
-mod compare;
-mod install;
-mod soak;
+mod commands;
+mod common;
 
 use std::process::ExitCode;
-use std::sync::OnceLock;
-use std::time::Instant;
 
 use clap::Parser;
-
-static STARTED: OnceLock<Instant> = OnceLock::new();
-
-/// When the process started (the first thing `main` does is note it).
-pub(crate) fn started() -> Instant {
-    *STARTED.get_or_init(Instant::now)
-}
 
 /// Mesa's Vulkan device-select layer, which the Vulkan loader enables implicitly, connects to
 /// Wayland to find the display's GPU; without `XDG_RUNTIME_DIR` libwayland then prints
@@ -44,7 +32,7 @@ fn quiet_gpu_probe() {
 }
 
 fn main() -> ExitCode {
-    started();
+    common::started();
     quiet_gpu_probe();
     let args = cli::Args::parse();
     match cli::run(args) {

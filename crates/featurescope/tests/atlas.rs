@@ -265,7 +265,7 @@ fn resumed_and_merged_atlases_equal_a_straight_run() {
     assert_eq!(index(&resumed), index(&straight));
     assert_eq!(inputs(&resumed), inputs(&straight));
 
-    // Three shards, merged two steps.
+    // Three shards, merged two steps: the first, missing a shard, only on purpose.
     let parts: Vec<PathBuf> = (0..3)
         .map(|i| dir.path().join(format!("part{i}")))
         .collect();
@@ -274,20 +274,30 @@ fn resumed_and_merged_atlases_equal_a_straight_run() {
     }
     let ab = dir.path().join("ab");
     let all = dir.path().join("all");
-    let merge = |a: &Path, b: &Path, out: &Path| {
-        ok(&featurescope(&[
+    let merge = |a: &Path, b: &Path, out: &Path, extra: &[&str]| {
+        let mut args = vec![
             "atlas",
             "merge",
             a.to_str().unwrap(),
             b.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
-        ]));
+        ];
+        args.extend_from_slice(extra);
+        featurescope(&args)
     };
-    merge(&parts[2], &parts[0], &ab);
-    merge(&parts[1], &ab, &all);
+    let o = merge(&parts[2], &parts[0], &ab, &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("missing shards 1 of 3 (found 0, 2)"), "{err}");
+    assert!(!ab.exists(), "nothing written: {err}");
+    let o = merge(&parts[2], &parts[0], &ab, &["--allow-missing"]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("without shards 1 of 3"));
+    ok(&merge(&parts[1], &ab, &all, &[]));
     assert_eq!(index(&all), index(&straight));
     assert_eq!(inputs(&all), inputs(&straight));
+    assert!(!all.join("shards.json").exists(), "complete: a whole atlas");
 
     // Other settings never mix: a different --top on the same directory is refused.
     let o = build(&root, &straight, &["--top", "5"]);
@@ -385,4 +395,209 @@ fn batched_gpu_atlas_agrees_with_the_cpu() {
         }
     }
     assert!(moved * 200 <= units, "{moved} of {units} maxima moved");
+}
+
+/// The parts of a sharded build, written by `--parts DIR` (one per job-array task), merge from
+/// their folder or named one by one, in any order, into the same bytes as a straight run; a
+/// missing part is named, a part given twice refused, an existing atlas never replaced
+/// without --overwrite.
+#[test]
+fn a_folder_of_parts_merges_in_any_order_into_a_straight_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    collection(&root);
+    let straight = dir.path().join("straight");
+    ok(&build(&root, &straight, &[]));
+    let parts = dir.path().join("parts");
+    for i in 0..3 {
+        let mut args = atlas_args(&root, &parts, &[]);
+        // `--parts DIR` instead of `--out DIR`.
+        args[3] = "--parts";
+        let shard = format!("{i}/3");
+        args.extend(["--shard", &shard]);
+        let o = featurescope(&args);
+        ok(&o);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("shard {i}/3 from --shard {i}/3")),
+            "{err}"
+        );
+    }
+    let names: Vec<String> = (0..3).map(|i| format!("part-000{i}-of-0003")).collect();
+    assert_eq!(
+        {
+            let mut v: Vec<String> = std::fs::read_dir(&parts)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        },
+        names
+    );
+    let merge = |args: &[&Path], out: &Path, extra: &[&str]| {
+        let mut a: Vec<&str> = vec!["atlas", "merge"];
+        a.extend(args.iter().map(|p| p.to_str().unwrap()));
+        a.extend(["--out", out.to_str().unwrap()]);
+        a.extend_from_slice(extra);
+        featurescope(&a)
+    };
+    let from_folder = dir.path().join("from-folder");
+    let o = merge(&[&parts], &from_folder, &[]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("merged the 3 parts of 3"));
+    let p = |i: usize| parts.join(&names[i]);
+    let (p0, p1, p2) = (p(0), p(1), p(2));
+    let named = dir.path().join("named");
+    ok(&merge(&[&p2, &p0, &p1], &named, &[]));
+    for out in [&from_folder, &named] {
+        assert_eq!(index(out), index(&straight));
+        assert_eq!(inputs(out), inputs(&straight));
+        assert_eq!(
+            std::fs::read(out.join("collection.json")).unwrap(),
+            std::fs::read(straight.join("collection.json")).unwrap()
+        );
+        assert!(!out.join("shards.json").exists());
+    }
+    // The result exists: not replaced unless asked.
+    let o = merge(&[&parts], &named, &[]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--overwrite"));
+    ok(&merge(&[&parts], &named, &["--overwrite"]));
+    assert_eq!(index(&named), index(&straight));
+    // A part given twice, and a missing one, are refused by name.
+    let o = merge(&[&p0, &parts], &dir.path().join("twice"), &[]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("given twice"));
+    std::fs::rename(&p1, dir.path().join("elsewhere")).unwrap();
+    let o = merge(&[&parts], &dir.path().join("partial"), &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("missing shards 1 of 3 (found 0, 2); merge them too, or pass --allow-missing"),
+        "{err}"
+    );
+}
+
+/// A part directory belongs to its shard: the same shard continues it after an interruption
+/// (a preempted task run again), another shard or the whole collection is refused; the shard
+/// can come from the job array's environment (AWS Batch here; Slurm and Kubernetes in
+/// deploy.rs).
+#[test]
+fn a_part_resumes_only_as_its_own_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    let images = collection(&root);
+    let part = dir.path().join("part");
+    let in_shard = images
+        .iter()
+        .filter(|f| featurescope_atlas::Shard::new(1, 2).unwrap().contains(f))
+        .count();
+    assert!(in_shard >= 2, "{in_shard}");
+    let aws = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_featurescope"))
+            .args(atlas_args(&root, &part, extra))
+            .env("AWS_BATCH_JOB_ARRAY_INDEX", "1")
+            .env("AWS_BATCH_JOB_ARRAY_SIZE", "2")
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("JOB_COMPLETION_INDEX")
+            .output()
+            .unwrap()
+    };
+    let o = aws(&["--stop-after", "1"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("shard 1/2 from AWS_BATCH_JOB_ARRAY_INDEX=1 of 2"),
+        "{err}"
+    );
+    assert!(err.contains("interrupted"), "{err}");
+    for (extra, expected) in [
+        (
+            &["--shard", "0/2"][..],
+            "holds an atlas of shard 1/2, not of shard 0/2",
+        ),
+        (&["--shard", "1/3"][..], "not of shard 1/3"),
+        (&[][..], "not of the whole collection"),
+    ] {
+        let o = build(&root, &part, extra);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(expected), "{extra:?}: {err}");
+    }
+    let o = aws(&[]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(" 1 already in "));
+    let atlas = Atlas::load(&part).unwrap();
+    assert_eq!(
+        atlas.images().len() + atlas.skipped().len(),
+        in_shard
+            + usize::from(
+                featurescope_atlas::Shard::new(1, 2)
+                    .unwrap()
+                    .contains("notes.txt")
+            )
+    );
+}
+
+/// A job engine preempts (or cancels) a task with SIGTERM: the part keeps what is done, and
+/// the task run again (the same command, the same array index) continues it into the same
+/// bytes as the shard built in one go.
+#[test]
+fn a_preempted_task_keeps_its_part_and_the_requeued_task_continues_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    collection(&root);
+    let whole = dir.path().join("whole");
+    ok(&build(&root, &whole, &["--shard", "1/2"]));
+    let parts = dir.path().join("parts");
+    let task = || {
+        let mut args = atlas_args(&root, &parts, &[]);
+        args[3] = "--parts";
+        let mut c = Command::new(env!("CARGO_BIN_EXE_featurescope"));
+        c.args(args)
+            .env("SLURM_ARRAY_TASK_ID", "1")
+            .env("SLURM_ARRAY_TASK_COUNT", "2")
+            .env_remove("SLURM_ARRAY_TASK_MIN")
+            .env_remove("SLURM_ARRAY_TASK_STEP")
+            .stderr(Stdio::piped());
+        c
+    };
+    let mut child = task().spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut lines = String::new();
+    while !lines.contains("to analyse") {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "{lines}"
+        );
+        lines += &line;
+    }
+    assert!(
+        lines.contains("shard 1/2 from SLURM_ARRAY_TASK_ID=1 of SLURM_ARRAY_TASK_COUNT=2"),
+        "{lines}"
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    // Killed by the signal, there would be no exit code and no message.
+    assert!(status.code().is_some(), "ended by SIGTERM itself: {rest}");
+    if !status.success() {
+        assert!(rest.contains("interrupted"), "{rest}");
+    }
+    let part = parts.join("part-0001-of-0002");
+    assert!(
+        Atlas::load(&part).is_ok(),
+        "the part is a valid atlas: {rest}"
+    );
+    let o = task().output().unwrap();
+    ok(&o);
+    assert_eq!(index(&part), index(&whole));
+    assert_eq!(inputs(&part), inputs(&whole));
 }

@@ -94,31 +94,137 @@ fn dump_writes_npy_per_tap_and_head() {
     assert_eq!(names, ["Conv2d_1a_3x3.npy", "Mixed_5b.npy"]);
 }
 
+/// The float32 values of a `.npy` file and its shape.
+fn npy_values(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
+/// Rank correlation (Spearman, no ties expected) of two equally long lists.
+fn rank_correlation(a: &[f64], b: &[f64]) -> f64 {
+    let ranks = |v: &[f64]| {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+        let mut r = vec![0f64; v.len()];
+        for (rank, &i) in idx.iter().enumerate() {
+            r[i] = rank as f64;
+        }
+        r
+    };
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = a.len() as f64;
+    let d2: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y).powi(2)).sum();
+    1.0 - 6.0 * d2 / (n * (n * n - 1.0))
+}
+
+/// `render` draws the very values `dump` writes, as the library's `render_grid` lays them out
+/// (tiles, labels, title, legend): pixel for pixel, in both normalisations, which differ; and
+/// independently of the library, brighter tiles (magma) are the channels with larger values.
 #[test]
-fn render_writes_a_grid_png() {
+fn render_draws_the_layers_values_tile_by_tile() {
+    use featurescope_maps::{Colormap, GridOptions, LayerMaps, NormSettings, Normalization};
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("grid.png");
+    let photo = sample("chelsea.png");
+    let acts = dir.path().join("acts");
     let o = featurescope(&[
-        "render",
+        "dump",
         "--image",
-        sample("chelsea.png").to_str().unwrap(),
-        "--layer",
+        photo.to_str().unwrap(),
+        "--layers",
         "mixed0",
         "--out",
-        out.to_str().unwrap(),
-        "--colormap",
-        "magma",
-        "--norm",
-        "tile",
-        "--tile-px",
-        "24",
+        acts.to_str().unwrap(),
         "--backend",
         "cpu",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let img = image::open(&out).unwrap();
-    // 256 tiles: 16 columns of 24 px plus gaps, a title strip and a legend.
-    assert!(img.width() >= 16 * 24 && img.height() >= 16 * 24);
+    let (shape, values) = npy_values(&acts.join("Mixed_5b.npy"));
+    assert_eq!(shape, [1, 256, 35, 35]);
+    let maps = LayerMaps::new(256, 35, 35, values.clone()).unwrap();
+    let mut grids = Vec::new();
+    for (norm, mode, words) in [
+        ("tile", Normalization::PerTile, "per-tile"),
+        ("layer", Normalization::PerLayer, "per-layer"),
+    ] {
+        let out = dir.path().join(format!("grid-{norm}.png"));
+        let o = featurescope(&[
+            "render",
+            "--image",
+            photo.to_str().unwrap(),
+            "--layer",
+            "mixed0",
+            "--out",
+            out.to_str().unwrap(),
+            "--colormap",
+            "magma",
+            "--norm",
+            norm,
+            "--tile-px",
+            "24",
+            "--backend",
+            "cpu",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("256 tiles"), "{}", stderr(&o));
+        let got = image::open(&out).unwrap().to_rgba8();
+        let expected = featurescope_maps::render_grid(
+            &maps,
+            &GridOptions {
+                tile_px: 24,
+                colormap: Colormap::Magma,
+                norm: NormSettings {
+                    mode,
+                    clip_percentile: None,
+                    symmetric: false,
+                },
+                title: Some(format!("Mixed_5b (mixed0)  256x35x35   magma  {words}")),
+                ..GridOptions::default()
+            },
+        )
+        .unwrap();
+        // 16 columns of 24-px tiles with 2-px gaps around each.
+        assert_eq!(got.width(), 16 * 24 + 17 * 2);
+        assert_eq!(got.dimensions(), expected.dimensions(), "{norm}");
+        let differing = got
+            .pixels()
+            .zip(expected.pixels())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(differing, 0, "{norm}: pixels unlike render_grid's");
+        grids.push(got);
+    }
+    let differing = grids[0]
+        .pixels()
+        .zip(grids[1].pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        differing > 10_000,
+        "per-tile and per-layer differ in {differing} pixels only"
+    );
+    // Per layer, a tile's brightness follows its channel's values: luminance of the tile's
+    // lower half (below the label: tile rows 12..24 show map rows 17..35) against the mean of
+    // those map rows.
+    let per_layer = &grids[1];
+    let (mut brightness, mut means) = (Vec::new(), Vec::new());
+    for c in 0..256u32 {
+        let (x0, y0) = (2 + (c % 16) * 26, 20 + 2 + (c / 16) * 26);
+        let mut sum = 0f64;
+        for y in y0 + 12..y0 + 24 {
+            for x in x0..x0 + 24 {
+                let [r, g, b, _] = per_layer.get_pixel(x, y).0;
+                sum += 0.2126 * f64::from(r) + 0.7152 * f64::from(g) + 0.0722 * f64::from(b);
+            }
+        }
+        brightness.push(sum);
+        let ch = &values[c as usize * 35 * 35..(c as usize + 1) * 35 * 35];
+        means.push(ch[17 * 35..].iter().map(|&v| f64::from(v)).sum::<f64>());
+    }
+    let rho = rank_correlation(&brightness, &means);
+    assert!(rho > 0.9, "rank correlation {rho}");
+
     let pre = dir.path().join("pre.png");
     let o = featurescope(&[
         "render",
@@ -133,123 +239,177 @@ fn render_writes_a_grid_png() {
         "cpu",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(image::open(&pre).unwrap().width() > 0);
 }
 
-#[test]
-fn bench_json_has_the_documented_keys() {
-    let o = featurescope(&[
+/// Run `bench` on the CPU with these extra arguments; the output and the wall time in ms.
+fn bench(extra: &[&str]) -> (Output, f64) {
+    let image = sample("chelsea_299.png");
+    let mut args = vec![
         "bench",
         "--image",
-        sample("chelsea_299.png").to_str().unwrap(),
+        image.to_str().unwrap(),
         "--backend",
         "cpu",
-        "--runs",
-        "2",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    ];
+    args.extend_from_slice(extra);
+    let t = std::time::Instant::now();
+    let o = featurescope(&args);
+    (o, t.elapsed().as_secs_f64() * 1e3)
+}
+
+fn json_of(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn num(v: &serde_json::Value, key: &str) -> f64 {
+    v.get(key)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or_else(|| panic!("missing {key} in {v}"))
+}
+
+/// Every tap's id and its number of values, from `layers --json` (the catalogue).
+fn catalogue_taps() -> Vec<(String, u64)> {
+    let o = featurescope(&["layers", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    for key in [
-        "backend",
-        "device",
-        "load_ms",
-        "forward_ms_min",
-        "forward_ms_median",
-        "peak_rss_mb",
-    ] {
-        assert!(v.get(key).is_some(), "missing {key} in {v}");
-    }
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let shape = l["shape"].as_array().unwrap();
+            let n = shape.iter().map(|d| d.as_u64().unwrap()).product();
+            (l["id"].as_str().unwrap().to_string(), n)
+        })
+        .collect()
+}
+
+/// The bundled model's head: 5 classes.
+const HEAD_CLASSES: u64 = 5;
+
+/// The JSON describes the run it timed: the runs asked for, every tap and the head read back
+/// (their bytes as the catalogue sizes them), times that are real (the parts add up to no more
+/// than the process took) and a peak memory that holds at least the weights.
+#[test]
+fn bench_json_reports_the_run_it_timed() {
+    let (o, wall_ms) = bench(&["--runs", "3", "--json"]);
+    let v = json_of(&o);
     assert_eq!(v["backend"], "cpu");
-    assert!(v["forward_ms_min"].as_f64().unwrap() <= v["forward_ms_median"].as_f64().unwrap());
+    assert!(!v["device"].as_str().unwrap().is_empty(), "{v}");
+    assert_eq!(v["runs"], 3, "{v}");
+    assert_eq!(v["taps"], 123, "{v}");
+    assert_eq!(v["read_back"], "all", "{v}");
+    let taps = catalogue_taps();
+    let mut got: Vec<&str> = v["read_back_layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let mut all: Vec<&str> = taps.iter().map(|(id, _)| id.as_str()).collect();
+    got.sort_unstable();
+    all.sort_unstable();
+    assert_eq!(got, all, "every tap read back");
+    assert_eq!(v["read_back_head"], true);
+    let floats: u64 = taps.iter().map(|(_, n)| n).sum::<u64>() + HEAD_CLASSES;
+    assert_eq!(v["read_back_bytes"], floats * 4, "{v}");
+    // Three runs: the fastest is the minimum and two took at least the median.
+    let (load, warmup) = (num(&v, "load_ms"), num(&v, "warmup_ms"));
+    let (min, median) = (num(&v, "forward_ms_min"), num(&v, "forward_ms_median"));
+    assert!(load > 0.0 && warmup > 0.0 && min > 1.0, "{v}");
+    let timed = load + warmup + min + 2.0 * median;
+    assert!(
+        timed <= wall_ms,
+        "load + warm-up + runs = {timed:.0} ms, more than the process took ({wall_ms:.0} ms)"
+    );
+    // The weights alone, as f32, are ~87 MB.
+    let rss = num(&v, "peak_rss_mb");
+    assert!(rss > 80.0 && rss < 64_000.0, "peak RSS {rss} MB");
     assert!(
         v.get("plain_ms_median").is_none(),
         "no baseline unless asked: {v}"
     );
 }
 
-/// `bench --compare-plain` times the plain burn forward beside ours and gives the ratio.
+/// `bench --compare-plain` times the plain burn forward beside ours and gives the ratio of
+/// the medians, in the JSON and in the text.
 #[test]
 fn bench_compare_plain_reports_the_plain_burn_forward_and_the_ratio() {
-    let o = featurescope(&[
-        "bench",
-        "--image",
-        sample("chelsea_299.png").to_str().unwrap(),
-        "--backend",
-        "cpu",
-        "--runs",
-        "2",
-        "--json",
-        "--compare-plain",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let num = |k: &str| {
-        v.get(k)
-            .and_then(serde_json::Value::as_f64)
-            .unwrap_or_else(|| panic!("missing {k} in {v}"))
-    };
-    assert!(num("plain_ms_min") > 0.0 && num("plain_ms_min") <= num("plain_ms_median"));
-    let ratio = num("forward_ms_median") / num("plain_ms_median");
-    assert!((num("ratio_to_plain_median") - ratio).abs() < 1e-9, "{v}");
+    let (o, wall_ms) = bench(&["--runs", "2", "--json", "--compare-plain"]);
+    let v = json_of(&o);
+    let ratio = num(&v, "forward_ms_median") / num(&v, "plain_ms_median");
+    assert!(
+        (num(&v, "ratio_to_plain_median") - ratio).abs() < 1e-9,
+        "{v}"
+    );
+    // Two runs each: the median is their mean, so both sums are twice the medians.
+    let timed = num(&v, "load_ms")
+        + num(&v, "warmup_ms")
+        + num(&v, "plain_warmup_ms")
+        + 2.0 * (num(&v, "forward_ms_median") + num(&v, "plain_ms_median"));
+    assert!(num(&v, "plain_ms_min") > 1.0, "{v}");
+    assert!(
+        timed <= wall_ms,
+        "the timed parts ({timed:.0} ms) exceed the process' {wall_ms:.0} ms"
+    );
 
-    let o = featurescope(&[
-        "bench",
-        "--image",
-        sample("chelsea_299.png").to_str().unwrap(),
-        "--backend",
-        "cpu",
-        "--runs",
-        "1",
-        "--compare-plain",
-    ]);
+    let (o, _) = bench(&["--runs", "1", "--compare-plain"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
+    // "forward   min 1.0 ms, median 2.0 ms …", "plain     min …, median 1.0 ms …",
+    // "ratio     2.00x plain …": the printed ratio is the printed medians' (to rounding).
+    let median_of = |prefix: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(prefix)).unwrap();
+        let after = line.split("median ").nth(1).unwrap();
+        after.split(" ms").next().unwrap().parse().unwrap()
+    };
+    let (ours, plain) = (median_of("forward "), median_of("plain "));
+    let ratio_line = text.lines().find(|l| l.starts_with("ratio ")).unwrap();
+    let printed: f64 = ratio_line
+        .trim_start_matches("ratio")
+        .trim()
+        .split('x')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tolerance = (ours / plain) * (0.05 / ours + 0.05 / plain) + 0.005;
     assert!(
-        text.contains("plain ") && text.contains("x plain"),
-        "{text}"
+        (printed - ours / plain).abs() <= tolerance,
+        "{printed} vs {ours} / {plain}: {text}"
     );
 }
 
+/// `--read-only LAYER` reads back the head and that layer only (what came back is counted
+/// from the activations the pass returned), while every tap is still recorded; an unknown
+/// layer is refused, naming it.
 #[test]
 fn bench_read_only_keeps_the_taps_on_the_device_and_reads_one_layer() {
-    let bench = |extra: &[&str]| {
-        let image = sample("chelsea_299.png");
-        let mut args = vec![
-            "bench",
-            "--image",
-            image.to_str().unwrap(),
-            "--backend",
-            "cpu",
-            "--runs",
-            "1",
-        ];
-        args.extend_from_slice(extra);
-        featurescope(&args)
-    };
-    let o = bench(&["--json", "--read-only", "mixed7"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (o, _) = bench(&["--runs", "1", "--json", "--read-only", "mixed7"]);
+    let v = json_of(&o);
     assert_eq!(v["read_back"], "Mixed_6e", "a Keras alias resolves: {v}");
     assert_eq!(v["taps"], 123, "every tap still recorded: {v}");
+    assert_eq!(
+        v["read_back_layers"],
+        serde_json::json!(["Mixed_6e"]),
+        "{v}"
+    );
+    assert_eq!(v["read_back_head"], true, "{v}");
+    assert_eq!(
+        v["read_back_bytes"],
+        (768 * 17 * 17 + HEAD_CLASSES) * 4,
+        "Mixed_6e (768x17x17) and the head: {v}"
+    );
 
-    let o = bench(&["--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["read_back"], "all", "{v}");
-
-    let o = bench(&["--read-only", "Mixed_6e"]);
+    let (o, _) = bench(&["--runs", "1", "--read-only", "Mixed_6e"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains("123 taps recorded, head + Mixed_6e read back"),
         "{text}"
     );
 
-    let o = bench(&["--read-only", "Mixed_9z"]);
-    assert!(!o.status.success());
-    let err = stderr(&o);
-    assert!(
-        err.contains("Mixed_9z") && err.lines().count() == 1,
-        "{err}"
-    );
+    let (o, _) = bench(&["--runs", "1", "--read-only", "Mixed_9z"]);
+    assert_clean_failure(&o, "Mixed_9z");
 }
 
 #[test]
@@ -302,13 +462,6 @@ fn bad_input_is_one_line_and_nonzero() {
     assert_clean_failure(&o, "notes.txt");
 }
 
-fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec::<f32>().unwrap())
-}
-
 /// `attribute --npy` writes the raw input gradient, NCHW, which agrees with PyTorch's float64
 /// guided backprop (the reference the network crate's tests hold every method to); the PNG
 /// is the photo's size; Grad-CAM's .npy is its layer's map.
@@ -346,7 +499,7 @@ fn attribute_writes_the_raw_gradient_and_a_png() {
     assert!(o.status.success(), "{}", stderr(&o));
     let img = image::open(&png).unwrap();
     assert_eq!((img.width(), img.height()), (299, 299));
-    let (shape, ours) = read_npy(&npy);
+    let (shape, ours) = npy_values(&npy);
     assert_eq!(shape, vec![1, 3, 299, 299]);
     let reference =
         std::fs::read(repo().join("crates/net/tests/reference/chelsea.attribution.safetensors"))
@@ -379,7 +532,7 @@ fn attribute_writes_the_raw_gradient_and_a_png() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("Grad-CAM layer Mixed_7c"), "{out}");
-    assert_eq!(read_npy(&npy).0, vec![8, 8]);
+    assert_eq!(npy_values(&npy).0, vec![8, 8]);
 
     let o = run(&[
         "--layer",

@@ -194,6 +194,7 @@ fn cka_matches_numpy_and_parts_merge_to_the_same_bytes() {
             "{name} differs from one run"
         );
     }
+    parts_folder(&images, &b, dir.path(), &bytes);
     // Stopped after one batch (as Ctrl-C would), then the same command continues.
     let resumed = dir.path().join("resumed.json");
     let stopped = compare(
@@ -227,6 +228,71 @@ fn cka_matches_numpy_and_parts_merge_to_the_same_bytes() {
         !o.status.success() && stderr(&o).contains("differ in models"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// A `--parts` folder as a job array fills it (part 0 by `--shard`, part 1 as Slurm's task 1 of
+/// 2), merged as a folder: refused while a shard is missing (naming it) unless
+/// `--allow-missing`, then the bytes of one run.
+fn parts_folder(images: &Path, model_b: &[&str], dir: &Path, bytes: &[u8]) {
+    let parts = dir.join("parts");
+    let part = |more: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec![
+            "compare",
+            "--images",
+            path(images),
+            "--parts",
+            path(&parts),
+            "--batch",
+            BATCH,
+            "--backend",
+            "cpu",
+        ];
+        args.extend_from_slice(model_b);
+        args.extend_from_slice(more);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_featurescope"))
+            .args(&args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        ok(&o);
+        o
+    };
+    part(&["--shard", "0/2"], &[]);
+    assert!(parts.join("part-0000-of-0002.json").is_file());
+    let merged = dir.join("from_parts.json");
+    let merge = |more: &[&str]| {
+        let mut args = vec!["compare", "merge", path(&parts), "--out", path(&merged)];
+        args.extend_from_slice(more);
+        featurescope(&args)
+    };
+    let o = merge(&[]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("shards 1 of 2"),
+        "{}",
+        stderr(&o)
+    );
+    let o = merge(&["--allow-missing"]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("without shards 1 of 2"),
+        "{}",
+        stderr(&o)
+    );
+    let slurm = [
+        ("SLURM_ARRAY_TASK_ID", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "2"),
+    ];
+    let o = part(&[], &slurm);
+    assert!(
+        stderr(&o).contains("shard 1/2 from SLURM_ARRAY_TASK_ID=1"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&merge(&["--overwrite"]));
+    assert!(
+        std::fs::read(&merged).unwrap() == bytes,
+        "the merged --parts folder differs from one run"
     );
 }
 

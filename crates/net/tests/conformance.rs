@@ -1,12 +1,14 @@
 //! Conformance: every one of the 123 taps and the head match the reference activations
-//! (TF.js for the bundled weights, PyTorch for the torchvision-layout file) within 2e-4 of each
-//! layer's max |value|, on the CPU (`flex`) and on wgpu.
+//! (TF.js for the bundled weights, PyTorch for the torchvision-layout `.pth`) within 2e-4 of
+//! each layer's max |value|, on the CPU (`flex`) and on wgpu. Compared per tap: the 256 sampled
+//! elements, every channel's mean and max, and every element of `Conv2d_1a_3x3`, `Mixed_5b` and
+//! `Mixed_7c` (`tests/reference/README.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::*;
-use featurescope_net::{BackendChoice, Network};
+use featurescope_net::{BackendChoice, Network, WeightsFormat};
 
 fn tfjs(choice: BackendChoice) {
     let Some(device) = device(choice) else { return };
@@ -24,11 +26,15 @@ fn tfjs(choice: BackendChoice) {
     report(&failures);
 }
 
+/// `torchvision.pth` (made by `make_fixtures.sh`: the bundled trunk, a seeded `fc`): every tap
+/// against the committed PyTorch reference (made from `../shared`'s `.pth`, the same trunk),
+/// the head against torch's own output for this file (`generated/torch_NAME`).
 fn torchvision(choice: BackendChoice) {
     let Some(pth) = torchvision_pth() else { return };
     let Some(device) = device(choice) else { return };
     let what = format!("torchvision/{}", device.backend);
     let net = Network::load(&pth, device).unwrap();
+    assert_eq!(net.weights().format, WeightsFormat::Pytorch);
     assert!(net.weights().avg_pool_counts_padding);
     assert_eq!(net.weights().head.labels.len(), 1000);
     let mut failures = Vec::new();
@@ -37,7 +43,13 @@ fn torchvision(choice: BackendChoice) {
         assert_eq!(reference.layers.len(), 123);
         let acts = run_reference_input(&net, &reference);
         failures.extend(compare(&acts, &reference, &format!("{what}/{image}")));
-        failures.extend(compare_head(&acts, &reference, &format!("{what}/{image}")));
+        let head = torch_reference(image);
+        assert_eq!(
+            head.input(),
+            reference.input(),
+            "{image}: torch was fed the same input"
+        );
+        failures.extend(compare_head(&acts, &head, &format!("{what}/{image}")));
     }
     report(&failures);
 }

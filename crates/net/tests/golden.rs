@@ -1,5 +1,6 @@
 //! Golden output: the bundled photos, through the whole pipeline (decode, center crop, resize),
-//! get the head's expected top class; a subset request stops early and matches the full pass.
+//! get the head's probabilities of the TF.js reference and so its top class; a subset request
+//! stops early and matches the full pass.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -7,16 +8,42 @@ mod common;
 use common::*;
 use featurescope_net::{BackendChoice, Network, TapRequest};
 
+/// How far the pipeline's probabilities may be from the reference's. The reference was fed
+/// `NAME_299.png`, which PIL's bilinear filter made from the photo; featurescope crops and
+/// resizes the photo itself (the image crate's triangle filter), so the inputs differ slightly
+/// and this is not the 2e-4 of the conformance tests, where the input is the reference's own.
+/// Measured: 8.2e-6 (chelsea), 2.3e-3 (coffee).
+const PIPELINE_TOLERANCE: f32 = 5e-3;
+
 #[test]
-fn bundled_photos_top_class() {
+fn bundled_photos_get_the_reference_probabilities() {
     let device = device(BackendChoice::Cpu).unwrap();
     let net = Network::load(&bundled_weights(), device).unwrap();
-    for (file, expected) in [("chelsea.png", "Neutral"), ("coffee.png", "Neutral")] {
-        let input = featurescope_net::preprocess::load_input(&sample(file)).unwrap();
+    for (image, expected) in [("chelsea", "Neutral"), ("coffee", "Neutral")] {
+        let file = format!("{image}.png");
+        let input = featurescope_net::preprocess::load_input(&sample(&file)).unwrap();
         assert_eq!(input.crop.dimensions(), (299, 299));
         let acts = net.run(&input, &TapRequest::head_only()).unwrap();
         assert!(acts.layers.is_empty());
         let head = acts.head.unwrap();
+        let reference = Reference::load(image, false);
+        let want = reference.f32("head.probabilities.full").unwrap();
+        assert_eq!(head.probabilities.len(), want.len(), "{file}: classes");
+        let worst = head
+            .probabilities
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        eprintln!(
+            "{file}: probabilities {:?}, reference {want:?}, largest difference {worst:.2e}",
+            head.probabilities
+        );
+        assert!(
+            worst <= PIPELINE_TOLERANCE,
+            "{file}: probabilities {:?} differ from the reference {want:?} by {worst:.2e}",
+            head.probabilities
+        );
         let top = &head.top_k(1)[0];
         assert_eq!(top.1, expected, "{file}: top class {top:?}");
         let sum: f32 = head.probabilities.iter().sum();

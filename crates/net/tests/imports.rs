@@ -1,5 +1,5 @@
 //! People's own model files, made by the real tools (`tests/imports/make_*.py`: Keras 2 and 3,
-//! TensorFlow, PyTorch's ONNX exporter), carrying the bundled model's weights: every tap and the
+//! TensorFlow, PyTorch's ONNX exporter, `torch.save`, safetensors), carrying the bundled model's weights: every tap and the
 //! head match what the tool that wrote the file computed, within 2e-4 of each layer's max; the
 //! right variant, pixel scaling and class names are used; damaged and foreign files are refused
 //! with one line naming the file and what was expected.
@@ -17,11 +17,6 @@ use common::*;
 use featurescope_net::model::Variant;
 use featurescope_net::preprocess::Normalization;
 use featurescope_net::{BackendChoice, Network, TapRequest, WeightsFormat};
-
-#[path = "imports/fixtures.rs"]
-mod fixtures;
-
-use fixtures::{fixture, generated};
 
 struct Expect {
     format: WeightsFormat,
@@ -192,8 +187,37 @@ fn onnx_exported_from_torchvision() {
     ) else {
         return;
     };
-    // 1000 classes and no labels file: ImageNet's names are not assumed for a file's own fc.
-    assert_eq!(net.weights().head.labels[0], "class 0");
+    // 1000 classes and no labels file: ImageNet's, as for every format (issue 18).
+    assert_eq!(net.weights().head.labels[0], "tench");
+    assert_eq!(net.weights().head.labels[999], "toilet tissue");
+}
+
+const TORCHVISION: Expect = Expect {
+    format: WeightsFormat::Pytorch,
+    classes: 1000,
+    variant: Variant::Standard,
+    normalization: Normalization::MinusOneToOne,
+    counts_padding: true,
+};
+
+#[test]
+fn torchvision_pth_written_by_torch_save() {
+    let Some(net) = matches_its_tool("torchvision.pth", "torch_chelsea", TORCHVISION) else {
+        return;
+    };
+    assert_eq!(net.weights().head.labels[0], "tench");
+}
+
+#[test]
+fn torchvision_safetensors_written_by_safetensors() {
+    matches_its_tool(
+        "torchvision.safetensors",
+        "torch_chelsea",
+        Expect {
+            format: WeightsFormat::Safetensors,
+            ..TORCHVISION
+        },
+    );
 }
 
 /// The one-line error for `path`: names the file and says what was expected.
@@ -232,6 +256,8 @@ fn truncated_files_of_every_format_are_refused() {
         "keras3.keras",
         "poets/retrained_graph.pb",
         "torchvision.onnx",
+        "torchvision.pth",
+        "torchvision.safetensors",
     ] {
         let Some(path) = fixture(file) else { continue };
         let bytes = std::fs::read(&path).unwrap();

@@ -101,12 +101,25 @@ fn not_a_weight_file() {
     assert!(err.contains("absent.pth"), "{err}");
 }
 
+/// torchvision's file holds the auxiliary classifier and BatchNorm's step counters, which
+/// Inception-V3's forward pass has no use for: they are the only keys left over.
 #[test]
 fn torchvision_pth_loads_with_only_expected_leftovers() {
+    use burn::store::{ModuleStore, PytorchStore};
+
     let Some(pth) = torchvision_pth() else { return };
+    let keys = PytorchStore::from_file(&pth).keys().unwrap();
+    let aux = keys.iter().filter(|k| k.starts_with("AuxLogits.")).count();
+    let counters = keys
+        .iter()
+        .filter(|k| !k.starts_with("AuxLogits.") && k.ends_with(".num_batches_tracked"))
+        .count();
+    assert!(aux > 0, "the file has AuxLogits: {keys:?}");
+    assert_eq!(counters, 94, "a step counter per BatchNorm of the trunk");
     let net = load(&pth).unwrap();
     assert_eq!(net.weights().format, WeightsFormat::Pytorch);
     assert!(net.model().fc.is_some());
+    assert_eq!(net.weights().head.labels.len(), 1000);
 }
 
 #[test]

@@ -190,6 +190,9 @@ pub struct Report {
     pub(crate) settings: Settings,
     /// The collection's folder, when known (kept by a merge only when both agree).
     pub(crate) root: Option<String>,
+    /// Where models A and B were loaded from (`bundled` or a path), when known (kept by a
+    /// merge only when both agree).
+    pub(crate) sources: Option<[String; 2]>,
     pub(crate) layers: Vec<LayerCompare>,
     pub(crate) batches: BTreeSet<u64>,
     pub(crate) images: Vec<String>,
@@ -208,6 +211,7 @@ impl Report {
                 .collect(),
             settings,
             root: None,
+            sources: None,
             batches: BTreeSet::new(),
             images: Vec::new(),
             skipped: BTreeMap::new(),
@@ -227,6 +231,16 @@ impl Report {
     /// Record the collection's folder.
     pub fn set_root(&mut self, root: Option<String>) {
         self.root = root;
+    }
+
+    /// Where models A and B were loaded from (`bundled` or a path), when recorded.
+    pub fn sources(&self) -> Option<&[String; 2]> {
+        self.sources.as_ref()
+    }
+
+    /// Record where models A and B were loaded from.
+    pub fn set_sources(&mut self, sources: Option<[String; 2]>) {
+        self.sources = sources;
     }
 
     /// The layers, in the order given to [`Report::new`].
@@ -340,6 +354,9 @@ impl Report {
             .extend(other.skipped.iter().map(|(k, v)| (k.clone(), v.clone())));
         if self.root != other.root {
             self.root = None;
+        }
+        if self.sources != other.sources {
+            self.sources = None;
         }
         Ok(())
     }

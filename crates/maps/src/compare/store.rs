@@ -56,6 +56,9 @@ struct ReportFile {
     files: u64,
     digest: String,
     root: Option<String>,
+    /// Where models A and B were loaded from, when known.
+    #[serde(default)]
+    sources: Option<[String; 2]>,
     /// Batches done, as inclusive ranges.
     batches_done: Vec<[u64; 2]>,
     images: Vec<String>,
@@ -104,6 +107,7 @@ impl Report {
             files: s.files,
             digest: s.digest.clone(),
             root: self.root.clone(),
+            sources: self.sources.clone(),
             batches_done: ranges(&self.batches),
             images: self.images.clone(),
             skipped: self.skipped.clone(),
@@ -197,6 +201,7 @@ fn from_file(f: ReportFile) -> Result<Report, String> {
     report.images = f.images;
     report.skipped = f.skipped;
     report.root = f.root;
+    report.sources = f.sources;
     Ok(report)
 }
 

@@ -184,6 +184,77 @@ struct Flattener {
     models: usize,
 }
 
+/// The model instance a nested model's inputs come from, and their names there.
+type Outer = Option<(usize, Vec<String>)>;
+
+/// One model instance whose layers are being added.
+struct Instance<'a> {
+    /// Its number (the scope its layers' names resolve in).
+    number: usize,
+    /// Names of the models it is nested in, outermost first.
+    scopes: &'a [String],
+    /// Where its inputs come from, when nested.
+    outer: &'a Outer,
+    /// How deep it is nested.
+    depth: usize,
+    /// A `Sequential`: each layer's input is the previous layer.
+    sequential: bool,
+}
+
+/// One entry of a model config's layer list.
+struct Entry<'a> {
+    /// The entry itself (`{class_name, config, name?, inbound_nodes?}`).
+    raw: &'a Value,
+    class: String,
+    config: Value,
+    name: String,
+}
+
+impl<'a> Entry<'a> {
+    fn read(raw: &'a Value) -> Self {
+        let class = raw
+            .get("class_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let config = raw.get("config").cloned().unwrap_or(Value::Null);
+        let name = raw
+            .get("name")
+            .and_then(Value::as_str)
+            .or_else(|| config.get("name").and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_string();
+        Self {
+            raw,
+            class,
+            config,
+            name,
+        }
+    }
+
+    /// The name Keras 3 numbers the layer's weights under: its class in snake case, every
+    /// nested functional model as `functional`.
+    fn store_key(&self) -> String {
+        snake_case(if is_model(&self.class) && self.class != "Sequential" {
+            "Functional"
+        } else {
+            &self.class
+        })
+    }
+}
+
+/// `layers/<key>` for the first layer of a kind in a model, `layers/<key>_<k>` after.
+fn store_path(counters: &mut HashMap<String, usize>, prefix: &str, key: String) -> String {
+    let k = counters.entry(key.clone()).or_insert(0);
+    let path = if *k == 0 {
+        format!("{prefix}layers/{key}")
+    } else {
+        format!("{prefix}layers/{key}_{k}")
+    };
+    *k += 1;
+    path
+}
+
 impl Flattener {
     /// Add the layers of `model` (a `{class_name, config}` value) under `scopes` / `prefix`;
     /// returns the indices of its outputs. `outer` is the inbound of the model itself.
@@ -192,7 +263,7 @@ impl Flattener {
         model: &Value,
         scopes: &[String],
         prefix: &str,
-        outer: Option<(usize, Vec<String>)>,
+        outer: Outer,
         depth: usize,
     ) -> Vec<usize> {
         let class = model
@@ -209,92 +280,89 @@ impl Flattener {
         if depth > 8 {
             return Vec::new();
         }
-        let instance = self.models;
+        let instance = Instance {
+            number: self.models,
+            scopes,
+            outer: &outer,
+            depth,
+            sequential: class == "Sequential",
+        };
         self.models += 1;
-        let sequential = class == "Sequential";
         let mut counters: HashMap<String, usize> = HashMap::new();
         let mut previous: Option<String> = None;
-        for (i, l) in list.iter().enumerate() {
-            let class = l
-                .get("class_name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let lconfig = l.get("config").cloned().unwrap_or(Value::Null);
-            let name = l
-                .get("name")
-                .and_then(Value::as_str)
-                .or_else(|| lconfig.get("name").and_then(Value::as_str))
-                .unwrap_or_default()
-                .to_string();
-            let key = snake_case(if is_model(&class) && class != "Sequential" {
-                "Functional"
-            } else {
-                &class
-            });
-            let k = counters.entry(key.clone()).or_insert(0);
-            let store_path = if *k == 0 {
-                format!("{prefix}layers/{key}")
-            } else {
-                format!("{prefix}layers/{key}_{k}")
-            };
-            *k += 1;
-            let mut inbound = if sequential {
-                previous.iter().cloned().collect()
-            } else {
-                inbound_names(l.get("inbound_nodes").unwrap_or(&Value::Null))
-            };
-            // A nested model's (or a Sequential's first) inputs come from outside it.
-            let from_outside = if sequential {
-                i == 0
-            } else {
-                class == "InputLayer"
-            };
-            if let (true, Some((_, names))) = (from_outside, &outer) {
-                inbound = names.clone();
-            }
-            if is_model(&class) {
-                let mut inner_scopes = scopes.to_vec();
-                inner_scopes.push(name.clone());
-                let outs = self.model(
-                    l,
-                    &inner_scopes,
-                    &format!("{store_path}/"),
-                    Some((instance, inbound)),
-                    depth + 1,
-                );
-                if let Some(&out) = outs.first() {
-                    self.names.insert((instance, name.clone()), out);
-                }
-            } else {
-                let index = self.layers.len();
-                self.layers.push(Layer {
-                    name: name.clone(),
-                    class,
-                    config: lconfig,
-                    scopes: scopes.to_vec(),
-                    store_path,
-                    inbound: Vec::new(),
-                });
-                self.names.insert((instance, name.clone()), index);
-                let scope = if from_outside {
-                    outer.as_ref().map_or(instance, |(s, _)| *s)
-                } else {
-                    instance
-                };
-                self.pending.push((index, scope, inbound));
-            }
+        for (i, raw) in list.iter().enumerate() {
+            let entry = Entry::read(raw);
+            let store_path = store_path(&mut counters, prefix, entry.store_key());
+            let name = entry.name.clone();
+            self.layer(&instance, entry, store_path, i, previous.take());
             previous = Some(name);
         }
-        let outputs = if sequential {
+        let outputs = if instance.sequential {
             previous.into_iter().collect()
         } else {
             endpoint_names(config.get("output_layers"))
         };
         outputs
             .iter()
-            .filter_map(|n| self.names.get(&(instance, n.clone())).copied())
+            .filter_map(|n| self.names.get(&(instance.number, n.clone())).copied())
             .collect()
+    }
+
+    /// Add the `i`-th entry of `instance`'s layer list (after `previous`): a layer, or a
+    /// nested model's layers.
+    fn layer(
+        &mut self,
+        instance: &Instance<'_>,
+        entry: Entry<'_>,
+        store_path: String,
+        i: usize,
+        previous: Option<String>,
+    ) {
+        let mut inbound = if instance.sequential {
+            previous.into_iter().collect()
+        } else {
+            inbound_names(entry.raw.get("inbound_nodes").unwrap_or(&Value::Null))
+        };
+        // A nested model's (or a Sequential's first) inputs come from outside it.
+        let from_outside = if instance.sequential {
+            i == 0
+        } else {
+            entry.class == "InputLayer"
+        };
+        if let (true, Some((_, names))) = (from_outside, instance.outer) {
+            inbound = names.clone();
+        }
+        if is_model(&entry.class) {
+            let mut inner_scopes = instance.scopes.to_vec();
+            inner_scopes.push(entry.name.clone());
+            let outs = self.model(
+                entry.raw,
+                &inner_scopes,
+                &format!("{store_path}/"),
+                Some((instance.number, inbound)),
+                instance.depth + 1,
+            );
+            if let Some(&out) = outs.first() {
+                self.names.insert((instance.number, entry.name), out);
+            }
+            return;
+        }
+        let index = self.layers.len();
+        self.names
+            .insert((instance.number, entry.name.clone()), index);
+        self.layers.push(Layer {
+            name: entry.name,
+            class: entry.class,
+            config: entry.config,
+            scopes: instance.scopes.to_vec(),
+            store_path,
+            inbound: Vec::new(),
+        });
+        let scope = match instance.outer {
+            Some((outer, _)) if from_outside => *outer,
+            _ => instance.number,
+        };
+        self.pending.push((index, scope, inbound));
     }
 
     fn resolve(&mut self) {

@@ -1,15 +1,62 @@
-//! Class names for a model's head, from a file beside its weights: TensorFlow for Poets'
-//! `retrained_labels.txt` next to its `.pb`; `<weights>.labels.txt`, `labels.txt`,
-//! `class_names.json` or a single `*.labels.txt` next to any weight file. A file is used only
-//! when it names exactly as many classes as the head has; otherwise the classes are `class N`.
-//! One model's names are never shown for another model that merely has as many classes.
+//! Class names for a model's head, by one rule for every format ([`for_head`]): a file beside
+//! its weights (TensorFlow for Poets' `retrained_labels.txt` next to its `.pb`;
+//! `<weights>.labels.txt`, `labels.txt`, `class_names.json` or a single `*.labels.txt` next to
+//! any weight file), used only when it names exactly as many classes as the head has; else
+//! ImageNet's names for a head of 1000 classes (Keras' and torchvision's share one order) or
+//! 1001 (TF-slim's: "background" first); else `class N`. A labels file is never shown for
+//! another model that merely has as many classes.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::error::NetError;
-use crate::weights::WeightsFormat;
+use crate::weights::{WeightsFormat, WeightsSource};
+
+/// The nsfwjs head's classes, in order (the bundled model).
+pub const NSFWJS_LABELS: [&str; 5] = ["Drawing", "Hentai", "Neutral", "Porn", "Sexy"];
+
+/// ImageNet's 1000 class names, in the order Keras' `decode_predictions` and torchvision
+/// share (sorted by WordNet id: `tench` first).
+pub fn imagenet_labels() -> Vec<String> {
+    include_str!("../../../../assets/imagenet_classes.txt")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The name TF-slim gives the class it puts before ImageNet's 1000.
+pub const BACKGROUND: &str = "background";
+
+/// The class names of a head with `classes` classes loaded from `source` in `format`, and the
+/// file they came from (`None`: built in). One rule for every format:
+/// 1. a labels file beside the weights that names exactly `classes` classes ([`find`]);
+/// 2. the bundled model's five nsfwjs classes;
+/// 3. 1000 classes: ImageNet's ([`imagenet_labels`]);
+/// 4. 1001 classes: TF-slim's, [`BACKGROUND`] then ImageNet's 1000;
+/// 5. otherwise `class 0`, `class 1`, ….
+pub fn for_head(
+    source: &WeightsSource,
+    format: WeightsFormat,
+    classes: usize,
+) -> (Vec<String>, Option<PathBuf>) {
+    if let WeightsSource::File(path) = source
+        && let Some((file, names)) = find(path, format, classes)
+    {
+        return (names, Some(file));
+    }
+    let names = match classes {
+        5 if *source == WeightsSource::Bundled => {
+            NSFWJS_LABELS.iter().map(|s| s.to_string()).collect()
+        }
+        1000 => imagenet_labels(),
+        1001 => std::iter::once(BACKGROUND.to_string())
+            .chain(imagenet_labels())
+            .collect(),
+        n => (0..n).map(|i| format!("class {i}")).collect(),
+    };
+    (names, None)
+}
 
 /// Largest labels file read (ImageNet-21k's names are about 1 MB).
 pub const MAX_LABELS_BYTES: u64 = 16 << 20;

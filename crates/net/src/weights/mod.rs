@@ -1,7 +1,10 @@
-//! Weight importers, one per format, each mapping its file onto the same burn module:
-//! TF.js layers models (the bundled default, compiled into the binary), Keras `.h5` and
-//! `.keras`, TensorFlow GraphDefs (`.pb`, TensorFlow for Poets), ONNX, torchvision `.pth`
-//! state dicts and timm-style `.safetensors` (both through burn-store).
+//! Weight importers, one file per format, each an [`Importer`] listed once in [`IMPORTERS`]
+//! and mapping its file onto the same burn module: `tfjs.rs` (TF.js layers models, the
+//! bundled default compiled into the binary: `bundled.rs`), `hdf5.rs` (Keras `.h5` and
+//! `.keras`; both Keras formats and TF.js share `keras.rs`), `graphdef.rs` (TensorFlow
+//! GraphDefs, TensorFlow for Poets' `.pb`), `onnx.rs`, `pytorch.rs` (torchvision `.pth` state
+//! dicts) and `safetensors.rs` (both torchvision's layout through burn-store: `state_dict.rs`).
+//! Class names follow one rule for every format (`labels.rs`: [`labels::for_head`]).
 
 pub mod bundled;
 pub mod graphdef;
@@ -9,15 +12,15 @@ pub mod hdf5;
 pub mod keras;
 pub mod labels;
 pub mod onnx;
+pub mod pytorch;
+pub mod safetensors;
+mod state_dict;
 pub mod tfjs;
 
 use std::path::{Path, PathBuf};
 
 use burn::store::burn_pack::{Bytes, DType, Tensor as PackTensor};
-use burn::store::{
-    ApplyError, ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
-    SafetensorsStore,
-};
+use burn::store::{ApplyError, ApplyResult, ModuleSnapshot};
 use burn::tensor::Device;
 
 use crate::catalogue::Catalogue;
@@ -121,65 +124,13 @@ pub trait Importer: Sync {
     fn load(&self, path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError>;
 }
 
-struct TfjsImporter;
-struct PytorchImporter;
-struct SafetensorsImporter;
-
-impl Importer for TfjsImporter {
-    fn format(&self) -> WeightsFormat {
-        WeightsFormat::TfjsLayers
-    }
-    fn extensions(&self) -> &'static [&'static str] {
-        &["json"]
-    }
-    fn sniff(&self, head: &[u8]) -> bool {
-        head.first() == Some(&b'{')
-    }
-    fn load(&self, path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
-        let source = WeightsSource::File(path.to_path_buf());
-        load_tfjs(path, tfjs::import(path)?, &source, device)
-    }
-}
-
-impl Importer for PytorchImporter {
-    fn format(&self) -> WeightsFormat {
-        WeightsFormat::Pytorch
-    }
-    fn extensions(&self) -> &'static [&'static str] {
-        &["pth", "pt", "ckpt"]
-    }
-    /// A zip (`torch.save` since 1.6) or a bare pickle (protocol 2+ starts with 0x80).
-    fn sniff(&self, head: &[u8]) -> bool {
-        head.starts_with(b"PK") || head.first() == Some(&0x80)
-    }
-    fn load(&self, path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
-        load_torch(path, WeightsFormat::Pytorch, device)
-    }
-}
-
-impl Importer for SafetensorsImporter {
-    fn format(&self) -> WeightsFormat {
-        WeightsFormat::Safetensors
-    }
-    fn extensions(&self) -> &'static [&'static str] {
-        &["safetensors"]
-    }
-    /// An 8-byte little-endian header length, then the JSON header.
-    fn sniff(&self, head: &[u8]) -> bool {
-        head.len() >= 9 && head[8] == b'{'
-    }
-    fn load(&self, path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
-        load_torch(path, WeightsFormat::Safetensors, device)
-    }
-}
-
 /// Every weight format featurescope reads, in the order files are sniffed.
 pub static IMPORTERS: &[&dyn Importer] = &[
-    &TfjsImporter,
+    &tfjs::TfjsImporter,
     &hdf5::KerasH5Importer,
     &hdf5::KerasArchiveImporter,
-    &PytorchImporter,
-    &SafetensorsImporter,
+    &pytorch::PytorchImporter,
+    &safetensors::SafetensorsImporter,
     &graphdef::GraphDefImporter,
     &onnx::OnnxImporter,
 ];
@@ -303,16 +254,7 @@ impl Imported {
     }
 }
 
-/// The nsfwjs head's classes, in order.
-pub const NSFWJS_LABELS: [&str; 5] = ["Drawing", "Hentai", "Neutral", "Porn", "Sexy"];
-
-/// ImageNet's 1000 class names (torchvision order).
-pub fn imagenet_labels() -> Vec<String> {
-    include_str!("../../../../assets/imagenet_classes.txt")
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
+pub use labels::{NSFWJS_LABELS, imagenet_labels};
 
 /// Load weights from a source onto `device`.
 pub fn load_source(
@@ -320,7 +262,7 @@ pub fn load_source(
     device: &Device,
 ) -> Result<(InceptionV3, WeightsInfo), NetError> {
     match source {
-        WeightsSource::Bundled => load_tfjs(
+        WeightsSource::Bundled => tfjs::build_import(
             Path::new(bundled::LABEL),
             bundled::import()?,
             source,
@@ -337,16 +279,6 @@ pub fn load(path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), 
         Some(importer) => importer.load(path, device),
         None => Err(NetError::bad_weights(path, "no importer for this format")),
     }
-}
-
-fn load_tfjs(
-    path: &Path,
-    import: tfjs::TfjsImport,
-    source: &WeightsSource,
-    device: &Device,
-) -> Result<(InceptionV3, WeightsInfo), NetError> {
-    let imported = Imported::keras(import.tensors, import.head);
-    build(path, source, WeightsFormat::TfjsLayers, imported, device)
 }
 
 /// Read a whole weight file, refusing a folder and anything larger than any Inception-V3
@@ -387,7 +319,7 @@ pub(crate) fn f32_le(bytes: &[u8]) -> Vec<f32> {
 }
 
 /// The number of classes a head ends in (0 without a head).
-fn class_count(head: &HeadSpec) -> usize {
+pub(crate) fn class_count(head: &HeadSpec) -> usize {
     match head {
         HeadSpec::None => 0,
         HeadSpec::Fc { classes } => *classes,
@@ -463,26 +395,27 @@ pub(crate) fn build(
     fold_normalization(path, &mut imported.tensors, imported.normalization)?;
     let mut model = InceptionV3::new(&imported.head, imported.avg_pool_counts_padding, device)
         .with_variant(imported.variant);
-    let tensors = imported
-        .tensors
+    let tensors = std::mem::take(&mut imported.tensors)
         .into_iter()
         .map(|t| PackTensor::new(t.name, DType::F32, t.shape, None, Bytes::from_elems(t.data)))
         .collect();
     let result = model.apply(tensors, None, None, false);
     check_result(path, &result, |_| false)?;
     check_finite(path, &model)?;
+    let names = labels::for_head(source, format, class_count(&imported.head));
+    let info = weights_info(source, format, &imported, names);
+    Ok((model, info))
+}
+
+/// What was loaded, in words: source, format, head (with its class names and the file they
+/// came from) and the semantics the model runs with.
+pub(crate) fn weights_info(
+    source: &WeightsSource,
+    format: WeightsFormat,
+    imported: &Imported,
+    (labels, labels_file): (Vec<String>, Option<PathBuf>),
+) -> WeightsInfo {
     let classes = class_count(&imported.head);
-    let found = match source {
-        WeightsSource::Bundled => None,
-        WeightsSource::File(p) => labels::find(p, format, classes),
-    };
-    let (labels, labels_file) = match found {
-        Some((file, labels)) => (labels, Some(file)),
-        None if *source == WeightsSource::Bundled && classes == NSFWJS_LABELS.len() => {
-            (NSFWJS_LABELS.iter().map(|s| s.to_string()).collect(), None)
-        }
-        None => ((0..classes).map(|i| format!("class {i}")).collect(), None),
-    };
     let description = match &imported.head {
         HeadSpec::None => "no head".to_string(),
         HeadSpec::Dense(l) if l.len() > 1 => {
@@ -494,133 +427,23 @@ pub(crate) fn build(
         }
         _ => format!("{} ({classes} classes)", imported.head_kind),
     };
-    Ok((
-        model,
-        WeightsInfo {
-            source: source.clone(),
-            format,
-            head: HeadInfo {
-                labels,
-                description,
-                labels_file,
-            },
-            avg_pool_counts_padding: imported.avg_pool_counts_padding,
-            variant: imported.variant,
-            normalization: imported.normalization,
+    WeightsInfo {
+        source: source.clone(),
+        format,
+        head: HeadInfo {
+            labels,
+            description,
+            labels_file,
         },
-    ))
-}
-
-/// Renames from other checkpoints' keys to torchvision's, one pattern per rename.
-fn torch_remapper() -> Result<KeyRemapper, NetError> {
-    let err = |e: &dyn std::fmt::Display| NetError::Device(format!("key remapping: {e}"));
-    KeyRemapper::new()
-        // `nn.DataParallel` checkpoints prefix every key with `module.`.
-        .add_pattern(r"^module\.", "")
-        .map_err(|e| err(&e))?
-        // Lightning / wrapper checkpoints keep the network under `model.`.
-        .add_pattern(r"^model\.", "")
-        .map_err(|e| err(&e))
-}
-
-fn load_torch(
-    path: &Path,
-    format: WeightsFormat,
-    device: &Device,
-) -> Result<(InceptionV3, WeightsInfo), NetError> {
-    if !path.is_file() {
-        return Err(NetError::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        ));
+        avg_pool_counts_padding: imported.avg_pool_counts_padding,
+        variant: imported.variant,
+        normalization: imported.normalization,
     }
-    let remapper = torch_remapper()?;
-    let fail = |e: &dyn std::fmt::Display| NetError::bad_weights(path, e.to_string());
-    // First pass over the keys: is there an `fc`, and with how many classes?
-    let fc_shape: Option<Vec<usize>> = match format {
-        WeightsFormat::Safetensors => {
-            let mut store = SafetensorsStore::from_file(path).remap(remapper.clone());
-            use burn::store::ModuleStore;
-            let t = store.get_tensor("fc.weight").map_err(|e| fail(&e))?;
-            t.map(|t| t.shape.to_vec())
-        }
-        _ => {
-            let mut store = PytorchStore::from_file(path).remap(remapper.clone());
-            use burn::store::ModuleStore;
-            let t = store.get_tensor("fc.weight").map_err(|e| fail(&e))?;
-            t.map(|t| t.shape.to_vec())
-        }
-    };
-    let head = match fc_shape.as_deref() {
-        Some([classes, 2048]) => HeadSpec::Fc { classes: *classes },
-        Some(other) => {
-            return Err(NetError::TensorShape {
-                path: path.to_path_buf(),
-                tensor: "fc.weight".into(),
-                expected: vec![1000, 2048],
-                found: other.to_vec(),
-            });
-        }
-        None => HeadSpec::None,
-    };
-    let classes = match head {
-        HeadSpec::Fc { classes } => classes,
-        _ => 0,
-    };
-    // torchvision average pools count padded zeros.
-    let mut model = InceptionV3::new(&head, true, device);
-    let result = match format {
-        WeightsFormat::Safetensors => {
-            let mut store = SafetensorsStore::from_file(path)
-                .remap(remapper)
-                .with_from_adapter(PyTorchToBurnAdapter)
-                .allow_partial(true)
-                .validate(false);
-            model.load_from(&mut store).map_err(|e| fail(&e))?
-        }
-        _ => {
-            let mut store = PytorchStore::from_file(path)
-                .remap(remapper)
-                .allow_partial(true)
-                .validate(false);
-            model.load_from(&mut store).map_err(|e| fail(&e))?
-        }
-    };
-    // Expected leftovers: the auxiliary classifier and BatchNorm's step counters.
-    check_result(path, &result, |k| {
-        k.starts_with("AuxLogits.") || k.ends_with(".num_batches_tracked")
-    })?;
-    check_finite(path, &model)?;
-    let (labels, labels_file) = match labels::find(path, format, classes) {
-        Some((file, labels)) => (labels, Some(file)),
-        None if classes == 1000 => (imagenet_labels(), None),
-        None => ((0..classes).map(|i| format!("class {i}")).collect(), None),
-    };
-    let description = if classes > 0 {
-        format!("torchvision fc ({classes} classes)")
-    } else {
-        "no head".to_string()
-    };
-    Ok((
-        model,
-        WeightsInfo {
-            source: WeightsSource::File(path.to_path_buf()),
-            format,
-            head: HeadInfo {
-                labels,
-                description,
-                labels_file,
-            },
-            avg_pool_counts_padding: true,
-            variant: Variant::Standard,
-            normalization: Normalization::MinusOneToOne,
-        },
-    ))
 }
 
 /// Refuse weights holding NaN or infinite values, naming the first such tensor: they would
 /// show as blank or saturated maps that look like the network's own doing.
-fn check_finite(path: &Path, model: &InceptionV3) -> Result<(), NetError> {
+pub(crate) fn check_finite(path: &Path, model: &InceptionV3) -> Result<(), NetError> {
     for tensor in model.collect(None, None, false) {
         if tensor.dtype != DType::F32 {
             continue;
@@ -646,7 +469,7 @@ fn check_finite(path: &Path, model: &InceptionV3) -> Result<(), NetError> {
 }
 
 /// Turn an apply result into the first error it holds, naming the tensor.
-fn check_result(
+pub(crate) fn check_result(
     path: &Path,
     result: &ApplyResult,
     expected_unused: impl Fn(&str) -> bool,
@@ -691,6 +514,139 @@ fn check_result(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DenseActivation;
+
+    /// The bundled trunk (no head), under burn's names.
+    fn trunk() -> Vec<NamedTensor> {
+        let import = bundled::import().expect("the bundled model imports");
+        let trunk = import.tensors.into_iter();
+        trunk
+            .filter(|t| !t.name.starts_with("dense_head"))
+            .collect()
+    }
+
+    fn tensor(name: &str, shape: Vec<usize>) -> NamedTensor {
+        let n = shape.iter().product();
+        NamedTensor {
+            name: name.into(),
+            shape,
+            data: vec![0.01; n],
+        }
+    }
+
+    /// `tensors` (burn's names) with an `fc` of `classes` as a torchvision state dict.
+    fn torchvision_safetensors(path: &Path, tensors: &[NamedTensor], classes: usize) {
+        let mut dict: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+            .iter()
+            .map(|t| {
+                let name = t
+                    .name
+                    .replace(".gamma", ".weight")
+                    .replace(".beta", ".bias");
+                let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (name, t.shape.clone(), bytes)
+            })
+            .collect();
+        for t in [
+            tensor("fc.weight", vec![classes, 2048]),
+            tensor("fc.bias", vec![classes]),
+        ] {
+            let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            dict.push((t.name, t.shape, bytes));
+        }
+        let views = dict.iter().map(|(name, shape, bytes)| {
+            let view = ::safetensors::tensor::TensorView::new(
+                ::safetensors::Dtype::F32,
+                shape.clone(),
+                bytes,
+            );
+            (name.clone(), view.expect("a valid tensor view"))
+        });
+        let bytes = ::safetensors::serialize(views, None).expect("serialized");
+        std::fs::write(path, bytes).expect("write");
+    }
+
+    /// `got` equals `expected`, printed in brief when it does not.
+    fn same_names(got: &[String], expected: &[String], what: &str) {
+        assert!(
+            got == expected,
+            "{what}: {} names {:?}…, expected {} names {:?}…",
+            got.len(),
+            &got[..got.len().min(3)],
+            expected.len(),
+            &expected[..expected.len().min(3)]
+        );
+    }
+
+    /// One rule names a head's classes, whatever the file's format: 1000 classes are
+    /// ImageNet's (Keras' and torchvision's share one order), TF-slim's 1001 put "background"
+    /// first, other counts are numbered. Issue 18: a 1000-class torchvision head got
+    /// ImageNet's names, a Keras or ONNX one did not.
+    #[test]
+    fn every_format_names_a_head_of_1000_or_1001_classes_alike() {
+        let device = crate::device::select(crate::BackendChoice::Cpu).expect("the CPU");
+        let device = device.device;
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let trunk = trunk();
+        let imagenet = imagenet_labels();
+        assert_eq!((imagenet.len(), imagenet[0].as_str()), (1000, "tench"));
+        for classes in [1000, 1001, 3] {
+            let expected: Vec<String> = match classes {
+                1000 => imagenet.clone(),
+                1001 => std::iter::once("background".to_string())
+                    .chain(imagenet.iter().cloned())
+                    .collect(),
+                n => (0..n).map(|i| format!("class {i}")).collect(),
+            };
+            let mut keras = trunk.clone();
+            keras.push(tensor("dense_head.layers.0.weight", vec![2048, classes]));
+            keras.push(tensor("dense_head.layers.0.bias", vec![classes]));
+            let head = HeadSpec::Dense(vec![(classes, DenseActivation::Softmax)]);
+            let h5 = dir.path().join(format!("keras_{classes}.h5"));
+            let source = WeightsSource::File(h5.clone());
+            let keras = Imported::keras(keras, head);
+            let (_, info) = build(&h5, &source, WeightsFormat::KerasH5, keras, &device)
+                .expect("a Keras model with a dense head");
+            same_names(
+                &info.head.labels,
+                &expected,
+                &format!("Keras .h5, {classes} classes"),
+            );
+
+            let mut onnx = trunk.clone();
+            onnx.push(tensor("fc.weight", vec![2048, classes]));
+            onnx.push(tensor("fc.bias", vec![classes]));
+            let onnx = Imported {
+                tensors: onnx,
+                head: HeadSpec::Fc { classes },
+                head_kind: "torchvision fc".into(),
+                avg_pool_counts_padding: true,
+                variant: Variant::Standard,
+                normalization: Normalization::MinusOneToOne,
+            };
+            let path = dir.path().join(format!("torchvision_{classes}.onnx"));
+            let source = WeightsSource::File(path.clone());
+            let (_, info) = build(&path, &source, WeightsFormat::Onnx, onnx, &device)
+                .expect("an ONNX model with torchvision's fc");
+            same_names(
+                &info.head.labels,
+                &expected,
+                &format!("ONNX, {classes} classes"),
+            );
+
+            let st = dir
+                .path()
+                .join(format!("torchvision_{classes}.safetensors"));
+            torchvision_safetensors(&st, &trunk, classes);
+            let (_, info) = load(&st, &device).expect("a torchvision state dict");
+            assert_eq!(info.format, WeightsFormat::Safetensors);
+            same_names(
+                &info.head.labels,
+                &expected,
+                &format!("safetensors, {classes} classes"),
+            );
+        }
+    }
 
     #[test]
     fn every_importer_is_found_by_its_extensions_and_its_first_bytes() {

@@ -12,10 +12,45 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
+use burn::tensor::Device;
+
 use crate::error::NetError;
-use crate::model::HeadSpec;
+use crate::model::{HeadSpec, InceptionV3};
 use crate::weights::keras::{self, Param, Plan};
-use crate::weights::{NamedTensor, element_count, f32_le};
+use crate::weights::{
+    Imported, Importer, NamedTensor, WeightsFormat, WeightsInfo, WeightsSource, element_count,
+    f32_le,
+};
+
+/// TF.js layers models: a `model.json` beside its shards (the bundled model's format).
+pub(crate) struct TfjsImporter;
+
+impl Importer for TfjsImporter {
+    fn format(&self) -> WeightsFormat {
+        WeightsFormat::TfjsLayers
+    }
+    fn extensions(&self) -> &'static [&'static str] {
+        &["json"]
+    }
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.first() == Some(&b'{')
+    }
+    fn load(&self, path: &Path, device: &Device) -> Result<(InceptionV3, WeightsInfo), NetError> {
+        let source = WeightsSource::File(path.to_path_buf());
+        build_import(path, import(path)?, &source, device)
+    }
+}
+
+/// Build the model from a TF.js import (a file's or the bundle's): Keras semantics.
+pub(crate) fn build_import(
+    path: &Path,
+    import: TfjsImport,
+    source: &WeightsSource,
+    device: &Device,
+) -> Result<(InceptionV3, WeightsInfo), NetError> {
+    let imported = Imported::keras(import.tensors, import.head);
+    crate::weights::build(path, source, WeightsFormat::TfjsLayers, imported, device)
+}
 
 #[derive(Deserialize)]
 struct ModelJson {
@@ -93,72 +128,93 @@ fn decode(
             ),
         )
     })?;
-    let take = |width: usize, offset: &mut usize| -> Result<&[u8], NetError> {
-        let end = offset
-            .checked_add(n.saturating_mul(width))
-            .filter(|&e| e <= bytes.len())
+    let mut shard = Shard {
+        path,
+        entry,
+        bytes,
+        offset,
+        n,
+    };
+    match &entry.quantization {
+        None if entry.dtype == "float32" => Ok(f32_le(shard.take(4)?)),
+        None => Err(NetError::bad_weights(
+            path,
+            format!(
+                "tensor `{}` has unsupported dtype {}",
+                entry.name, entry.dtype
+            ),
+        )),
+        Some(q) => dequantize(&mut shard, q),
+    }
+}
+
+/// The concatenated shards of a manifest group, read entry by entry.
+struct Shard<'a> {
+    path: &'a Path,
+    entry: &'a ManifestEntry,
+    bytes: &'a [u8],
+    offset: &'a mut usize,
+    /// The entry's element count.
+    n: usize,
+}
+
+impl<'a> Shard<'a> {
+    /// The entry's bytes at `width` bytes per element; the offset moves past them.
+    fn take(&mut self, width: usize) -> Result<&'a [u8], NetError> {
+        let need = self.n.saturating_mul(width);
+        let start = *self.offset;
+        let end = start
+            .checked_add(need)
+            .filter(|&e| e <= self.bytes.len())
             .ok_or_else(|| {
                 NetError::bad_weights(
-                    path,
+                    self.path,
                     format!(
-                        "weight shards end before tensor `{}` (need {} bytes at offset {}, have {}): truncated or missing shard",
-                        entry.name,
-                        n.saturating_mul(width),
-                        offset,
-                        bytes.len()
+                        "weight shards end before tensor `{}` (need {need} bytes at offset {start}, have {}): truncated or missing shard",
+                        self.entry.name,
+                        self.bytes.len()
                     ),
                 )
             })?;
-        let s = &bytes[*offset..end];
-        *offset = end;
-        Ok(s)
+        *self.offset = end;
+        Ok(&self.bytes[start..end])
+    }
+}
+
+/// A quantized entry's values. TF.js dequantizes in double precision and stores float32:
+/// value = q * scale + min; float16 is converted as is.
+fn dequantize(shard: &mut Shard<'_>, q: &Quantization) -> Result<Vec<f32>, NetError> {
+    let (path, entry) = (shard.path, shard.entry);
+    let name = &entry.name;
+    let affine = |qv: f64| -> Result<f32, NetError> {
+        match (q.scale, q.min) {
+            (Some(s), Some(m)) => Ok((qv * s + m) as f32),
+            _ => Err(NetError::bad_weights(
+                path,
+                format!("tensor `{name}`: quantization without scale/min"),
+            )),
+        }
     };
-    match &entry.quantization {
-        None => {
-            if entry.dtype != "float32" {
-                return Err(NetError::bad_weights(
-                    path,
-                    format!(
-                        "tensor `{}` has unsupported dtype {}",
-                        entry.name, entry.dtype
-                    ),
-                ));
-            }
-            Ok(f32_le(take(4, offset)?))
-        }
-        Some(q) => {
-            // TF.js dequantizes in double precision and stores float32: value = q * scale + min.
-            let affine = |qv: f64| -> Result<f32, NetError> {
-                match (q.scale, q.min) {
-                    (Some(s), Some(m)) => Ok((qv * s + m) as f32),
-                    _ => Err(NetError::bad_weights(
-                        path,
-                        format!("tensor `{}`: quantization without scale/min", entry.name),
-                    )),
-                }
-            };
-            match q.dtype.as_str() {
-                "uint8" => take(1, offset)?
-                    .iter()
-                    .map(|&b| affine(f64::from(b)))
-                    .collect(),
-                "uint16" => take(2, offset)?
-                    .chunks_exact(2)
-                    .map(|c| affine(f64::from(u16::from_le_bytes([c[0], c[1]]))))
-                    .collect(),
-                "float16" => Ok(take(2, offset)?
-                    .chunks_exact(2)
-                    .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-                    .collect()),
-                other => Err(NetError::bad_weights(
-                    path,
-                    format!(
-                        "tensor `{}` has unsupported quantization {other}",
-                        entry.name
-                    ),
-                )),
-            }
-        }
+    match q.dtype.as_str() {
+        "uint8" => shard
+            .take(1)?
+            .iter()
+            .map(|&b| affine(f64::from(b)))
+            .collect(),
+        "uint16" => shard
+            .take(2)?
+            .chunks_exact(2)
+            .map(|c| affine(f64::from(u16::from_le_bytes([c[0], c[1]]))))
+            .collect(),
+        "float16" => Ok(shard
+            .take(2)?
+            .chunks_exact(2)
+            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .collect()),
+        other => Err(NetError::bad_weights(
+            path,
+            format!("tensor `{name}` has unsupported quantization {other}"),
+        )),
     }
 }
 

@@ -26,18 +26,30 @@ pub fn bundled_weights() -> PathBuf {
     repo().join(featurescope_net::DEFAULT_WEIGHTS)
 }
 
-/// The torchvision-layout .pth lives only in ../shared (109 MB); `None` (and a printed line) when absent.
+#[path = "../imports/fixtures.rs"]
+mod fixtures;
+
+pub use fixtures::{fixture, generated};
+
+/// torchvision's `inception_v3` with the bundled trunk weights as `torch.save` wrote it
+/// (`imports/make_fixtures.sh`): `None`, printed as SKIPPED, where the fixtures were not made;
+/// a failure under FEATURESCOPE_REQUIRE_IMPORT_FIXTURES (CI sets it).
 pub fn torchvision_pth() -> Option<PathBuf> {
-    let p = repo().join("../shared/models/inception_v3_torchvision_layout.pth");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (it stays in ../shared); torchvision-path checks not run",
-            p.display()
-        );
-        None
-    }
+    fixture("torchvision.pth")
+}
+
+/// The same state dict as `safetensors.torch.save_file` wrote it (no AuxLogits).
+pub fn torchvision_safetensors() -> Option<PathBuf> {
+    fixture("torchvision.safetensors")
+}
+
+/// torch's own taps and head of `torchvision.pth` on `image`'s reference input.
+pub fn torch_reference(image: &str) -> Reference {
+    let dir = generated();
+    Reference::from_files(
+        &dir.join(format!("torch_{image}.reference.safetensors")),
+        &dir.join(format!("torch_{image}.layers.json")),
+    )
 }
 
 /// A reference file's tensors as f32 / i64 vectors.
@@ -188,9 +200,15 @@ pub fn compare(acts: &Activations, reference: &Reference, what: &str) -> Vec<Str
     failures
 }
 
+/// Compare the head's probabilities (every reference has them) and, where the reference has
+/// them, its logits, within 2e-4 of the largest reference value.
 pub fn compare_head(acts: &Activations, reference: &Reference, what: &str) -> Vec<String> {
     let mut failures = Vec::new();
     let head = acts.head.as_ref().expect("head output");
+    assert!(
+        reference.f32("head.probabilities.full").is_some(),
+        "{what}: the reference has no head.probabilities.full"
+    );
     for (key, ours) in [
         ("head.probabilities.full", &head.probabilities),
         ("head.logits.full", &head.logits),

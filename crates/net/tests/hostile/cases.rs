@@ -9,16 +9,14 @@ use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 
-/// What must happen to a case.
+/// What must happen to a case: every row names one outcome.
 #[derive(Clone, Debug)]
 pub enum Expect {
     /// Analysed; when given, the crop's centre pixel is within 12 of this colour per channel.
     Analysed(Option<[u8; 3]>),
-    /// Refused with a one-line message that names the file and contains this text.
+    /// Refused with a one-line message that names the file and contains these words (never
+    /// empty: [`checked`] refuses a row that says nothing).
     Refused(&'static str),
-    /// Either outcome is correct (a truncated JPEG may decode its first rows; a file the
-    /// current user may read anyway); never a panic, never a message over one line.
-    Either,
 }
 
 /// One row of the table.
@@ -42,6 +40,27 @@ impl Case {
     pub fn refused(&self) -> bool {
         matches!(self.expect, Expect::Refused(_))
     }
+
+    /// The words a refusal's message must contain (`None` for a case to be analysed).
+    pub fn says(&self) -> Option<&'static str> {
+        match self.expect {
+            Expect::Refused(words) => Some(words),
+            Expect::Analysed(_) => None,
+        }
+    }
+}
+
+/// The table as built, after checking that every refusal names the words its message must
+/// contain.
+fn checked(cases: Vec<Case>) -> Vec<Case> {
+    for case in &cases {
+        assert!(
+            case.says().is_none_or(|w| !w.trim().is_empty()),
+            "{}: a refusal must name the words its message contains",
+            case.name
+        );
+    }
+    cases
 }
 
 fn repo() -> PathBuf {
@@ -134,32 +153,33 @@ pub fn image_cases(dir: &Path) -> Vec<Case> {
         Case {
             name: "truncated PNG",
             path: write(dir, "cut.png", half(&png)),
-            expect: Refused(""),
+            expect: Refused("unexpected end of file"),
         },
         Case {
             name: "truncated JPEG",
             path: write(dir, "cut.jpg", half(&jpeg)),
-            expect: Either,
+            // The decoder returns the rows it could read, as a browser shows a partial JPEG.
+            expect: Analysed(None),
         },
         Case {
             name: "truncated WebP",
             path: write(dir, "cut.webp", half(&webp)),
-            expect: Either,
+            expect: Refused("Corrupt bitstream"),
         },
         Case {
             name: "truncated GIF",
             path: write(dir, "cut.gif", half(&gif)),
-            expect: Either,
+            expect: Refused("Unexpected End of File"),
         },
         Case {
             name: "truncated TIFF",
             path: write(dir, "cut.tiff", half(&tiff)),
-            expect: Either,
+            expect: Refused("failed to fill whole buffer"),
         },
         Case {
             name: "text file named .png",
             path: write(dir, "notes.png", b"Shopping list:\n- milk\n- bread\n"),
-            expect: Refused(""),
+            expect: Refused("Invalid PNG signature"),
         },
         Case {
             name: "1x1",
@@ -296,20 +316,30 @@ pub fn image_cases(dir: &Path) -> Vec<Case> {
         Case {
             name: "missing file",
             path: dir.join("absent.png"),
-            expect: Refused(""),
+            expect: Refused("No such file or directory"),
         },
     ];
-    // A file without read permission: refused for a normal user, read anyway by root.
+    // A file without read permission: refused for a normal user; root reads it anyway, and
+    // whether this process can is asked of the system, not guessed.
     let locked = write(dir, "locked.png", &png);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     }
+    let readable = std::fs::File::open(&locked).is_ok();
     cases.push(Case {
-        name: "unreadable file",
+        name: if readable {
+            "unreadable file, read by root"
+        } else {
+            "unreadable file"
+        },
         path: locked,
-        expect: Either,
+        expect: if readable {
+            Analysed(None)
+        } else {
+            Refused("Permission denied")
+        },
     });
     #[cfg(unix)]
     {
@@ -323,7 +353,7 @@ pub fn image_cases(dir: &Path) -> Vec<Case> {
             expect: Analysed(None),
         });
     }
-    cases
+    checked(cases)
 }
 
 /// A file rewritten over and over (a whole photo, then half of it, then garbage) by a thread,
@@ -606,7 +636,7 @@ pub fn weight_cases(dir: &Path) -> Vec<Case> {
     let marker = pickle_marker(dir);
     let mut absurd = (u64::MAX / 2).to_le_bytes().to_vec();
     absurd.extend_from_slice(b"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}");
-    vec![
+    checked(vec![
         Case {
             name: "safetensors, complete",
             path: good,
@@ -705,27 +735,27 @@ pub fn weight_cases(dir: &Path) -> Vec<Case> {
         Case {
             name: "safetensors: truncated",
             path: write(dir, "cut.safetensors", half(&good_bytes)),
-            expect: Refused(""),
+            expect: Refused("incomplete metadata"),
         },
         Case {
             name: "safetensors: absurd header length",
             path: write(dir, "absurd.safetensors", &absurd),
-            expect: Refused(""),
+            expect: Refused("header too large"),
         },
         Case {
             name: "safetensors: a ResNet",
             path: safetensors_file(dir, "resnet.safetensors", &resnet),
-            expect: Refused(""),
+            expect: Refused("tensor `fc.weight` has shape [1000, 512], expected [1000, 2048]"),
         },
         Case {
             name: "pth: pickle that runs code",
             path: write(dir, "evil.pth", &evil_pickle(&marker)),
-            expect: Refused(""),
+            expect: Refused("found posix.system"),
         },
         Case {
             name: "pth: zip whose pickle runs code",
             path: write(dir, "evil_zip.pth", &evil_zip(&marker)),
-            expect: Refused(""),
+            expect: Refused("found posix.system"),
         },
         Case {
             name: "pth: storage claiming 2^31 elements",
@@ -734,7 +764,7 @@ pub fn weight_cases(dir: &Path) -> Vec<Case> {
                 "lying.pth",
                 &lying_torch_zip("Conv2d_1a_3x3.conv.weight", [32, 3, 3, 3], i32::MAX),
             ),
-            expect: Refused(""),
+            expect: Refused("requires 864 elements from storage '0', but only 4 are available"),
         },
         Case {
             name: "pth: shape claiming 2^62 elements",
@@ -743,22 +773,22 @@ pub fn weight_cases(dir: &Path) -> Vec<Case> {
                 "lying_shape.pth",
                 &lying_torch_zip("Conv2d_1a_3x3.conv.weight", [i32::MAX, i32::MAX, 3, 3], 864),
             ),
-            expect: Refused(""),
+            expect: Refused("element count overflows"),
         },
         Case {
             name: "pth: truncated zip",
             path: write(dir, "cut.pth", half(&evil_zip(&marker))),
-            expect: Refused(""),
+            expect: Refused("invalid Zip archive"),
         },
         Case {
             name: "pth: garbage",
             path: write(dir, "garbage.pth", &[0x80, 0x02, 0xff, 0x00, 0x13, 0x37]),
-            expect: Refused(""),
+            expect: Refused("invalid pickle opcode"),
         },
         Case {
             name: "empty weight file",
             path: write(dir, "empty.safetensors", b""),
-            expect: Refused(""),
+            expect: Refused("header too small"),
         },
-    ]
+    ])
 }

@@ -29,6 +29,14 @@ Writes into crates/net/tests/imports/generated/:
                                   torch.onnx.export (TorchScript exporter, opset 17)
   torchvision_onnx.reference.safetensors, torchvision_onnx.layers.json  run by ONNX Runtime
   other.onnx                      a foreign small conv net exported by torch, to be refused
+  torchvision.pth                 the same weights as torchvision.onnx, torch.save of the state dict
+                                  of torchvision's inception_v3 with its AuxLogits (seeded random),
+                                  as the official file is laid out
+  torchvision.safetensors         the same weights, safetensors.torch.save_file of the state dict
+                                  (no AuxLogits, as timm's inception_v3 has none)
+  torch_NAME.reference.safetensors, torch_NAME.layers.json   (NAME: chelsea, coffee) torch's own
+                                  activations of the model loaded from torchvision.pth, fed the
+                                  input of ../../reference/NAME.torchvision.safetensors
 
 Run with the system python: `python3 crates/net/tests/imports/make_tf_onnx.py`. It creates (or
 reuses) two virtualenvs with pinned versions, $FEATURESCOPE_FIXTURE_VENV_TF (default
@@ -99,6 +107,7 @@ PINS_TF = [
 PINS_TORCH = ["torch==2.9.1", "torchvision==0.24.1"]
 PINS_ONNX = [
     "onnx==1.19.1",
+    "safetensors==0.8.0",
     "onnxruntime==1.23.2",
     "numpy==2.1.3",
     "pillow==11.3.0",
@@ -868,6 +877,8 @@ def part_onnx() -> None:
         model.fc.bias.copy_(torch.from_numpy(b))
         torch_logits = model(torch.from_numpy(x)).numpy()
 
+    torch_state_dicts(model, out, taps)
+
     path = out / "torchvision.onnx"
     torch.onnx.export(model, (torch.from_numpy(x),), str(path), opset_version=17, dynamo=False)
     wrote(path)
@@ -1023,6 +1034,106 @@ def part_onnx() -> None:
     op = onnx.load(str(opath))
     log(f"other.onnx: nodes {[n.op_type for n in op.graph.node]}")
     log("onnx part done")
+
+
+def torch_taps(model, x: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Every tap of torchvision's inception_v3 on `x` (NCHW), by torch in eager mode, and the
+    logits. Module outputs are caught by forward hooks (convs after their ReLU, the stem's max
+    pools, the block concats, the global pool); the pools torchvision calls as functions inside
+    a block (`F.avg_pool2d(x, 3, 1, 1)` in A/C/E, `F.max_pool2d(x, 3, 2)` in B/D) are the same
+    calls on the block's hooked input, and the E blocks' inner concats the same `torch.cat`."""
+    import torch
+    import torch.nn.functional as F
+
+    acts: dict[str, np.ndarray] = {}
+    block_inputs: dict[str, torch.Tensor] = {}
+    hooks = []
+    for name, m in model.named_modules():
+        block = name.startswith("Mixed_") and "." not in name
+        if type(m).__name__ == "BasicConv2d" or block or name in ("maxpool1", "maxpool2",
+                                                                    "avgpool"):
+            hooks.append(m.register_forward_hook(
+                lambda _m, _i, o, name=name: acts.__setitem__(name, o.detach().numpy().copy())))
+        if block:
+            hooks.append(m.register_forward_pre_hook(
+                lambda _m, i, name=name: block_inputs.__setitem__(name, i[0].detach().clone())))
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x)).numpy()
+        for h in hooks:
+            h.remove()
+        for name, xin in block_inputs.items():
+            if type(getattr(model, name)).__name__ in ("InceptionB", "InceptionD"):
+                pooled = F.max_pool2d(xin, kernel_size=3, stride=2)
+                acts[f"{name}.branch_pool.max_pool"] = pooled.numpy()
+            else:
+                pooled = F.avg_pool2d(xin, kernel_size=3, stride=1, padding=1)
+                acts[f"{name}.branch_pool.avg_pool"] = pooled.numpy()
+        for b in ("Mixed_7b", "Mixed_7c"):
+            for inner, (p, q) in (("branch3x3", ("2a", "2b")), ("branch3x3dbl", ("3a", "3b"))):
+                parts = [torch.from_numpy(acts[f"{b}.{inner}_{s}"]) for s in (p, q)]
+                acts[f"{b}.{inner}"] = torch.cat(parts, 1).numpy()
+    return acts, logits
+
+
+def torch_state_dicts(model, out: Path, taps: list[dict]) -> None:
+    """torchvision.pth and torchvision.safetensors: `model`'s weights as people's files hold
+    them, written by torch and by safetensors; torch's activations of the .pth on the two
+    photos of ../../reference, checked against the PyTorch reference there (made from
+    ../shared's .pth: the same trunk weights, another random fc)."""
+    import torch
+    import torchvision
+    from safetensors.torch import load_file, save_file
+
+    def inception(aux_logits: bool):
+        torch.manual_seed(2016)  # AuxLogits' random weights, in the .pth only
+        return torchvision.models.inception_v3(weights=None, aux_logits=aux_logits,
+                                               init_weights=False, transform_input=False)
+
+    official = inception(aux_logits=True)
+    missing, unexpected = official.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and missing, (missing, unexpected)
+    assert all(k.startswith("AuxLogits.") for k in missing), missing
+    pth = out / "torchvision.pth"
+    torch.save(official.state_dict(), pth)
+    wrote(pth)
+    st = out / "torchvision.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(st))
+    wrote(st)
+
+    from_pth = inception(aux_logits=True)
+    from_pth.load_state_dict(torch.load(pth, weights_only=True), strict=True)
+    from_pth.eval()
+    from_st = inception(aux_logits=False)
+    from_st.load_state_dict(load_file(str(st)), strict=True)
+    from_st.eval()
+    keys = torch.load(pth, weights_only=True).keys()
+    log(f"torchvision.pth: {len(keys)} tensors ({sum('AuxLogits' in k for k in keys)} AuxLogits, "
+        f"{sum(k.endswith('num_batches_tracked') for k in keys)} num_batches_tracked); "
+        f"torchvision.safetensors: {len(load_file(str(st)))} tensors")
+    for image in ("chelsea", "coffee"):
+        ref = fc.read_safetensors(fc.REFERENCE_DIR / f"{image}.torchvision.safetensors")
+        x = np.ascontiguousarray(ref["input"])
+        acts, logits = torch_taps(from_pth, x)
+        with torch.no_grad():
+            st_logits = from_st(torch.from_numpy(x)).numpy()
+        assert np.array_equal(logits, st_logits), image
+        worst, _ = compare_to_reference(f"torch_{image}", acts, None, ref)
+        full = max(float(np.abs(acts[lid] - ref[f"{lid}.full"]).max())
+                   / max(float(np.abs(ref[f"{lid}.full"]).max()), 1e-12)
+                   for lid in ("Conv2d_1a_3x3", "Mixed_5b", "Mixed_7c"))
+        check(f"torch_{image}: torchvision.pth's taps vs ../../reference/{image}.torchvision "
+              f"(made from ../shared's .pth) max |diff|/max {worst[0]:.2e} ({worst[1]}) on the "
+              f"samples, {full:.2e} on the full tensors; the .safetensors gives the same logits")
+        assert worst[0] < 1e-4 and full < 1e-4, (image, worst, full)
+        e = np.exp(logits.astype(np.float64) - logits.max())
+        probs = (e / e.sum()).astype(np.float32)
+        tool = (f"torch {torch.__version__} eager (torchvision {torchvision.__version__} "
+                f"inception_v3 loaded from torchvision.pth); probabilities = numpy softmax of "
+                f"torch's logits")
+        for p in fc.write_reference(f"torch_{image}", x, {t["layer"]: acts[t["layer"]]
+                                                           for t in taps}, probs, taps, tool,
+                                    full=("Conv2d_1a_3x3", "Mixed_5b", "Mixed_7c")):
+            wrote(p)
 
 
 def run_length(ops: list[str]) -> str:

@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// The desktop entry shipped in `assets/` (also the one the `.deb` installs), `Exec=featurescope %f`.
-const DESKTOP_TEMPLATE: &str = include_str!("../../../assets/featurescope.desktop");
+const DESKTOP_TEMPLATE: &str = include_str!("../../../../assets/featurescope.desktop");
 
 /// The file name of the entry; equals the app id the window announces (`with_app_id`).
 const DESKTOP_FILE: &str = "featurescope.desktop";
@@ -18,37 +18,57 @@ const DESKTOP_FILE: &str = "featurescope.desktop";
 const ICONS: &[(u32, &[u8])] = &[
     (
         16,
-        include_bytes!("../../../assets/icons/hicolor/16x16/apps/featurescope.png"),
+        include_bytes!("../../../../assets/icons/hicolor/16x16/apps/featurescope.png"),
     ),
     (
         22,
-        include_bytes!("../../../assets/icons/hicolor/22x22/apps/featurescope.png"),
+        include_bytes!("../../../../assets/icons/hicolor/22x22/apps/featurescope.png"),
     ),
     (
         24,
-        include_bytes!("../../../assets/icons/hicolor/24x24/apps/featurescope.png"),
+        include_bytes!("../../../../assets/icons/hicolor/24x24/apps/featurescope.png"),
     ),
     (
         32,
-        include_bytes!("../../../assets/icons/hicolor/32x32/apps/featurescope.png"),
+        include_bytes!("../../../../assets/icons/hicolor/32x32/apps/featurescope.png"),
     ),
     (
         48,
-        include_bytes!("../../../assets/icons/hicolor/48x48/apps/featurescope.png"),
+        include_bytes!("../../../../assets/icons/hicolor/48x48/apps/featurescope.png"),
     ),
     (
         64,
-        include_bytes!("../../../assets/icons/hicolor/64x64/apps/featurescope.png"),
+        include_bytes!("../../../../assets/icons/hicolor/64x64/apps/featurescope.png"),
     ),
     (
         128,
-        include_bytes!("../../../assets/icons/hicolor/128x128/apps/featurescope.png"),
+        include_bytes!("../../../../assets/icons/hicolor/128x128/apps/featurescope.png"),
     ),
     (
         256,
-        include_bytes!("../../../assets/icons/hicolor/256x256/apps/featurescope.png"),
+        include_bytes!("../../../../assets/icons/hicolor/256x256/apps/featurescope.png"),
     ),
 ];
+
+/// Run `install` for this program: the lines of what was written, on stdout.
+pub(crate) fn install() -> Result<()> {
+    let exe = std::env::current_exe().context("finding this program's path")?;
+    let exe = exe.canonicalize().unwrap_or(exe);
+    print_lines(install_into(&exe, &data_home()?)?);
+    Ok(())
+}
+
+/// Run `uninstall`: the lines of what was removed, on stdout.
+pub(crate) fn uninstall() -> Result<()> {
+    print_lines(uninstall_from(&data_home()?)?);
+    Ok(())
+}
+
+fn print_lines(lines: Vec<String>) {
+    for l in lines {
+        println!("{l}");
+    }
+}
 
 /// The user's data directory: `$XDG_DATA_HOME` when it is an absolute path (the spec says to
 /// ignore a relative one), else `$HOME/.local/share`.
@@ -160,7 +180,7 @@ fn refresh(tool: &str, args: &[&str], dir: &Path) -> Option<String> {
 
 /// Install the desktop entry and icons for the binary at `exe` under `data_home`; the lines to
 /// print, one per file written or tool run.
-pub fn install(exe: &Path, data_home: &Path) -> Result<Vec<String>> {
+pub fn install_into(exe: &Path, data_home: &Path) -> Result<Vec<String>> {
     let entry = desktop_entry(exe)?;
     let mut report = Vec::new();
     let desktop = data_home.join("applications").join(DESKTOP_FILE);
@@ -193,8 +213,8 @@ fn refresh_databases(data_home: &Path) -> Vec<String> {
     report
 }
 
-/// Remove what [`install`] wrote (the folders stay); the lines to print.
-pub fn uninstall(data_home: &Path) -> Result<Vec<String>> {
+/// Remove what [`install_into`] wrote (the folders stay); the lines to print.
+pub fn uninstall_from(data_home: &Path) -> Result<Vec<String>> {
     let mut report = Vec::new();
     for path in installed_files(data_home) {
         match std::fs::remove_file(&path) {

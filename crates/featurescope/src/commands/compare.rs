@@ -14,13 +14,15 @@ use featurescope_compare::{CompareEvent, CompareOptions, Models, Shard, Side};
 use featurescope_maps::compare::Report;
 use featurescope_maps::{
     Colormap, FigureOptions, FigureSide, LayerMaps, LayerPair, NormSettings, Normalization,
+    Overwrite,
 };
 use featurescope_net::{
     Catalogue, LayerInfo, NetError, Network, TapRequest, WeightsSource, preprocess,
 };
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
-use crate::cli::{Backend, check_outputs, load_network, overwrite};
+use crate::common::shard::ShardArgs;
+use crate::common::{NetArgs, check_outputs, images_progress, load_network};
 
 /// Arguments of `compare`.
 #[derive(clap::Args, Debug)]
@@ -37,9 +39,9 @@ pub struct CompareArgs {
     /// A folder of images, searched recursively (two models compared over it: a report).
     #[arg(long)]
     images: Option<PathBuf>,
-    /// Weights of model A; default: the bundled model.
-    #[arg(long, long_help = crate::cli::weights_help())]
-    weights: Option<PathBuf>,
+    /// Model A: `--weights` (default: the bundled model) and where it runs (`--backend`).
+    #[command(flatten)]
+    net: NetArgs,
     /// Weights of model B; default: those of model A.
     #[arg(long)]
     weights2: Option<PathBuf>,
@@ -48,8 +50,13 @@ pub struct CompareArgs {
     layer: Option<String>,
     /// The figure (PNG, drawn at 2x) or, with --images, the report (JSON; continued when it
     /// holds a report of the same settings).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "parts")]
     out: Option<PathBuf>,
+    /// With --images, instead of --out: write this task's shard as
+    /// DIR/part-IIII-of-NNNN.json (continued there like --out), for `compare merge DIR` to
+    /// join once every task is done.
+    #[arg(long, value_name = "DIR", requires = "images")]
+    parts: Option<PathBuf>,
     /// Also write the difference A − B of the figure's layer as float32 `[1, C, H, W]`.
     #[arg(long, requires = "image")]
     npy: Option<PathBuf>,
@@ -73,13 +80,12 @@ pub struct CompareArgs {
     /// Images kept per channel and model for the top-K overlap (Jaccard).
     #[arg(long, default_value_t = 9)]
     top: usize,
-    /// Only every N-th batch, starting at the I-th (`I/N`, I from 0): parts built on several
-    /// machines, joined by `compare merge`, equal one run over everything.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-    shard: Option<Shard>,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
-    backend: Backend,
+    /// Which part of the folder this task builds, as `atlas` takes it (`--shard I/N`, or the
+    /// job array's task with `--shards N`). A part owns whole batches (every N-th batch from
+    /// the I-th), so the estimate never depends on the split; `compare merge` joins the parts
+    /// into the same bytes as one run.
+    #[command(flatten)]
+    shard: ShardArgs,
     /// Behave as if Ctrl-C came after this many batches (tests).
     #[arg(long, hide = true)]
     stop_after: Option<usize>,
@@ -112,27 +118,20 @@ enum CompareAction {
         #[arg(long)]
         json: bool,
     },
-    /// Merge reports of the same models, layers, batch and folder (parts made with --shard).
+    /// Merge reports of the same models, layers, batch and folder: the parts of a sharded
+    /// build (a --parts folder, or each part named; all of them unless --allow-missing).
     Merge {
-        /// The reports.
+        /// Reports, or folders of parts (their `part-*.json`).
         #[arg(required = true, num_args = 1..)]
         reports: Vec<PathBuf>,
         /// The merged report.
         #[arg(long)]
         out: PathBuf,
+        /// Merge although batches are missing (shards not built yet); merging the others
+        /// into the result later completes it.
+        #[arg(long)]
+        allow_missing: bool,
     },
-}
-
-/// `I/N` with 0 <= I < N: the one place the command line reads a shard.
-pub(crate) fn parse_shard(s: &str) -> Result<Shard, String> {
-    let bad = || format!("`{s}`: expected I/N with 0 <= I < N, e.g. 0/4");
-    let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (index, count): (usize, usize) =
-        (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
-    if count == 0 || index >= count {
-        return Err(bad());
-    }
-    Ok(Shard { index, count })
 }
 
 fn parse_range(s: &str) -> Result<(f32, f32), String> {
@@ -149,7 +148,7 @@ fn parse_range(s: &str) -> Result<(f32, f32), String> {
 }
 
 /// Run `compare …`.
-pub fn run(a: CompareArgs) -> Result<()> {
+pub fn run(a: CompareArgs, overwrite: Overwrite) -> Result<()> {
     match &a.action {
         Some(CompareAction::Show {
             report,
@@ -157,10 +156,16 @@ pub fn run(a: CompareArgs) -> Result<()> {
             top,
             json,
         }) => show(report, layer.as_deref(), *top, *json),
-        Some(CompareAction::Merge { reports, out }) => merge(reports, out),
-        None => match (&a.image, &a.images, &a.out) {
-            (Some(image), None, Some(out)) => figure(&a, image, out),
-            (None, Some(root), Some(out)) => folder(&a, root, out),
+        Some(CompareAction::Merge {
+            reports,
+            out,
+            allow_missing,
+        }) => merge(reports, out, *allow_missing, overwrite),
+        None => match (&a.image, &a.images, &a.out, &a.parts) {
+            (Some(image), None, Some(out), None) => figure(&a, image, out, overwrite),
+            (None, Some(root), out, parts) if out.is_some() || parts.is_some() => {
+                folder(&a, root, overwrite)
+            }
             _ => bail!(
                 "compare needs --image A [--image2 B] --layer L --out FIG.png, or --images DIR \
                  --weights A --weights2 B --out REPORT (or `compare show` / `compare merge`)"
@@ -192,29 +197,31 @@ fn label(image: &Path, weights: &WeightsSource) -> String {
 }
 
 /// The figure: A and B on one scale, their difference, labels and colour bars, at 2x.
-fn figure(a: &CompareArgs, image: &Path, out: &Path) -> Result<()> {
+fn figure(a: &CompareArgs, image: &Path, out: &Path, overwrite: Overwrite) -> Result<()> {
     let Some(layer) = &a.layer else {
         bail!("compare --image needs --layer L");
     };
-    check_outputs([Some(out), a.npy.as_deref()].into_iter().flatten())?;
+    check_outputs(
+        overwrite,
+        [Some(out), a.npy.as_deref()].into_iter().flatten(),
+    )?;
     let info = Catalogue::inception_v3()
         .resolve(layer)
         .ok_or_else(|| NetError::UnknownLayer(layer.clone()))?;
     let colormap = Colormap::from_name(&a.colormap)
         .with_context(|| format!("unknown colormap `{}`", a.colormap))?;
     let image2 = a.image2.clone().unwrap_or_else(|| image.to_path_buf());
+    let loaded_a = load_network(&a.net)?;
     let (source_a, source_b) = (
-        WeightsSource::from_arg(a.weights.clone()),
-        WeightsSource::from_arg(a.weights2.clone().or_else(|| a.weights.clone())),
+        loaded_a.source.clone(),
+        WeightsSource::from_arg(model_b(a).weights),
     );
-    let (net_a, _) = load_network(a.weights.clone(), a.backend.into())?;
-    let (map_a, crop_a) = layer_of(&net_a, image, info)?;
+    let (map_a, crop_a) = layer_of(&loaded_a.net, image, info)?;
     let (map_b, crop_b) = if source_b == source_a {
-        layer_of(&net_a, &image2, info)?
+        layer_of(&loaded_a.net, &image2, info)?
     } else {
-        drop(net_a);
-        let (net_b, _) = load_network(a.weights2.clone(), a.backend.into())?;
-        layer_of(&net_b, &image2, info)?
+        drop(loaded_a);
+        layer_of(&load_network(&model_b(a))?.net, &image2, info)?
     };
     let pair = LayerPair::new(map_a, map_b)?;
     let norm = NormSettings {
@@ -251,10 +258,10 @@ fn figure(a: &CompareArgs, image: &Path, out: &Path) -> Result<()> {
         label: label(&image2, &source_b),
     };
     let img = featurescope_maps::render_figure(&pair, &side_a, &side_b, &opts)?;
-    featurescope_maps::save_image(out, &image::DynamicImage::from(img.clone()), overwrite())?;
+    featurescope_maps::save_image(out, &image::DynamicImage::from(img.clone()), overwrite)?;
     if let Some(npy) = &a.npy {
         let shape = [1, c as u64, h as u64, w as u64];
-        featurescope_maps::write_npy(npy, &shape, &pair.diff.data, overwrite())?;
+        featurescope_maps::write_npy(npy, &shape, &pair.diff.data, overwrite)?;
     }
     let max_diff = pair.diff.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     eprintln!(
@@ -266,18 +273,33 @@ fn figure(a: &CompareArgs, image: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn progress_bar(len: usize) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    if let Ok(style) = ProgressStyle::with_template(
-        "compare [{bar:30}] {pos}/{len} images · {per_sec} · {eta} left",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
+/// Model B's network arguments: `--weights2` (default: model A's weights) on A's backend.
+fn model_b(a: &CompareArgs) -> NetArgs {
+    NetArgs {
+        weights: a.weights2.clone().or_else(|| a.net.weights.clone()),
+        backend: a.net.backend,
     }
-    bar
 }
 
-/// Two models over a folder: the report.
-fn folder(a: &CompareArgs, root: &Path, out: &Path) -> Result<()> {
+/// Two models over a folder: the report (`--out`, or this shard's part under `--parts`).
+fn folder(a: &CompareArgs, root: &Path, overwrite: Overwrite) -> Result<()> {
+    let shard = a.shard.resolve()?;
+    if let Some((s, source)) = &shard {
+        eprintln!("featurescope: shard {s} from {source}");
+    }
+    let shard = shard.map(|(s, _)| s);
+    let out = match (&a.out, &a.parts) {
+        (Some(out), _) => out.clone(),
+        (None, Some(dir)) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir.join(format!(
+                "{}.json",
+                shard.unwrap_or(Shard::WHOLE).part_name()
+            ))
+        }
+        (None, None) => bail!("compare --images needs --out REPORT or --parts DIR"),
+    };
+    let out = out.as_path();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
@@ -292,14 +314,9 @@ fn folder(a: &CompareArgs, root: &Path, out: &Path) -> Result<()> {
             a.batch
         );
     }
-    let source_a = WeightsSource::from_arg(a.weights.clone());
-    let source_b = WeightsSource::from_arg(a.weights2.clone().or_else(|| a.weights.clone()));
-    let (net_a, _) = load_network(a.weights.clone(), a.backend.into())?;
-    let (net_b, _) = load_network(
-        a.weights2.clone().or_else(|| a.weights.clone()),
-        a.backend.into(),
-    )?;
-    let gpu = net_a.device().backend == featurescope_net::Backend::Wgpu;
+    let loaded_a = load_network(&a.net)?;
+    let loaded_b = load_network(&model_b(a))?;
+    let gpu = loaded_a.net.device().backend == featurescope_net::Backend::Wgpu;
     let opts = CompareOptions {
         root: root.to_path_buf(),
         out: out.to_path_buf(),
@@ -307,19 +324,19 @@ fn folder(a: &CompareArgs, root: &Path, out: &Path) -> Result<()> {
         batch: a.batch,
         top: a.top,
         forward_batch: if gpu { 8 } else { 1 },
-        shard: a.shard.unwrap_or(Shard::ALL),
-        overwrite: overwrite(),
+        shard,
+        overwrite,
         stop_after: a.stop_after,
     };
     let models = Models {
-        a: &net_a,
-        source_a: &source_a,
-        b: &net_b,
-        source_b: &source_b,
+        a: &loaded_a.net,
+        source_a: &loaded_a.source,
+        b: &loaded_b.net,
+        source_b: &loaded_b.source,
     };
     let mut bar: Option<ProgressBar> = None;
     let summary = featurescope_compare::build(&models, &opts, &stop, &mut |e| {
-        on_event(e, a, root, out, &mut bar);
+        on_event(e, (a, shard), root, out, &mut bar);
     })?;
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -348,7 +365,7 @@ fn folder(a: &CompareArgs, root: &Path, out: &Path) -> Result<()> {
 /// What the build reports, on stderr: the work ahead, a progress bar, skipped files.
 fn on_event(
     e: CompareEvent,
-    a: &CompareArgs,
+    (a, shard): (&CompareArgs, Option<Shard>),
     root: &Path,
     out: &Path,
     bar: &mut Option<ProgressBar>,
@@ -360,8 +377,8 @@ fn on_event(
             already,
             todo,
         } => {
-            let part = a.shard.map_or_else(String::new, |s| {
-                format!(" (part {} of {})", s.index, s.count)
+            let part = shard.map_or_else(String::new, |s| {
+                format!(" (part {} of {})", s.index(), s.count())
             });
             eprintln!(
                 "{}: {files} files in {batches} batches of {}, {already} batches already in {}, \
@@ -370,7 +387,7 @@ fn on_event(
                 a.batch,
                 out.display(),
             );
-            *bar = Some(progress_bar(todo));
+            *bar = Some(images_progress(todo, "compare"));
         }
         CompareEvent::Advanced => {
             if let Some(b) = bar {
@@ -390,17 +407,25 @@ fn on_event(
     }
 }
 
-fn merge(reports: &[PathBuf], out: &Path) -> Result<()> {
-    check_outputs([out])?;
-    let merged = featurescope_compare::merge(reports, out, overwrite())?;
+fn merge(paths: &[PathBuf], out: &Path, allow_missing: bool, overwrite: Overwrite) -> Result<()> {
+    check_outputs(overwrite, [out])?;
+    let reports = featurescope_compare::find_reports(paths)?;
+    let merged = featurescope_compare::merge(&reports, out, allow_missing, overwrite)?;
     eprintln!(
         "merged {} reports → {}: {} images, {} of {} batches",
         reports.len(),
         out.display(),
-        merged.images().len(),
-        merged.batches().len(),
-        merged.settings().batch_count()
+        merged.report.images().len(),
+        merged.report.batches().len(),
+        merged.report.settings().batch_count()
     );
+    if !merged.missing.is_empty() {
+        eprintln!(
+            "featurescope: note: without {}; merging them into {} later completes it",
+            merged.missing,
+            out.display()
+        );
+    }
     Ok(())
 }
 

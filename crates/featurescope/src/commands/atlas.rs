@@ -2,8 +2,10 @@
 //! excite it most (by the channel's maximum and by its mean), with the receptive-field crop of
 //! the input around the maximum. Streaming and bounded (a running top-K per channel), decoding on
 //! other threads while the network runs, batches on a GPU, checkpoints, Ctrl-C keeps what is
-//! done and the same command resumes. `atlas merge` joins partial atlases exactly; `atlas show`
-//! prints one channel's list. The work is `featurescope_atlas`; this is its command line.
+//! done and the same command resumes. Past one machine, each task of a job array builds its
+//! shard (`common::shard`: `--shard`, or Slurm's, Kubernetes' or AWS Batch's task index) into
+//! `--parts DIR`, and `atlas merge DIR` joins the parts exactly; `atlas show` prints one
+//! channel's list. The work is `featurescope_atlas`; this is its command line.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,11 +13,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
-use featurescope_atlas::{AtlasHit, BuildEvent, BuildOptions, FilterAtlas as Atlas, Rank};
-use featurescope_net::{Catalogue, Network, WeightsSource};
-use indicatif::{ProgressBar, ProgressStyle};
+use featurescope_atlas::{
+    AtlasHit, BuildEvent, BuildOptions, FilterAtlas as Atlas, MergeOptions, MergeSummary, Rank,
+    Shard,
+};
+use featurescope_maps::Overwrite;
+use featurescope_net::Catalogue;
+use indicatif::ProgressBar;
 
-use crate::cli::Backend;
+use crate::common::shard::ShardArgs;
+use crate::common::{NetArgs, check_outputs, images_progress, load_network};
 
 /// Arguments of `atlas`.
 #[derive(clap::Args, Debug)]
@@ -27,53 +34,46 @@ pub struct AtlasArgs {
     #[arg(long)]
     images: Option<PathBuf>,
     /// The atlas directory to write; if it holds an atlas of the same settings, continue it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "parts")]
     out: Option<PathBuf>,
-    /// Weights to load; default: the bundled model.
-    #[arg(long, long_help = crate::cli::weights_help())]
-    weights: Option<PathBuf>,
+    /// Instead of --out: write this task's shard into DIR/part-IIII-of-NNNN (continued
+    /// there like --out), for `atlas merge DIR` to join once every task is done.
+    #[arg(long, value_name = "DIR")]
+    parts: Option<PathBuf>,
+    #[command(flatten)]
+    net: NetArgs,
     /// Only these layers (comma-separated ids or Keras aliases); default: all 123 taps.
     #[arg(long, value_delimiter = ',')]
     layers: Option<Vec<String>>,
     /// How many images to keep per channel and ranking.
     #[arg(long, default_value_t = 9)]
     top: usize,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
-    backend: Backend,
     /// Images per forward pass (default: 8 on a GPU, 1 on the CPU).
     #[arg(long)]
     batch: Option<usize>,
-    /// Only every N-th file of the collection, starting at the I-th (`I/N`, I from 0): parts
-    /// built on several machines, joined by `atlas merge`, equal one run over everything.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-    shard: Option<(usize, usize)>,
+    #[command(flatten)]
+    shard: ShardArgs,
     /// Behave as if Ctrl-C came after this many images (tests).
     #[arg(long, hide = true)]
     stop_after: Option<usize>,
 }
 
-fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("`{s}`: expected I/N with 0 <= I < N, e.g. 0/4");
-    let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n): (usize, usize) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
-    if n == 0 || i >= n {
-        return Err(bad());
-    }
-    Ok((i, n))
-}
-
 #[derive(Subcommand, Debug)]
 enum AtlasAction {
-    /// Merge two atlases of the same model, layers and --top (built over parts of a collection).
+    /// Merge atlases of the same model, layers and --top: the parts of a sharded build (the
+    /// --parts folder, or each part named; all of them unless --allow-missing), or atlases of
+    /// separate collections. In any order, the same bytes as one run over all the images.
     Merge {
-        /// First atlas directory.
-        a: PathBuf,
-        /// Second atlas directory.
-        b: PathBuf,
+        /// Atlas directories, or folders of them (a --parts folder).
+        #[arg(required = true, value_name = "ATLAS")]
+        atlases: Vec<PathBuf>,
         /// The merged atlas directory.
         #[arg(long)]
         out: PathBuf,
+        /// Merge parts of a sharded build although some shards are missing; the result records
+        /// the shards it holds, and merging the others into it later completes it.
+        #[arg(long)]
+        allow_missing: bool,
     },
     /// Print one channel's top images.
     Show {
@@ -104,9 +104,20 @@ enum By {
 }
 
 /// Run `atlas …`.
-pub fn run(a: AtlasArgs) -> Result<()> {
+pub(crate) fn run(a: AtlasArgs, overwrite: Overwrite) -> Result<()> {
     match a.action {
-        Some(AtlasAction::Merge { a, b, out }) => merge(&a, &b, &out),
+        Some(AtlasAction::Merge {
+            atlases,
+            out,
+            allow_missing,
+        }) => merge(
+            &atlases,
+            &out,
+            MergeOptions {
+                allow_missing,
+                overwrite,
+            },
+        ),
         Some(AtlasAction::Show {
             atlas,
             layer,
@@ -114,25 +125,43 @@ pub fn run(a: AtlasArgs) -> Result<()> {
             by,
             json,
             crops,
-        }) => show(&atlas, &layer, channel, by, json, crops.as_deref()),
+        }) => {
+            let crops = crops.map(|dir| (dir, overwrite));
+            show(&atlas, &layer, channel, by, json, crops)
+        }
         None => {
-            let (Some(images), Some(out)) = (a.images.clone(), a.out.clone()) else {
-                bail!("atlas needs --images DIR and --out ATLAS (or `atlas merge` / `atlas show`)");
+            // --out and --parts exclude each other: `dir` is the one given.
+            let (Some(images), Some(dir)) =
+                (a.images.clone(), a.out.clone().or_else(|| a.parts.clone()))
+            else {
+                bail!(
+                    "atlas needs --images DIR and --out ATLAS or --parts DIR (or `atlas merge` / \
+                     `atlas show`)"
+                );
             };
-            build(&a, &images, &out)
+            let shard = a.shard.resolve()?;
+            if let Some((s, source)) = &shard {
+                eprintln!("featurescope: shard {s} from {source}");
+            }
+            let shard = shard.map(|(s, _)| s);
+            let out = match a.parts {
+                Some(_) => dir.join(shard.unwrap_or(Shard::WHOLE).part_name()),
+                None => dir,
+            };
+            build(&a, &images, &out, shard)
         }
     }
 }
 
-/// Print one channel's list; with `crops`, also write each hit's receptive-field crop there as
-/// `<rank>_<image name>.png`.
+/// Print one channel's list; with `crops`, also write each hit's receptive-field crop into
+/// that folder as `<rank>_<image name>.png` (replacing files only under `Overwrite::Replace`).
 fn show(
     dir: &Path,
     layer: &str,
     channel: usize,
     by: By,
     json: bool,
-    crops: Option<&Path>,
+    crops: Option<(PathBuf, Overwrite)>,
 ) -> Result<()> {
     let atlas = Atlas::load(dir)?;
     let id = Catalogue::inception_v3()
@@ -168,78 +197,100 @@ fn show(
         }
     }
     match crops {
-        Some(out) => write_crops(dir, &hits, out),
+        Some((out, overwrite)) => write_crops(dir, &hits, &out, overwrite),
         None => Ok(()),
     }
 }
 
-/// Write the crops of `hits` as PNGs, named by rank and image.
-fn write_crops(dir: &Path, hits: &[AtlasHit], out: &Path) -> Result<()> {
+/// Write the crops of `hits` as PNGs, named by rank and image; nothing is written when one
+/// exists and `overwrite` refuses.
+fn write_crops(dir: &Path, hits: &[AtlasHit], out: &Path, overwrite: Overwrite) -> Result<()> {
+    let paths: Vec<PathBuf> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, hit)| {
+            let name = hit.image.replace(['/', '\\'], "_");
+            out.join(format!("{:02}_{name}.png", i + 1))
+        })
+        .collect();
+    check_outputs(overwrite, paths.iter().map(PathBuf::as_path))?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for (i, hit) in hits.iter().enumerate() {
+    for (hit, path) in hits.iter().zip(&paths) {
         let input_path = featurescope_maps::atlas::input_image_path(dir, &hit.image);
         let input = image::open(&input_path)
             .with_context(|| format!("reading {}", input_path.display()))?
             .to_rgb8();
         let crop = featurescope_maps::atlas::crop_image(&input, hit.crop);
-        let name = hit.image.replace(['/', '\\'], "_");
-        let path = out.join(format!("{:02}_{name}.png", i + 1));
-        crop.save(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
+        featurescope_maps::save_image(path, &crop.into(), overwrite)?;
     }
     eprintln!("wrote the crops to {}", out.display());
     Ok(())
 }
 
-fn merge(a: &Path, b: &Path, out: &Path) -> Result<()> {
-    let merged = featurescope_atlas::merge(a, b, out)?;
+/// Merge `atlases` (directories, or folders of them) into `out`.
+fn merge(atlases: &[PathBuf], out: &Path, opts: MergeOptions) -> Result<()> {
+    let dirs = featurescope_atlas::find_atlases(atlases)?;
+    let summary = featurescope_atlas::merge_atlases(&dirs, out, opts)?;
     eprintln!(
-        "merged {} + {} → {}: {} images, {} skipped",
-        a.display(),
-        b.display(),
+        "merged {} → {}: {} images, {} skipped",
+        merged_what(&summary),
         out.display(),
-        merged.images().len(),
-        merged.skipped().len()
+        summary.images,
+        summary.skipped
     );
+    let missing = summary.missing();
+    if !missing.is_empty() {
+        eprintln!(
+            "featurescope: note: without shards {} of {}; merging them into {} later completes it",
+            featurescope_atlas::shard::ranges(missing),
+            summary
+                .shards
+                .as_ref()
+                .map_or(0, featurescope_atlas::ShardSet::count),
+            out.display()
+        );
+    }
     Ok(())
 }
 
-fn progress_bar(len: usize) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("atlas [{bar:30}] {pos}/{len} images · {per_sec} · {eta} left")
-    {
-        bar.set_style(style.progress_chars("=> "));
+/// `the 8 parts of 8`, `5 parts of 8 (shards 0-4)`, or the directories' names.
+fn merged_what(summary: &MergeSummary) -> String {
+    let n = summary.merged.len();
+    match &summary.shards {
+        Some(s) if s.is_complete() => format!("the {n} parts of {}", s.count()),
+        Some(s) => format!("{n} parts of {} (shards {})", s.count(), s.describe()),
+        None => {
+            let names: Vec<String> = summary
+                .merged
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            names.join(" + ")
+        }
     }
-    bar
 }
 
-fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
+fn build(a: &AtlasArgs, root: &Path, out: &Path, shard: Option<Shard>) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("installing the Ctrl-C handler")?;
     // Settings and collection are checked before the network loads: mistakes fail fast.
     featurescope_atlas::layer_specs(a.layers.as_deref())?;
-    let source = WeightsSource::from_arg(a.weights.clone());
-    let choice: featurescope_net::BackendChoice = a.backend.into();
-    let (device, notice) = featurescope_net::device::select_or_cpu(choice);
-    if let Some(n) = notice.filter(|_| choice == featurescope_net::BackendChoice::Wgpu) {
-        eprintln!("featurescope: note: {n}");
-    }
-    let gpu = device.backend == featurescope_net::Backend::Wgpu;
-    let net = Network::load_source(&source, device)?;
+    let loaded = load_network(&a.net)?;
+    let (net, source) = (&loaded.net, &loaded.source);
+    let gpu = net.device().backend == featurescope_net::Backend::Wgpu;
     let opts = BuildOptions {
         root: root.to_path_buf(),
         out: out.to_path_buf(),
         layers: a.layers.clone(),
         top: a.top,
         batch: a.batch.unwrap_or(if gpu { 8 } else { 1 }).max(1),
-        shard: a.shard,
+        shard,
         stop_after: a.stop_after,
     };
     let mut bar: Option<ProgressBar> = None;
-    let summary = featurescope_atlas::build(&net, &source, &opts, &stop, &mut |e| match e {
+    let summary = featurescope_atlas::build(net, source, &opts, &stop, &mut |e| match e {
         BuildEvent::Started {
             files,
             already,
@@ -249,10 +300,13 @@ fn build(a: &AtlasArgs, root: &Path, out: &Path) -> Result<()> {
                 "{}: {files} files, {already} already in {}, {todo} to analyse{}",
                 root.display(),
                 out.display(),
-                a.shard
-                    .map_or_else(String::new, |(i, n)| format!(" (part {i} of {n})"))
+                shard.map_or_else(String::new, |s| format!(
+                    " (part {} of {})",
+                    s.index(),
+                    s.count()
+                ))
             );
-            bar = Some(progress_bar(todo));
+            bar = Some(images_progress(todo, "atlas"));
         }
         BuildEvent::Advanced => {
             if let Some(b) = &bar {

@@ -7,15 +7,16 @@
 //! after the warm-up (the first tenth) grows by more than 5 %.
 
 use std::io::Cursor;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use featurescope_app::services::worker::{Event, ImageSource, Job, Worker};
 use featurescope_maps::{GridOptions, LayerMaps};
-use featurescope_net::{BackendChoice, TapRequest, WeightsSource, preprocess};
+use featurescope_net::{TapRequest, WeightsSource, preprocess};
 use image::DynamicImage;
+
+use crate::common::{NetArgs, load_network};
 
 /// Where the soak's images go through.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,15 +57,10 @@ fn variant(photos: &[DynamicImage], i: usize) -> Result<Vec<u8>> {
 }
 
 /// Run the soak; prints the memory curve.
-pub(crate) fn soak(
-    n: usize,
-    via: Via,
-    weights: Option<PathBuf>,
-    backend: BackendChoice,
-) -> Result<()> {
+pub(crate) fn run(n: usize, via: Via, net_args: &NetArgs) -> Result<()> {
     let photos = [
         featurescope_app::SAMPLE_PHOTO,
-        include_bytes!("../../../assets/samples/coffee.png"),
+        include_bytes!("../../../../assets/samples/coffee.png"),
     ]
     .iter()
     .map(|b| image::load_from_memory(b))
@@ -75,7 +71,7 @@ pub(crate) fn soak(
     let t = Instant::now();
     let mut step: Box<dyn FnMut(usize) -> Result<()>> = match via {
         Via::Cli => {
-            let (net, _) = crate::cli::load_network(weights, backend)?;
+            let net = load_network(net_args)?.net;
             let dir = tempfile::tempdir()?;
             let request = TapRequest::all();
             Box::new(move |i| {
@@ -96,8 +92,8 @@ pub(crate) fn soak(
             })
         }
         Via::Worker => {
-            let source = WeightsSource::from_arg(weights);
-            let worker = Worker::spawn(source, backend, None, || {});
+            let source = WeightsSource::from_arg(net_args.weights.clone());
+            let worker = Worker::spawn(source, net_args.backend.into(), None, || {});
             let mut generation = 0u64;
             Box::new(move |i| {
                 generation += 1;

@@ -1,17 +1,18 @@
-//! `featurescope attribute` (what in the photo drives a filter or a class) and
-//! `featurescope visualize` (what image drives a filter most).
+//! `featurescope attribute`: what in the photo drives a filter or a class (saliency,
+//! SmoothGrad, integrated gradients, guided backprop, deconvnet, Grad-CAM, guided Grad-CAM),
+//! with the sanity check on request.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::ValueEnum;
+use featurescope_maps::Overwrite;
 use featurescope_net::attribution::sanity::{self, Randomize};
-use featurescope_net::attribution::visualize::{VisualizeOptions, visualize};
-use featurescope_net::attribution::{Baseline, Method, Options, Target};
-use featurescope_net::{BackendChoice, preprocess};
+use featurescope_net::attribution::{Attribution, Baseline, Method, Options, Target};
+use featurescope_net::{InputImage, Network, preprocess};
 
-use crate::cli::{Backend, load_network, progress};
+use crate::common::{NetArgs, check_outputs, load_network, progress};
 
 /// An attribution method on the command line.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,12 +80,8 @@ pub(crate) struct AttributeArgs {
     /// the block below the target's for a channel.
     #[arg(long = "layer-cam", value_name = "A")]
     layer_cam: Option<String>,
-    /// Weights to load; default: the bundled model.
-    #[arg(long, long_help = crate::cli::weights_help())]
-    weights: Option<PathBuf>,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
-    backend: Backend,
+    #[command(flatten)]
+    net: NetArgs,
     /// Output PNG: the result drawn alone (or over the photo with --overlay), 299x299.
     #[arg(long)]
     out: PathBuf,
@@ -160,13 +157,41 @@ impl AttributeArgs {
 }
 
 /// Run `attribute`.
-pub(crate) fn attribute(a: &AttributeArgs) -> Result<()> {
-    crate::cli::check_outputs(std::iter::once(a.out.as_path()).chain(a.npy.as_deref()))?;
+pub(crate) fn run(a: &AttributeArgs, overwrite: Overwrite) -> Result<()> {
+    check_outputs(
+        overwrite,
+        std::iter::once(a.out.as_path()).chain(a.npy.as_deref()),
+    )?;
     let target = a.target()?;
     let options = a.options();
-    let method: Method = a.method.into();
     let input = preprocess::load_input(&a.image)?;
-    let (net, _) = load_network(a.weights.clone(), BackendChoice::from(a.backend))?;
+    let net = load_network(&a.net)?.net;
+    let (result, ms) = timed_runs(a, &net, &input, &target, &options)?;
+    let (alone, over) = featurescope_app::services::attribution::draw(&result, &input.crop);
+    let img = if a.overlay { over } else { alone };
+    featurescope_maps::save_image(&a.out, &img.into(), overwrite)?;
+    if let Some(npy) = &a.npy {
+        let shape: Vec<u64> = result.shape.iter().map(|&d| d as u64).collect();
+        featurescope_maps::write_npy(npy, &shape, &result.data, overwrite)?;
+    }
+    print_result(&result, &target, ms, &net);
+    if let Some(scope) = &a.sanity {
+        sanity_check(scope, a.seed, result, &net, &input, &target, &options)?;
+    }
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
+
+/// The method's result (with a progress bar) and its time in ms; with `--runs`, the later
+/// runs' fastest time is printed.
+fn timed_runs(
+    a: &AttributeArgs,
+    net: &Network,
+    input: &InputImage,
+    target: &Target,
+    options: &Options,
+) -> Result<(Attribution, f64)> {
+    let method: Method = a.method.into();
     let bar = progress(1, method.title());
     let mut tick = |done: usize, total: usize| {
         bar.set_length(total as u64);
@@ -174,13 +199,13 @@ pub(crate) fn attribute(a: &AttributeArgs) -> Result<()> {
         true
     };
     let t = Instant::now();
-    let result = net.attribute(&input, &target, method, &options, &mut tick)?;
+    let result = net.attribute(input, target, method, options, &mut tick)?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
     bar.finish_and_clear();
     let mut later = Vec::new();
     for _ in 1..a.runs.max(1) {
         let t = Instant::now();
-        net.attribute(&input, &target, method, &options, &mut |_, _| true)?;
+        net.attribute(input, target, method, options, &mut |_, _| true)?;
         later.push(t.elapsed().as_secs_f64() * 1e3);
     }
     if let Some(best) = later.iter().copied().reduce(f64::min) {
@@ -189,16 +214,14 @@ pub(crate) fn attribute(a: &AttributeArgs) -> Result<()> {
             later.len()
         );
     }
-    let (alone, over) = featurescope_app::services::attribution::draw(&result, &input.crop);
-    let img = if a.overlay { over } else { alone };
-    featurescope_maps::save_image(&a.out, &img.into(), crate::cli::overwrite())?;
-    if let Some(npy) = &a.npy {
-        let shape: Vec<u64> = result.shape.iter().map(|&d| d as u64).collect();
-        featurescope_maps::write_npy(npy, &shape, &result.data, crate::cli::overwrite())?;
-    }
+    Ok((result, ms))
+}
+
+/// The target's value, the time, Grad-CAM's layer and integrated gradients' completeness.
+fn print_result(result: &Attribution, target: &Target, ms: f64, net: &Network) {
     println!(
         "{} of {}: value {:.4}, {ms:.0} ms on {}",
-        method.title(),
+        result.method.title(),
         target.describe(),
         result.target_value,
         net.device().name
@@ -214,95 +237,30 @@ pub(crate) fn attribute(a: &AttributeArgs) -> Result<()> {
             c.relative_error() * 100.0
         );
     }
-    if let Some(scope) = &a.sanity {
-        let scope = match scope.as_str() {
-            "all" => Randomize::All,
-            layer => Randomize::From(layer.to_string()),
-        };
-        let mut quiet = |_: usize, _: usize| true;
-        let mut job = net.job(&input, &target, &options, &mut quiet);
-        let report = sanity::compare(result, &mut job, &scope, a.seed)?;
-        println!(
-            "sanity check: rank correlation with {} re-initialised: {:.3}",
-            scope.describe(),
-            report.rank_correlation
-        );
-    }
-    eprintln!("wrote {}", a.out.display());
-    Ok(())
 }
 
-/// Arguments of `visualize`.
-#[derive(clap::Args, Debug)]
-pub(crate) struct VisualizeArgs {
-    /// Layer (id or Keras alias).
-    #[arg(long)]
-    layer: String,
-    /// Channel.
-    #[arg(long)]
-    channel: usize,
-    /// Optimisation steps.
-    #[arg(long, default_value_t = 256)]
-    steps: usize,
-    /// Seed (the same seed gives the same image).
-    #[arg(long, default_value_t = 0)]
+/// `--sanity`: the same method with weights re-initialised (`all`, or from a layer up), and
+/// the rank correlation of the two maps.
+fn sanity_check(
+    scope: &str,
     seed: u64,
-    /// Side of the image in pixels.
-    #[arg(long, default_value_t = 224)]
-    size: usize,
-    /// Output PNG.
-    #[arg(long)]
-    out: PathBuf,
-    /// Weights to load; default: the bundled model.
-    #[arg(long, long_help = crate::cli::weights_help())]
-    weights: Option<PathBuf>,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
-    backend: Backend,
-}
-
-/// Run `visualize`.
-pub(crate) fn run_visualize(a: &VisualizeArgs) -> Result<()> {
-    crate::cli::check_outputs([a.out.as_path()])?;
-    let (net, _) = load_network(a.weights.clone(), BackendChoice::from(a.backend))?;
-    let options = VisualizeOptions {
-        steps: a.steps,
-        seed: a.seed,
-        size: a.size,
-        ..VisualizeOptions::default()
+    result: Attribution,
+    net: &Network,
+    input: &InputImage,
+    target: &Target,
+    options: &Options,
+) -> Result<()> {
+    let scope = match scope {
+        "all" => Randomize::All,
+        layer => Randomize::From(layer.to_string()),
     };
-    let bar = progress(a.steps, "visualizing");
-    let t = Instant::now();
-    let mut tick = |done: usize, _: usize| {
-        bar.set_position(done as u64);
-        true
-    };
-    let v = visualize(
-        net.model(),
-        &net.device().device,
-        &a.layer,
-        a.channel,
-        &options,
-        &mut tick,
-    )?;
-    let secs = t.elapsed().as_secs_f64();
-    bar.finish_and_clear();
-    let img = image::RgbImage::from_raw(v.size as u32, v.size as u32, v.rgb)
-        .context("visualisation image size")?;
-    featurescope_maps::save_image(&a.out, &img.into(), crate::cli::overwrite())?;
-    let first = v.objective.first().copied().unwrap_or(0.0);
-    let last = v.objective.last().copied().unwrap_or(0.0);
+    let mut quiet = |_: usize, _: usize| true;
+    let mut job = net.job(input, target, options, &mut quiet);
+    let report = sanity::compare(result, &mut job, &scope, seed)?;
     println!(
-        "{} channel {} (optimised {} channel {}): mean activation {first:.3} → {last:.3} in {} \
-         steps, {secs:.1} s ({:.0} ms/step) on {}",
-        v.layer,
-        v.channel,
-        v.source.0,
-        v.source.1,
-        a.steps,
-        secs * 1e3 / a.steps.max(1) as f64,
-        net.device().name
+        "sanity check: rank correlation with {} re-initialised: {:.3}",
+        scope.describe(),
+        report.rank_correlation
     );
-    eprintln!("wrote {}", a.out.display());
     Ok(())
 }
