@@ -1,5 +1,6 @@
 //! Feature-map processing: colormaps, normalisation, statistics, sorting, tile grids and the
-//! top-K image atlas ([`atlas`]); no burn, no egui.
+//! top-K image atlas ([`atlas`]), two models compared over a collection ([`compare`]), and two
+//! analyses of one layer on one scale ([`pair`], [`figure`]); no burn, no egui.
 //! Everything here works on plain `f32` slices laid out NCHW with N = 1.
 
 #![warn(missing_docs)]
@@ -7,11 +8,14 @@
 pub mod atlas;
 pub mod attribution;
 mod colormap;
+pub mod compare;
 mod error;
+pub mod figure;
 mod grid;
 mod layer;
 mod norm;
 mod npy;
+pub mod pair;
 mod resample;
 pub mod save;
 mod sort;
@@ -20,10 +24,12 @@ mod text;
 
 pub use colormap::{Colormap, INVALID_COLOR, colorize};
 pub use error::MapsError;
+pub use figure::{FigureOptions, FigureSide, render_figure};
 pub use grid::{GridOptions, MAX_GRID_SIDE, grid_dimensions, render_grid};
 pub use layer::LayerMaps;
 pub use norm::{NormSettings, Normalization, PreparedNorm, ValueRange};
 pub use npy::{read_npy, write_npy};
+pub use pair::{DiffScore, LayerPair};
 pub use resample::{Resample, resample};
 pub use save::{Overwrite, save_image, write_atomic};
 pub use sort::{SortKey, tile_order};

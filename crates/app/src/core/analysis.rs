@@ -93,6 +93,7 @@ impl Core {
         let id = state.selected.id();
         let Some(analysis) = &state.analysis else {
             state.view = None;
+            state.pair = None;
             return;
         };
         let generation = analysis.generation;
@@ -120,6 +121,7 @@ impl Core {
         } else if state.view.is_none() && on_device {
             self.read_layer(generation);
         }
+        self.rebuild_pair();
         self.state.last_view_ms = t.elapsed().as_secs_f64() * 1e3;
     }
 
@@ -165,9 +167,9 @@ impl Core {
         if analysis.generation == state.generation {
             state.progress = None;
         }
-        state
-            .explain
-            .retain(analysis.generation, state.weights_serial);
+        let mut keep = state.explained_analyses();
+        keep[0] = (analysis.generation, state.weights_serial);
+        state.explain.retain(&keep);
         self.name_classes(&mut analysis);
         let state = &mut self.state;
         state.analysis = Some(analysis);

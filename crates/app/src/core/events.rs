@@ -70,6 +70,9 @@ impl Core {
                 result,
             } => self.layer_read(generation, &layer, result),
             Event::PreRelu { generation, data } => self.pre_relu_arrived(generation, data),
+            Event::Pinned(result) => self.pinned_arrived(result),
+            Event::ReportProgress { done, total } => self.report_progress(done, total),
+            Event::ReportBuilt(result) => self.report_built(result),
         }
     }
 
@@ -83,8 +86,8 @@ impl Core {
         ));
         state.weights = Some(weights);
         state.weights_serial += 1;
-        let generation = state.analysis.as_ref().map_or(0, |a| a.generation);
-        state.explain.retain(generation, state.weights_serial);
+        let keep = state.explained_analyses();
+        state.explain.retain(&keep);
         state.visual.retain(state.weights_serial);
     }
 
@@ -120,6 +123,13 @@ impl Core {
             TaskResult::AtlasFolder(p) => self.build_atlas(p, None),
             TaskResult::AtlasLoaded(r) => self.atlas_loaded(r),
             TaskResult::AtlasCrops { key, crops } => self.crops_loaded(key, crops),
+            TaskResult::OpenReport(p) => self.tasks.load_report(p),
+            TaskResult::ReportFolder(root) => self.report_folder_chosen(root),
+            TaskResult::ReportWeights(root, weights) => {
+                self.build_report(root, WeightsSource::File(weights), None);
+            }
+            TaskResult::ReportLoaded(r) => self.report_loaded(r),
+            TaskResult::Thumb { key, result } => self.thumb_loaded(key, result),
         }
     }
 }

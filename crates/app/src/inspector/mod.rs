@@ -6,6 +6,7 @@ pub mod atlas;
 pub mod explain;
 pub mod map;
 pub mod overlay;
+pub mod pair;
 pub mod visualize;
 
 use egui::RichText;
@@ -55,6 +56,7 @@ pub trait InspectorView {
 pub fn views() -> Vec<Box<dyn InspectorView>> {
     vec![
         Box::new(map::MapView::default()),
+        Box::new(pair::PairView::default()),
         Box::new(overlay::OverlayView::default()),
         Box::new(atlas::AtlasView::default()),
         explain::view(&explain::saliency::SaliencyView),
