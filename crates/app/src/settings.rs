@@ -193,6 +193,15 @@ impl Settings {
         }
     }
 
+    /// The normalisation in words: `per tile`, `per layer`, `fixed 0..4`.
+    pub fn norm_name(&self) -> String {
+        match self.norm {
+            NormMode::PerTile => "per tile".into(),
+            NormMode::PerLayer => "per layer".into(),
+            NormMode::Fixed => format!("fixed {}..{}", self.fixed_lo, self.fixed_hi),
+        }
+    }
+
     /// Put a file at the top of the recent list.
     pub fn remember(&mut self, path: PathBuf) {
         self.recent.retain(|p| p != &path);

@@ -7,7 +7,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    atlas, attribute, bench, dictionary, dump, groups, install, layers, render, spatial, visualize,
+    atlas, attribute, bench, compare, dictionary, dump, groups, install, layers, render, spatial,
+    visualize,
 };
 use crate::common::{Backend, overwrite_from, started, weights_help};
 
@@ -55,6 +56,9 @@ enum Command {
     /// Which images of a folder excite each filter most: top images and receptive-field crops
     /// per channel (`atlas merge`, `atlas show` for the rest).
     Atlas(atlas::AtlasArgs),
+    /// Two images or two weights at one layer on one scale (a figure), or two models over a
+    /// folder: which layers changed (CKA) and which filters (`compare show`, `compare merge`).
+    Compare(compare::CompareArgs),
     /// Print the layer tree: ids, Keras aliases, output shapes, the 48-deep path marked (*).
     Layers(layers::LayersArgs),
     /// Write every tapped layer as `<layer id>.npy` (float32, NCHW), plus `head.npy`.
@@ -96,6 +100,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(Command::Install) => install::install(),
         Some(Command::Uninstall) => install::uninstall(),
         Some(Command::Atlas(a)) => atlas::run(a, overwrite),
+        Some(Command::Compare(a)) => compare::run(a, overwrite),
         Some(Command::Layers(a)) => layers::run(&a),
         Some(Command::Dump(a)) => dump::run(&a, overwrite),
         Some(Command::Render(a)) => render::run(&a, overwrite),

@@ -86,6 +86,17 @@ pub enum MapsError {
         /// What is wrong with it.
         message: String,
     },
+    /// A model comparison that cannot be done (wrong shapes, incompatible merge, ...).
+    #[error("compare: {0}")]
+    Compare(String),
+    /// A comparison report file that is malformed, inconsistent or too large.
+    #[error("invalid comparison report {}: {message}", path.display())]
+    CompareFile {
+        /// The file involved.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl MapsError {

@@ -1,7 +1,8 @@
-//! Feature-map processing: colormaps, normalisation, statistics, sorting, tile grids, the
-//! top-K image atlas ([`atlas`]) and what a layer sees in one image: the semantic dictionary
-//! ([`dictionary`]), neuron groups by non-negative matrix factorisation ([`groups`]) and their
-//! pictures ([`figures`]); no burn, no egui.
+//! Feature-map processing: colormaps, normalisation, statistics, sorting, tile grids and the
+//! top-K image atlas ([`atlas`]), two models compared over a collection ([`compare`]), two
+//! analyses of one layer on one scale ([`pair`], [`figure`]), and what a layer sees in one
+//! image: the semantic dictionary ([`dictionary`]), neuron groups by non-negative matrix
+//! factorisation ([`groups`]) and their pictures ([`figures`]); no burn, no egui.
 //! Everything here works on plain `f32` slices laid out NCHW with N = 1.
 
 #![warn(missing_docs)]
@@ -9,14 +10,17 @@
 pub mod atlas;
 pub mod attribution;
 mod colormap;
+pub mod compare;
 pub mod dictionary;
 mod error;
+pub mod figure;
 pub mod figures;
 mod grid;
 pub mod groups;
 mod layer;
 mod norm;
 mod npy;
+pub mod pair;
 mod resample;
 pub mod save;
 mod sort;
@@ -25,10 +29,12 @@ mod text;
 
 pub use colormap::{Colormap, INVALID_COLOR, colorize};
 pub use error::MapsError;
+pub use figure::{FigureOptions, FigureSide, render_figure};
 pub use grid::{GridOptions, MAX_GRID_SIDE, grid_dimensions, render_grid};
 pub use layer::LayerMaps;
 pub use norm::{NormSettings, Normalization, PreparedNorm, ValueRange};
 pub use npy::{read_npy, write_npy};
+pub use pair::{DiffScore, LayerPair};
 pub use resample::{Resample, resample};
 pub use save::{Overwrite, save_image, write_atomic};
 pub use sort::{SortKey, tile_order};

@@ -96,6 +96,7 @@ impl Core {
         let id = state.selected.id();
         let Some(analysis) = &state.analysis else {
             state.view = None;
+            state.pair = None;
             return;
         };
         let generation = analysis.generation;
@@ -123,6 +124,7 @@ impl Core {
         } else if state.view.is_none() && on_device {
             self.read_layer(generation);
         }
+        self.rebuild_pair();
         self.state.last_view_ms = t.elapsed().as_secs_f64() * 1e3;
     }
 
@@ -168,9 +170,9 @@ impl Core {
         if analysis.generation == state.generation {
             state.progress = None;
         }
-        state
-            .explain
-            .retain(analysis.generation, state.weights_serial);
+        let mut keep = state.explained_analyses();
+        keep[0] = (analysis.generation, state.weights_serial);
+        state.explain.retain(&keep);
         state
             .layer_views
             .retain(analysis.generation, state.weights_serial);

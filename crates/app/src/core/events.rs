@@ -80,6 +80,9 @@ impl Core {
                 result,
             } => self.layer_read(generation, &layer, result),
             Event::PreRelu { generation, data } => self.pre_relu_arrived(generation, data),
+            Event::Pinned(result) => self.pinned_arrived(result),
+            Event::ReportProgress { done, total } => self.report_progress(done, total),
+            Event::ReportBuilt(result) => self.report_built(result),
         }
     }
 
@@ -93,9 +96,10 @@ impl Core {
         ));
         state.weights = Some(weights);
         state.weights_serial += 1;
-        let generation = state.analysis.as_ref().map_or(0, |a| a.generation);
-        state.explain.retain(generation, state.weights_serial);
+        let keep = state.explained_analyses();
+        state.explain.retain(&keep);
         state.visual.retain(state.weights_serial);
+        let generation = state.analysis.as_ref().map_or(0, |a| a.generation);
         state.layer_views.retain(generation, state.weights_serial);
         let dir = state
             .weights
@@ -145,6 +149,13 @@ impl Core {
                 }
             }
             TaskResult::IconsRead { layer, found } => self.icons_read(layer, found),
+            TaskResult::OpenReport(p) => self.tasks.load_report(p),
+            TaskResult::ReportFolder(root) => self.report_folder_chosen(root),
+            TaskResult::ReportWeights(root, weights) => {
+                self.build_report(root, WeightsSource::File(weights), None);
+            }
+            TaskResult::ReportLoaded(r) => self.report_loaded(r),
+            TaskResult::Thumb { key, result } => self.thumb_loaded(key, result),
         }
     }
 }

@@ -22,6 +22,8 @@ impl Core {
             Choose::ClassNames => FileRequest::OpenLabels,
             Choose::Atlas => FileRequest::OpenAtlas,
             Choose::AtlasFolder => FileRequest::AtlasFolder,
+            Choose::Report => FileRequest::OpenReport,
+            Choose::ReportFolder => FileRequest::ReportFolder,
             Choose::ExportTo(export) => match self.export_request(export) {
                 Some(r) => r,
                 None => return self.state.notify_error("nothing to export yet"),
@@ -100,7 +102,19 @@ impl Core {
             FileRequest::Export { write, .. } => self.tasks.write_export(path, write),
             FileRequest::OpenAtlas => self.tasks.load_atlas(path),
             FileRequest::AtlasFolder => self.build_atlas(path, None),
+            FileRequest::OpenReport => self.tasks.load_report(path),
+            FileRequest::ReportFolder => self.report_folder_chosen(path),
+            FileRequest::ReportWeights { root } => {
+                self.build_report(root, WeightsSource::File(path), None);
+            }
         }
+    }
+
+    /// The folder to compare over was chosen: now model B's weights.
+    pub(super) fn report_folder_chosen(&mut self, root: PathBuf) {
+        self.state
+            .notify("now choose model B's weights (model A: the weights loaded now)");
+        self.request_file(FileRequest::ReportWeights { root });
     }
 
     /// The request that saves `export` of the view on screen (None without a view).
@@ -130,6 +144,12 @@ impl Core {
                 format!("{}_dictionary.png", view.id),
                 "png",
                 self.dictionary_writer(view)?,
+            ),
+            Export::Figure => (
+                "Export comparison figure",
+                format!("{}_compare.png", view.id),
+                "png",
+                self.figure_writer()?,
             ),
         };
         Some(FileRequest::Export {

@@ -4,6 +4,7 @@
 
 mod analysis;
 mod atlas;
+mod compare;
 mod events;
 mod files;
 mod layer_views;
@@ -129,6 +130,31 @@ impl Core {
                 }
             }
             Action::SimulateDeviceLoss => self.send(Job::SimulateDeviceLoss),
+            action => self.apply_compare(action),
+        }
+    }
+
+    /// The comparing actions: pin, reports, side by side.
+    fn apply_compare(&mut self, action: Action) {
+        match action {
+            Action::Pin => self.pin(),
+            Action::Unpin => self.unpin(),
+            Action::OpenReport(path) => self.tasks.load_report(path),
+            Action::BuildReport {
+                root,
+                weights_b,
+                out,
+            } => self.build_report(root, weights_b, out),
+            Action::StopReportBuild => self.stop_report_build(),
+            Action::CloseReport => self.state.report = None,
+            Action::ReportLayer(layer) => self.report_layer(layer),
+            Action::LoadThumb(key) => self.load_thumb(key),
+            Action::SideBySide {
+                image,
+                layer,
+                channel,
+            } => self.side_by_side(&image, &layer, channel),
+            _ => {}
         }
     }
 

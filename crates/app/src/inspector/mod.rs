@@ -8,6 +8,7 @@ pub mod explain;
 pub mod groups;
 pub mod map;
 pub mod overlay;
+pub mod pair;
 pub mod spatial;
 pub mod visualize;
 
@@ -60,6 +61,7 @@ pub trait InspectorView {
 pub fn views() -> Vec<Box<dyn InspectorView>> {
     vec![
         Box::new(map::MapView::default()),
+        Box::new(pair::PairView::default()),
         Box::new(overlay::OverlayView::default()),
         Box::new(atlas::AtlasView::default()),
         explain::view(&explain::saliency::SaliencyView),

@@ -20,6 +20,10 @@ use super::attribution::{ExplainKey, Explained, VisKey, Visualization};
 use super::icons::IconKey;
 use super::layer_views::{SpatialDrawn, SpatialKey};
 
+mod pin;
+
+pub use pin::PinnedAnalysis;
+
 /// Where an image comes from.
 #[derive(Clone, Debug)]
 pub enum ImageSource {
@@ -134,6 +138,24 @@ pub enum Job {
         /// Set to stop early (what was done is kept).
         stop: Arc<AtomicBool>,
     },
+    /// Pin the current analysis as side A of a comparison ([`Event::Pinned`]): on a GPU every
+    /// layer is read back first; its input stays for explanations, and its network too when
+    /// other weights are loaded.
+    Pin {
+        /// The analysis to pin (the current one).
+        generation: u64,
+    },
+    /// Forget the pinned analysis.
+    Unpin,
+    /// Compare the current weights (A) with other weights (B) over a folder: a report.
+    BuildReport {
+        /// What to build.
+        options: featurescope_compare::CompareOptions,
+        /// Model B.
+        weights_b: WeightsSource,
+        /// Set to stop early (the batches done are kept).
+        stop: Arc<AtomicBool>,
+    },
 }
 
 /// Whether a job runs the network (and so can meet a lost device).
@@ -147,6 +169,7 @@ fn job_uses_device(job: &Job) -> bool {
             | Job::Visualize { .. }
             | Job::Spatial { .. }
             | Job::Icon { .. }
+            | Job::Pin { .. }
     )
 }
 
@@ -292,6 +315,17 @@ pub enum Event {
     },
     /// An atlas build ended: its directory and how it went, or why it failed.
     AtlasBuilt(Result<(PathBuf, BuildSummary), String>),
+    /// The current analysis, pinned (or why not).
+    Pinned(Result<Box<PinnedAnalysis>, String>),
+    /// Progress of a report build: files handled, files to handle.
+    ReportProgress {
+        /// Handled so far.
+        done: usize,
+        /// In all.
+        total: usize,
+    },
+    /// A report build ended: its file and how it went, or why it failed.
+    ReportBuilt(Result<(PathBuf, featurescope_compare::CompareSummary), String>),
 }
 
 /// A finished analysis.
@@ -314,6 +348,9 @@ pub struct Analysis {
     /// Forward pass + readback time.
     pub forward_ms: f64,
 }
+
+/// The original scaled for the screen and the 299x299 crop.
+pub type Previews = Arc<(RgbImage, RgbImage)>;
 
 /// Largest side of the input preview shown in the UI.
 pub const PREVIEW_SIDE: u32 = 1024;
@@ -382,6 +419,8 @@ impl Worker {
                     input: None,
                     source: None,
                     resident: None,
+                    last: None,
+                    pinned: None,
                     shown_layer: String::new(),
                     generation: 0,
                     events: event_tx,
@@ -439,6 +478,10 @@ struct WorkerState {
     source: Option<ImageSource>,
     /// The current analysis' taps, kept on the GPU (None on the CPU, where all are read back).
     resident: Option<ResidentTaps>,
+    /// What the last analysis sent: its layers read back and its previews.
+    last: Option<(Arc<Activations>, Previews)>,
+    /// The pinned analysis' input and network, for its explanations.
+    pinned: Option<pin::PinnedSide>,
     /// The layer on screen, read back first.
     shown_layer: String,
     generation: u64,
@@ -490,6 +533,13 @@ impl WorkerState {
             Job::Spatial { key, cancel } => self.spatial(key, &cancel),
             Job::Icon { key, path, cancel } => self.icon(key, path.as_deref(), &cancel),
             Job::SimulateDeviceLoss => self.simulate_loss = true,
+            Job::Pin { generation } => self.pin(generation),
+            Job::Unpin => self.pinned = None,
+            Job::BuildReport {
+                options,
+                weights_b,
+                stop,
+            } => self.build_report(&options, &weights_b, &stop),
         }
     }
 
@@ -525,6 +575,8 @@ impl WorkerState {
             self.backend = BackendChoice::Cpu;
             self.network = None;
             self.resident = None;
+            // The pinned network was on the lost device too.
+            self.pinned = None;
             if matches!(redo, Some(Job::Analyse { .. })) {
                 // The redo analyses the new image; reloading need not redo the old one first.
                 self.input = None;
@@ -553,6 +605,7 @@ impl WorkerState {
         match Network::load_source(&source, device) {
             Ok(net) => {
                 let info = net.weights().clone();
+                self.keep_pinned_network();
                 self.network = Some(net);
                 self.weights_source = Some(source);
                 if let Some(n) = notice.filter(|_| !self.told_fallback) {
@@ -619,12 +672,14 @@ impl WorkerState {
     }
 
     fn explain(&mut self, key: ExplainKey, cancel: &AtomicBool) {
-        let result = match (&self.network, &self.input) {
+        let side = self.side_for(key.generation, key.weights);
+        let result = match side {
             _ if cancel.load(Ordering::Relaxed) => Err("cancelled".to_string()),
-            _ if key.generation != self.generation || key.weights != self.weights_serial => {
-                Err("the image or the weights changed; ask again".to_string())
+            None if self.network.is_none() || self.input.is_none() => {
+                Err("no image or no weights yet".to_string())
             }
-            (Some(net), Some(input)) => {
+            None => Err("the image or the weights changed; ask again".to_string()),
+            Some((net, input)) => {
                 let k = key.clone();
                 let mut progress =
                     self.reporter(cancel, move |done, total| Event::ExplainProgress {
@@ -634,7 +689,6 @@ impl WorkerState {
                     });
                 super::attribution::explain(net, input, &key, &mut progress).map(Box::new)
             }
-            _ => Err("no image or no weights yet".to_string()),
         };
         self.emit(Event::Explained { key, result });
     }
@@ -738,12 +792,14 @@ impl WorkerState {
                     image: Arc::new(DynamicImage::ImageRgb8(input.original.clone())),
                 });
                 let previews = Arc::new((preview(&input.original), input.crop.clone()));
+                let activations = Arc::new(acts);
+                self.last = Some((activations.clone(), previews.clone()));
                 self.emit(Event::Analysed(Box::new(Analysis {
                     generation,
                     source,
                     previews,
                     input,
-                    activations: Arc::new(acts),
+                    activations,
                     resident: on_device,
                     forward_ms,
                 })));
