@@ -10,9 +10,11 @@ use featurescope_net::attribution::Options;
 use featurescope_net::attribution::sanity::Randomize;
 
 use crate::services::attribution::{ExplainKey, VisKey};
+use crate::services::layer_views::{GroupsKey, SpatialKey};
 use crate::services::tasks::CropKey;
 use crate::services::worker::ImageSource;
 use crate::settings::Settings;
+use crate::state::layer_views::Probe;
 use crate::state::{Inspector, LayerRef, TargetChoice, ThumbKey};
 
 /// What can be exported from the tiles.
@@ -24,6 +26,8 @@ pub enum Export {
     Layer,
     /// One filter's map, coloured, as PNG.
     Tile(usize),
+    /// The selected layer's semantic dictionary over the photo, as PNG.
+    Dictionary,
     /// The pinned comparison's figure: both inputs, both grids and the difference (PNG at 2x).
     Figure,
 }
@@ -101,6 +105,40 @@ pub enum Action {
     Visualize(VisKey),
     /// Cancel what runs for an explanation or a visualisation.
     Cancel(Cancel),
+    /// Point at the photo (hover, or a click that pins), or stop pointing (`None`).
+    Probe(Option<Probe>),
+    /// Channels per position in the dictionary and "what fires here".
+    DictionaryK(usize),
+    /// Groups and update rounds of the next factorisation.
+    GroupsSettings {
+        /// Groups.
+        k: usize,
+        /// Rounds.
+        iters: usize,
+    },
+    /// Factorise a layer into neuron groups (unless done or running).
+    Groups(GroupsKey),
+    /// The classes of the spatial view (`None`: the top class alone).
+    SpatialClasses(Option<(usize, Option<usize>)>),
+    /// Compute a spatial attribution (unless done or running).
+    Spatial(SpatialKey),
+    /// The views show these channels of a layer: get their icons (from the disk cache, else
+    /// computed in the background).
+    WantIcons {
+        /// Layer id.
+        layer: String,
+        /// Channels.
+        channels: Vec<usize>,
+    },
+    /// Compute these channels' icons now, first in line.
+    ComputeIcons {
+        /// Layer id.
+        layer: String,
+        /// Channels.
+        channels: Vec<usize>,
+    },
+    /// Compute icons in the background (or only on request).
+    IconsInBackground(bool),
     /// Open the atlas at this path (its folder or `atlas.json`).
     OpenAtlas(PathBuf),
     /// Build (or continue) the atlas of a folder, into a folder of its own (default: one

@@ -72,6 +72,9 @@ pub enum MapsError {
         /// What is wrong with it.
         message: String,
     },
+    /// Neuron groups that cannot be computed (a bad group count, negative values).
+    #[error("neuron groups: {0}")]
+    Groups(String),
     /// An atlas operation that cannot be done (unknown layer, wrong shape, incompatible merge, ...).
     #[error("atlas: {0}")]
     Atlas(String),

@@ -1,6 +1,8 @@
 //! Feature-map processing: colormaps, normalisation, statistics, sorting, tile grids and the
-//! top-K image atlas ([`atlas`]), two models compared over a collection ([`compare`]), and two
-//! analyses of one layer on one scale ([`pair`], [`figure`]); no burn, no egui.
+//! top-K image atlas ([`atlas`]), two models compared over a collection ([`compare`]), two
+//! analyses of one layer on one scale ([`pair`], [`figure`]), and what a layer sees in one
+//! image: the semantic dictionary ([`dictionary`]), neuron groups by non-negative matrix
+//! factorisation ([`groups`]) and their pictures ([`figures`]); no burn, no egui.
 //! Everything here works on plain `f32` slices laid out NCHW with N = 1.
 
 #![warn(missing_docs)]
@@ -9,9 +11,12 @@ pub mod atlas;
 pub mod attribution;
 mod colormap;
 pub mod compare;
+pub mod dictionary;
 mod error;
 pub mod figure;
+pub mod figures;
 mod grid;
+pub mod groups;
 mod layer;
 mod norm;
 mod npy;

@@ -23,6 +23,9 @@ impl Core {
             state.settings.remember(p.clone());
         }
         let image = source.name();
+        if let Some((_, cancel)) = &state.layer_views.icons.running {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let job = Job::Analyse {
             generation: state.generation,
             source,
@@ -170,6 +173,9 @@ impl Core {
         let mut keep = state.explained_analyses();
         keep[0] = (analysis.generation, state.weights_serial);
         state.explain.retain(&keep);
+        state
+            .layer_views
+            .retain(analysis.generation, state.weights_serial);
         self.name_classes(&mut analysis);
         let state = &mut self.state;
         state.analysis = Some(analysis);

@@ -139,6 +139,12 @@ impl Core {
                 "png",
                 tile_writer(view, c),
             ),
+            Export::Dictionary => (
+                "Export dictionary",
+                format!("{}_dictionary.png", view.id),
+                "png",
+                self.dictionary_writer(view)?,
+            ),
             Export::Figure => (
                 "Export comparison figure",
                 format!("{}_compare.png", view.id),
@@ -152,6 +158,25 @@ impl Core {
             extension,
             write,
         })
+    }
+
+    /// Writes the dictionary figure: each channel as its icon when at hand, else as a colour of its
+    /// own (as `featurescope dictionary` draws it).
+    fn dictionary_writer(&self, view: &LayerView) -> Option<ExportWrite> {
+        let photo = self.state.analysis.as_ref()?.input.crop.clone();
+        let maps = view.maps.clone();
+        let k = self.state.layer_views.k;
+        let icons: std::collections::HashMap<usize, std::sync::Arc<image::RgbImage>> = (0..maps
+            .channels)
+            .filter_map(|c| {
+                let icon = self.state.layer_views.icons.get(&view.id, c)?;
+                Some((c, icon.clone()))
+            })
+            .collect();
+        Some(Box::new(move |path| {
+            let img = crate::services::layer_views::dictionary_figure(&maps, k, &photo, &icons);
+            save_image(path, &img.into(), Overwrite::Replace).map_err(|e| e.to_string())
+        }))
     }
 
     /// Writes the grid as the tiles show it: colormap, normalisation, order, tile size.

@@ -14,7 +14,9 @@ use image::{DynamicImage, RgbImage, RgbaImage};
 use featurescope_maps::compare::Report;
 
 use super::dialogs::{ExportWrite, FileRequest, NATIVE_MIN_LIFETIME};
+use super::layer_views::{GroupsDrawn, GroupsKey};
 use super::worker::ImageSource;
+use featurescope_maps::LayerMaps;
 
 /// Side of a crop thumbnail in pixels (crops are scaled to it, nearest-neighbour when enlarged).
 pub const THUMB_PX: u32 = 96;
@@ -99,6 +101,20 @@ pub enum TaskResult {
     AtlasFolder(PathBuf),
     /// An atlas read from disk.
     AtlasLoaded(Result<LoadedAtlas, String>),
+    /// Neuron groups of a layer, or why not.
+    Groups {
+        /// Which.
+        key: GroupsKey,
+        /// The groups, drawn.
+        result: Result<Arc<GroupsDrawn>, String>,
+    },
+    /// Icons read from the disk cache: per channel the image, or `None` when not made yet.
+    IconsRead {
+        /// Layer id.
+        layer: String,
+        /// By channel.
+        found: Vec<(usize, Option<Arc<RgbImage>>)>,
+    },
     /// File → Open comparison report: the chosen file.
     OpenReport(PathBuf),
     /// File → Compare models over a folder: the folder (model B's weights are asked next).
@@ -233,6 +249,26 @@ impl Tasks {
                 })
                 .collect();
             TaskResult::AtlasCrops { key, crops }
+        });
+    }
+
+    /// Factorise a layer into neuron groups (a few hundred milliseconds at most: its own
+    /// thread, so the UI never waits).
+    pub fn factorise(&self, key: GroupsKey, maps: Arc<LayerMaps>, photo: Arc<RgbImage>) {
+        self.spawn(move || {
+            let result = super::layer_views::factorise_and_draw(&maps, &key, &photo).map(Arc::new);
+            TaskResult::Groups { key, result }
+        });
+    }
+
+    /// Read channels' icons from the disk cache (`None` for those not made yet).
+    pub fn read_icons(&self, dir: PathBuf, layer: String, channels: Vec<usize>) {
+        self.spawn(move || {
+            let found = channels
+                .into_iter()
+                .map(|c| (c, super::icons::cached(&dir, &layer, c).map(Arc::new)))
+                .collect();
+            TaskResult::IconsRead { layer, found }
         });
     }
 

@@ -17,6 +17,8 @@ use featurescope_net::{
 use image::{DynamicImage, RgbImage};
 
 use super::attribution::{ExplainKey, Explained, VisKey, Visualization};
+use super::icons::IconKey;
+use super::layer_views::{SpatialDrawn, SpatialKey};
 
 mod pin;
 
@@ -109,6 +111,23 @@ pub enum Job {
         /// Set to cancel.
         cancel: Arc<AtomicBool>,
     },
+    /// Spatial attribution to one or two classes at a layer, on the current image.
+    Spatial {
+        /// What.
+        key: SpatialKey,
+        /// Set to cancel.
+        cancel: Arc<AtomicBool>,
+    },
+    /// A channel's icon (a small feature visualisation), kept at `path` when given. The core
+    /// sends one at a time, when nothing else waits: background work.
+    Icon {
+        /// Which.
+        key: IconKey,
+        /// Where the cache keeps it.
+        path: Option<PathBuf>,
+        /// Set to cancel (the core does when a person asks for something).
+        cancel: Arc<AtomicBool>,
+    },
     /// Fault injection: the next job that uses the device fails as a lost GPU does (a panic
     /// inside burn's backend). Also armed at start by `FEATURESCOPE_SIMULATE_DEVICE_LOSS`.
     SimulateDeviceLoss,
@@ -148,6 +167,8 @@ fn job_uses_device(job: &Job) -> bool {
             | Job::PreRelu { .. }
             | Job::Explain { .. }
             | Job::Visualize { .. }
+            | Job::Spatial { .. }
+            | Job::Icon { .. }
             | Job::Pin { .. }
     )
 }
@@ -277,6 +298,20 @@ pub enum Event {
         key: VisKey,
         /// The image and a summary, or why not.
         result: Result<Visualization, String>,
+    },
+    /// A spatial attribution finished (or failed, or was cancelled).
+    Spatial {
+        /// Which.
+        key: SpatialKey,
+        /// The maps, drawn, or why not.
+        result: Result<Arc<SpatialDrawn>, String>,
+    },
+    /// A channel's icon finished (or failed, or was cancelled).
+    Icon {
+        /// Which.
+        key: IconKey,
+        /// The image, or why not.
+        result: Result<Arc<RgbImage>, String>,
     },
     /// An atlas build ended: its directory and how it went, or why it failed.
     AtlasBuilt(Result<(PathBuf, BuildSummary), String>),
@@ -495,6 +530,8 @@ impl WorkerState {
             Job::BuildAtlas { options, stop } => self.build_atlas(&options, &stop),
             Job::Explain { key, cancel } => self.explain(key, &cancel),
             Job::Visualize { key, cancel } => self.visualize(key, &cancel),
+            Job::Spatial { key, cancel } => self.spatial(key, &cancel),
+            Job::Icon { key, path, cancel } => self.icon(key, path.as_deref(), &cancel),
             Job::SimulateDeviceLoss => self.simulate_loss = true,
             Job::Pin { generation } => self.pin(generation),
             Job::Unpin => self.pinned = None,
@@ -675,6 +712,37 @@ impl WorkerState {
             None => Err("no weights yet".to_string()),
         };
         self.emit(Event::Visualized { key, result });
+    }
+
+    fn spatial(&mut self, key: SpatialKey, cancel: &AtomicBool) {
+        let result = match (&self.network, &self.input) {
+            _ if cancel.load(Ordering::Relaxed) => Err("cancelled".to_string()),
+            _ if key.generation != self.generation || key.weights != self.weights_serial => {
+                Err("the image or the weights changed; ask again".to_string())
+            }
+            (Some(net), Some(input)) => {
+                let mut progress = |_: usize, _: usize| !cancel.load(Ordering::Relaxed);
+                super::layer_views::compute_spatial(net, input, &key, &mut progress).map(Arc::new)
+            }
+            _ => Err("no image or no weights yet".to_string()),
+        };
+        self.emit(Event::Spatial { key, result });
+    }
+
+    fn icon(&mut self, key: IconKey, path: Option<&std::path::Path>, cancel: &AtomicBool) {
+        let result = match &self.network {
+            _ if cancel.load(Ordering::Relaxed) => Err("cancelled".to_string()),
+            _ if key.weights != self.weights_serial => {
+                Err("the weights changed; ask again".to_string())
+            }
+            Some(net) => {
+                let mut progress = |_: usize, _: usize| !cancel.load(Ordering::Relaxed);
+                super::icons::compute(net, &key.layer, key.channel, path, &mut progress)
+                    .map(Arc::new)
+            }
+            None => Err("no weights yet".to_string()),
+        };
+        self.emit(Event::Icon { key, result });
     }
 
     fn analyse(&mut self, generation: u64, source: ImageSource) {

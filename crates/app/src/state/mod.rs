@@ -4,6 +4,7 @@
 
 pub mod atlas;
 pub mod compare;
+pub mod layer_views;
 pub mod results;
 pub mod selection;
 
@@ -163,6 +164,8 @@ pub struct AppState {
     pub explain: ExplainState,
     /// Feature visualisations.
     pub visual: VisState,
+    /// The layer views: dictionary, neuron groups, spatial attribution, channels' icons.
+    pub layer_views: layer_views::LayerViews,
     /// Hide timings and the machine's name (deterministic screenshots in tests).
     pub hide_machine_details: bool,
 }
@@ -197,6 +200,7 @@ impl AppState {
             report_build: None,
             explain: ExplainState::default(),
             visual: VisState::default(),
+            layer_views: layer_views::LayerViews::default(),
             hide_machine_details: false,
         }
     }

@@ -138,6 +138,11 @@ pub struct BackwardOptions {
     pub skip_target_relu: bool,
     /// Layers (catalogue indices) whose total gradient to return (Grad-CAM's layer).
     pub capture: Vec<usize>,
+    /// Stop once the captured layers' gradients are complete, below the lowest of them: the
+    /// input gradient is then not computed (returned as zeros). A layer's gradient is
+    /// complete once every layer after it in execution order has been walked, so the walk
+    /// (in reverse execution order) may stop right after it.
+    pub stop_after_capture: bool,
 }
 
 /// What one backward walk produced.
@@ -255,10 +260,17 @@ impl<'m> Recorded<'m> {
         grads.insert(top, self.seed(target, rule)?);
         let mut input_grad: Option<Tensor<4>> = None;
         let mut captured = HashMap::new();
+        let lowest = options.capture.iter().copied().min();
         for &i in self.needed.iter().rev() {
+            if options.stop_after_capture && lowest.is_some_and(|l| i < l) {
+                break;
+            }
             let Some(g) = grads.remove(&i) else { continue };
             if options.capture.contains(&i) {
                 captured.insert(i, g.clone());
+                if options.stop_after_capture && Some(i) == lowest {
+                    break;
+                }
             }
             let info = &cat.layers[i];
             let skip_relu = options.skip_target_relu && i == top;
