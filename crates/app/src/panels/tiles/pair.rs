@@ -5,7 +5,7 @@
 use egui::{Color32, RichText, Sense, Stroke, TextureOptions, pos2, vec2};
 use featurescope_maps::Colormap;
 
-use super::TileCache;
+use super::{TileCache, grid};
 use crate::action::{Action, Choose, Export};
 use crate::settings::NormMode;
 use crate::state::{AppState, Inspector, PairView, Pinned, ViewId};
@@ -137,10 +137,7 @@ impl PairCaches {
         let ctx = ui.ctx().clone();
         let tile = state.settings.tile_px.round();
         let cell = 3.0 * tile + 2.0 * INNER;
-        let scrollbar = ui.spacing().scroll.bar_width + ui.spacing().scroll.bar_outer_margin;
-        let cols = ((grid_width - scrollbar + SPACING) / (cell + SPACING))
-            .floor()
-            .max(1.0) as usize;
+        let cols = grid::columns(ui, grid_width, cell, SPACING);
         let rows = view.order.len().div_ceil(cols);
         let factor = view.tile_factor(tile * ctx.pixels_per_point());
         let views = [&pair.a, view, &pair.diff];
@@ -148,13 +145,7 @@ impl PairCaches {
             .auto_shrink([false, false])
             .id_salt(("pair-tiles", &view.id))
             .show_rows(ui, tile + LABEL_H, rows, |ui, range| {
-                let visible: Vec<usize> = view
-                    .order
-                    .iter()
-                    .skip(range.start * cols)
-                    .take(range.len() * cols)
-                    .copied()
-                    .collect();
+                let visible = grid::visible(&view.order, &range, cols);
                 for (cache, v) in [&mut self.a, &mut self.b, &mut self.diff]
                     .into_iter()
                     .zip(views)
