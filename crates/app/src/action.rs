@@ -10,10 +10,12 @@ use featurescope_net::attribution::Options;
 use featurescope_net::attribution::sanity::Randomize;
 
 use crate::services::attribution::{ExplainKey, VisKey};
+use crate::services::layer_views::{GroupsKey, SpatialKey};
 use crate::services::tasks::CropKey;
 use crate::services::worker::ImageSource;
 use crate::settings::Settings;
-use crate::state::{Inspector, LayerRef, TargetChoice};
+use crate::state::layer_views::Probe;
+use crate::state::{Inspector, LayerRef, TargetChoice, ThumbKey};
 
 /// What can be exported from the tiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +26,10 @@ pub enum Export {
     Layer,
     /// One filter's map, coloured, as PNG.
     Tile(usize),
+    /// The selected layer's semantic dictionary over the photo, as PNG.
+    Dictionary,
+    /// The pinned comparison's figure: both inputs, both grids and the difference (PNG at 2x).
+    Figure,
 }
 
 /// What a file is chosen for (a dialog, or the in-app browser, asks for it).
@@ -39,6 +45,10 @@ pub enum Choose {
     Atlas,
     /// The folder of images to build an atlas from.
     AtlasFolder,
+    /// A comparison report to open.
+    Report,
+    /// The folder of images to compare two models over (model B's weights are asked next).
+    ReportFolder,
     /// Where to save an export.
     ExportTo(Export),
 }
@@ -95,6 +105,40 @@ pub enum Action {
     Visualize(VisKey),
     /// Cancel what runs for an explanation or a visualisation.
     Cancel(Cancel),
+    /// Point at the photo (hover, or a click that pins), or stop pointing (`None`).
+    Probe(Option<Probe>),
+    /// Channels per position in the dictionary and "what fires here".
+    DictionaryK(usize),
+    /// Groups and update rounds of the next factorisation.
+    GroupsSettings {
+        /// Groups.
+        k: usize,
+        /// Rounds.
+        iters: usize,
+    },
+    /// Factorise a layer into neuron groups (unless done or running).
+    Groups(GroupsKey),
+    /// The classes of the spatial view (`None`: the top class alone).
+    SpatialClasses(Option<(usize, Option<usize>)>),
+    /// Compute a spatial attribution (unless done or running).
+    Spatial(SpatialKey),
+    /// The views show these channels of a layer: get their icons (from the disk cache, else
+    /// computed in the background).
+    WantIcons {
+        /// Layer id.
+        layer: String,
+        /// Channels.
+        channels: Vec<usize>,
+    },
+    /// Compute these channels' icons now, first in line.
+    ComputeIcons {
+        /// Layer id.
+        layer: String,
+        /// Channels.
+        channels: Vec<usize>,
+    },
+    /// Compute icons in the background (or only on request).
+    IconsInBackground(bool),
     /// Open the atlas at this path (its folder or `atlas.json`).
     OpenAtlas(PathBuf),
     /// Build (or continue) the atlas of a folder, into a folder of its own (default: one
@@ -113,6 +157,42 @@ pub enum Action {
     LoadCrops(CropKey),
     /// Analyse one of the atlas' images.
     AnalyseAtlasImage(String),
+    /// Pin the analysis on screen as side A of a comparison: the next image, or the same
+    /// image under other weights, is side B.
+    Pin,
+    /// Forget the pinned analysis.
+    Unpin,
+    /// Open a comparison report (two models over a folder).
+    OpenReport(PathBuf),
+    /// Compare the current weights (A) with `weights_b` over the images of `root`, on the
+    /// worker; the report goes to `out` (default: one under the data home per folder and
+    /// models).
+    BuildReport {
+        /// The collection.
+        root: PathBuf,
+        /// Model B.
+        weights_b: WeightsSource,
+        /// The report file.
+        out: Option<PathBuf>,
+    },
+    /// Stop the report build (the batches done are kept).
+    StopReportBuild,
+    /// Close the report.
+    CloseReport,
+    /// Show a layer and list its most changed channels (a click on the CKA strip).
+    ReportLayer(String),
+    /// Read the thumbnail of a report's top image.
+    LoadThumb(ThumbKey),
+    /// Open one of the report's images under both models side by side (model A pinned, model
+    /// B on screen) on one channel of one layer.
+    SideBySide {
+        /// The image, relative to the collection.
+        image: String,
+        /// Layer id.
+        layer: String,
+        /// Channel to inspect.
+        channel: usize,
+    },
     /// Dismiss the notice at this index.
     Dismiss(usize),
     /// Fault injection: the next network job fails as a lost GPU does.

@@ -62,12 +62,15 @@ impl FeaturescopeApp {
 
     /// The frame closure a headless harness (egui_kittest) drives: the app is made on the
     /// first frame, with timings and the machine's name hidden (snapshots do not depend on
-    /// them), then drawn each frame.
+    /// them) and no icon cache on disk, then drawn each frame.
     pub fn driven(launch: Launch) -> impl FnMut(&mut egui::Ui, &mut Option<Self>) {
         move |ui, app| {
             let app = app.get_or_insert_with(|| {
                 let mut app = Self::new(ui.ctx(), None, launch.clone());
-                app.core.state_mut().hide_machine_details = true;
+                let state = app.core.state_mut();
+                state.hide_machine_details = true;
+                // Icons are not read from or written to the person's data home by tests.
+                state.layer_views.icons.no_disk = true;
                 app
             });
             app.frame_ui(ui);

@@ -14,6 +14,7 @@ mod keys;
 pub mod launch;
 pub mod panel;
 pub mod panels;
+mod pictures;
 pub mod services;
 pub mod settings;
 mod startup;

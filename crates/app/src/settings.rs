@@ -154,6 +154,24 @@ impl Settings {
     /// which values): the view is prepared again. Tile size, the inspector's options and the
     /// file dialog choice do not.
     pub fn changes_view(&self, other: &Settings) -> bool {
+        self.view_key() != other.view_key()
+    }
+
+    /// What the tiles' look depends on, compared by [`Settings::changes_view`] (floats by bits).
+    #[allow(clippy::type_complexity)]
+    fn view_key(
+        &self,
+    ) -> (
+        Colormap,
+        Colormap,
+        NormMode,
+        u32,
+        u32,
+        Option<u32>,
+        SortKey,
+        bool,
+        bool,
+    ) {
         (
             self.colormap,
             self.pre_relu_colormap,
@@ -164,16 +182,6 @@ impl Settings {
             self.sort,
             self.hide_dead,
             self.pre_relu,
-        ) != (
-            other.colormap,
-            other.pre_relu_colormap,
-            other.norm,
-            other.fixed_lo.to_bits(),
-            other.fixed_hi.to_bits(),
-            other.clip_percentile.map(f32::to_bits),
-            other.sort,
-            other.hide_dead,
-            other.pre_relu,
         )
     }
 
@@ -190,6 +198,15 @@ impl Settings {
             },
             clip_percentile: self.clip_percentile,
             symmetric: self.colormap(pre_relu).is_diverging(),
+        }
+    }
+
+    /// The normalisation in words: `per tile`, `per layer`, `fixed 0..4`.
+    pub fn norm_name(&self) -> String {
+        match self.norm {
+            NormMode::PerTile => "per tile".into(),
+            NormMode::PerLayer => "per layer".into(),
+            NormMode::Fixed => format!("fixed {}..{}", self.fixed_lo, self.fixed_hi),
         }
     }
 

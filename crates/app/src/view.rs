@@ -43,6 +43,21 @@ impl LayerView {
     ) -> Option<Self> {
         let [_, c, h, w] = data.shape;
         let maps = LayerMaps::new(c, h, w, data.data.clone()).ok()?;
+        Some(Self::from_maps(
+            &data.id, maps, pre_relu, settings, version, scores,
+        ))
+    }
+
+    /// [`LayerView::new`] for maps already on hand (one side of a pinned pair).
+    pub fn from_maps(
+        id: &str,
+        maps: LayerMaps,
+        pre_relu: bool,
+        settings: &Settings,
+        version: u64,
+        scores: Option<&[f32]>,
+    ) -> Self {
+        let c = maps.channels;
         let stats = maps.stats();
         let norm_settings = settings.norm_settings(pre_relu);
         let norm = norm_settings.prepare(&maps);
@@ -67,8 +82,8 @@ impl LayerView {
                 },
             )
             .collect();
-        Some(Self {
-            id: data.id.clone(),
+        Self {
+            id: id.to_string(),
             pre_relu,
             maps,
             stats,
@@ -78,7 +93,23 @@ impl LayerView {
             dead,
             version,
             ranges,
-        })
+        }
+    }
+
+    /// The same view coloured with `ranges` (one per channel) and `colormap`: one side of a
+    /// pinned pair on the scale shared with the other, or their difference.
+    pub fn with_colors(mut self, ranges: Vec<ValueRange>, colormap: Colormap) -> Self {
+        if ranges.len() == self.maps.channels {
+            self.ranges = ranges;
+        }
+        self.colormap = colormap;
+        self
+    }
+
+    /// The same view in another channel order.
+    pub fn with_order(mut self, order: Vec<usize>) -> Self {
+        self.order = order;
+        self
     }
 
     /// The value range channel `c` is coloured with.

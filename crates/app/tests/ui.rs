@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use featurescope_app::action::{Action, Choose};
+use featurescope_app::action::{Action, Choose, Export};
 use featurescope_app::services::dialogs::DialogChoice;
 use featurescope_app::settings::Settings;
 use featurescope_app::state::{Entry, Inspector};
@@ -848,4 +848,164 @@ fn a_path_typed_into_the_built_in_browser_opens_with_the_open_button() {
         app(&h).analysis.as_ref().unwrap().source.name(),
         "typed.png"
     );
+}
+
+/// What the layer sees in this photo: hovering the crop names the channels that fire at the
+/// unit under the pointer (equal to the layer's own top values there), a click pins it; the
+/// dictionary, the neuron groups and the spatial attribution to the top class against another
+/// class, each computed off the UI thread.
+#[test]
+fn what_fires_here_groups_and_the_class_map() {
+    use featurescope_maps::dictionary::{position_at, top_channels};
+    let mut h = harness();
+    settle(&mut h);
+    // Icons only on request: the snapshots show the channels' maps, deterministically.
+    act(&mut h, Action::IconsInBackground(false));
+    act(&mut h, Action::Select(LayerRef::named("Mixed_5b")));
+    h.run();
+    let crop = "the network's input: hover or click for what fires here";
+    h.get_by_label(crop).hover();
+    h.run();
+    let probe = app(&h).layer_views.probe.expect("hovering sets the probe");
+    assert!(!probe.pinned);
+    let view = app(&h).view.as_ref().unwrap();
+    let [y, x] = position_at(&view.maps, probe.u, probe.v).unwrap();
+    assert_eq!(
+        [y, x],
+        [17, 17],
+        "the crop's centre is Mixed_5b's centre unit"
+    );
+    let fires = top_channels(&view.maps, y, x, 4).unwrap();
+    h.get_by_label_contains(&format!("What fires here: Mixed_5b at ({y}, {x})"));
+    for (c, v) in fires.channels.iter().zip(&fires.values) {
+        h.get_by_label(&format!("channel {c} · {v:.3}"));
+    }
+    h.get_by_label(crop).click();
+    h.run();
+    assert!(app(&h).layer_views.probe.unwrap().pinned);
+    h.get_by_label_contains("(pinned)");
+    h.snapshot("fires_here");
+
+    // The layer views, from the inspector's third row of tabs.
+    h.get_by_label("filter 0").click();
+    h.run();
+    h.get_by_label("Dictionary").click();
+    h.run();
+    h.get_by_label_contains("channels named");
+    h.snapshot("dictionary");
+    h.get_by_label("Neuron groups").click();
+    wait_for(&mut h, "neuron groups", |a| {
+        a.layer_views
+            .groups
+            .values()
+            .any(|e| matches!(e, Entry::Ready(..)))
+    });
+    h.get_by_label_contains("6 groups · relative error");
+    h.snapshot("groups");
+
+    let labels = app(&h)
+        .analysis
+        .as_ref()
+        .unwrap()
+        .activations
+        .head
+        .clone()
+        .unwrap();
+    let top = labels.top_k(2);
+    act(
+        &mut h,
+        Action::SpatialClasses(Some((top[0].0, Some(top[1].0)))),
+    );
+    h.get_by_label("Spatial attribution").click();
+    wait_for(&mut h, "spatial attribution", |a| {
+        a.layer_views
+            .spatial
+            .values()
+            .any(|e| matches!(e, Entry::Ready(..)))
+    });
+    h.get_by_label_contains("minus");
+    h.snapshot("class_map");
+}
+
+/// Feature-visualisation icons are made on the worker: one asked for (ComputeIcons) even with
+/// background icons off; with them on, the channels a view names (WantIcons) are queued and
+/// made one at a time while nothing else waits, and those named while they were off follow.
+/// Each is the channel's 96 px picture.
+#[test]
+fn icons_are_made_on_the_worker_on_request_and_in_the_background() {
+    let mut h = harness();
+    settle(&mut h);
+    act(&mut h, Action::IconsInBackground(false));
+    act(&mut h, Action::Select(LayerRef::named("Mixed_5b")));
+    h.run();
+    act(
+        &mut h,
+        Action::ComputeIcons {
+            layer: "Mixed_5b".into(),
+            channels: vec![90],
+        },
+    );
+    wait_for(&mut h, "the icon asked for", |a| {
+        a.layer_views.icons.get("Mixed_5b", 90).is_some()
+    });
+    let icon = app(&h).layer_views.icons.get("Mixed_5b", 90).unwrap();
+    assert_eq!(icon.dimensions(), (96, 96));
+    // Background off: a channel a view names is not made.
+    act(
+        &mut h,
+        Action::WantIcons {
+            layer: "Mixed_5b".into(),
+            channels: vec![9],
+        },
+    );
+    h.run();
+    assert!(app(&h).layer_views.icons.get("Mixed_5b", 9).is_none());
+    assert!(app(&h).layer_views.icons.running.is_none());
+    // Background on: the channel named while off and newly named ones are queued and made, one
+    // at a time.
+    act(&mut h, Action::IconsInBackground(true));
+    act(
+        &mut h,
+        Action::WantIcons {
+            layer: "Mixed_5b".into(),
+            channels: vec![34],
+        },
+    );
+    wait_for(&mut h, "the background icon", |a| {
+        a.layer_views.icons.get("Mixed_5b", 34).is_some()
+    });
+    assert_eq!(
+        app(&h)
+            .layer_views
+            .icons
+            .get("Mixed_5b", 34)
+            .unwrap()
+            .dimensions(),
+        (96, 96)
+    );
+    wait_for(&mut h, "the icon named while off", |a| {
+        a.layer_views.icons.get("Mixed_5b", 9).is_some()
+    });
+}
+
+/// The dictionary exports as a PNG: every position of the layer a cell, as the view draws it.
+#[test]
+fn the_dictionary_exports_as_png() {
+    let mut h = harness_with(false);
+    settle(&mut h);
+    let dir = tempfile::tempdir().unwrap();
+    set(&mut h, |s| {
+        s.file_dialog = DialogChoice::BuiltIn;
+        s.recent = vec![dir.path().join("photo.png")];
+    });
+    act(&mut h, Action::Select(LayerRef::named("Mixed_6e")));
+    h.run();
+    act(&mut h, Action::Choose(Choose::ExportTo(Export::Dictionary)));
+    h.run();
+    h.get_by_label("Save").click();
+    h.run();
+    wait_notice(&mut h, "saved ");
+    let img = image::open(dir.path().join("Mixed_6e_dictionary.png")).unwrap();
+    let cell = featurescope_app::services::layer_views::dictionary_cell_px(17);
+    assert_eq!((img.width(), img.height()), (17 * cell, 17 * cell));
 }

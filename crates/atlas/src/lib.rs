@@ -209,8 +209,9 @@ pub struct BuildSummary {
     pub stopped: bool,
 }
 
-/// Decoded images, produced by a pool of threads while the network runs.
-fn decoders(root: &Path, todo: Vec<String>) -> Receiver<(String, Result<InputImage, String>)> {
+/// Decoded images, produced by a pool of threads while the network runs (in about the order
+/// of `todo`; each with its path, or the reason it is not an image).
+pub fn decoders(root: &Path, todo: Vec<String>) -> Receiver<(String, Result<InputImage, String>)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .saturating_sub(1)

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::commands::{atlas, attribute, bench, classes, dump, install, layers, render, visualize};
+use crate::commands::{
+    atlas, attribute, bench, classes, compare, dictionary, dump, groups, install, layers, render,
+    spatial, visualize,
+};
 use crate::common::{Backend, overwrite_from, started, weights_help};
 
 /// See what a convolutional network sees: every layer of Inception-V3, every filter.
@@ -56,6 +59,9 @@ enum Command {
     /// Per class of a folder of your images: which channels the model uses (counts,
     /// attributions) and how they feed each other (a graph); `classes show`, `classes merge`.
     Classes(classes::ClassesArgs),
+    /// Two images or two weights at one layer on one scale (a figure), or two models over a
+    /// folder: which layers changed (CKA) and which filters (`compare show`, `compare merge`).
+    Compare(compare::CompareArgs),
     /// Print the layer tree: ids, Keras aliases, output shapes, the 48-deep path marked (*).
     Layers(layers::LayersArgs),
     /// Write every tapped layer as `<layer id>.npy` (float32, NCHW), plus `head.npy`.
@@ -67,6 +73,15 @@ enum Command {
     Attribute(attribute::AttributeArgs),
     /// Feature visualisation: optimise an image that drives one filter as hard as it can.
     Visualize(visualize::VisualizeArgs),
+    /// The semantic dictionary of a layer on a photo: at every position the k channels that
+    /// fire most, drawn over the photo.
+    Dictionary(dictionary::DictionaryArgs),
+    /// Neuron groups of a layer on a photo: its activations factorised into k groups (NMF),
+    /// each a mask over the photo and a weighting of the channels.
+    Groups(groups::GroupsArgs),
+    /// Spatial attribution to a class at a layer: where the positions push the class logit
+    /// (activation × gradient, summed over channels); two classes: their difference.
+    Spatial(spatial::SpatialArgs),
     /// Time the forward pass with all taps read back to host memory (or, with --soak, run a
     /// long session and print its memory curve).
     Bench(bench::BenchArgs),
@@ -89,11 +104,15 @@ pub fn run(args: Args) -> Result<()> {
         Some(Command::Uninstall) => install::uninstall(),
         Some(Command::Atlas(a)) => atlas::run(a, overwrite),
         Some(Command::Classes(a)) => classes::run(a, overwrite),
+        Some(Command::Compare(a)) => compare::run(a, overwrite),
         Some(Command::Layers(a)) => layers::run(&a),
         Some(Command::Dump(a)) => dump::run(&a, overwrite),
         Some(Command::Render(a)) => render::run(&a, overwrite),
         Some(Command::Attribute(a)) => attribute::run(&a, overwrite),
         Some(Command::Visualize(a)) => visualize::run(&a, overwrite),
+        Some(Command::Dictionary(a)) => dictionary::run(&a, overwrite),
+        Some(Command::Groups(a)) => groups::run(&a, overwrite),
+        Some(Command::Spatial(a)) => spatial::run(&a, overwrite),
         Some(Command::Bench(a)) => bench::run(a),
     }
 }

@@ -1,6 +1,6 @@
 //! `featurescope`: with no arguments, the desktop viewer; with a subcommand, a headless tool
-//! (`layers`, `dump`, `render`, `attribute`, `visualize`, `bench`, `atlas`, `install`,
-//! `uninstall`).
+//! (`layers`, `dump`, `render`, `attribute`, `visualize`, `dictionary`, `groups`, `spatial`,
+//! `bench`, `atlas`, `compare`, `install`, `uninstall`).
 
 mod cli;
 mod commands;

@@ -72,6 +72,9 @@ pub enum MapsError {
         /// What is wrong with it.
         message: String,
     },
+    /// Neuron groups that cannot be computed (a bad group count, negative values).
+    #[error("neuron groups: {0}")]
+    Groups(String),
     /// An atlas operation that cannot be done (unknown layer, wrong shape, incompatible merge, ...).
     #[error("atlas: {0}")]
     Atlas(String),
@@ -89,6 +92,17 @@ pub enum MapsError {
     /// A class-summary file that is malformed, inconsistent or too large.
     #[error("invalid class summary {}: {message}", path.display())]
     ClassesFile {
+        /// The file involved.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A model comparison that cannot be done (wrong shapes, incompatible merge, ...).
+    #[error("compare: {0}")]
+    Compare(String),
+    /// A comparison report file that is malformed, inconsistent or too large.
+    #[error("invalid comparison report {}: {message}", path.display())]
+    CompareFile {
         /// The file involved.
         path: PathBuf,
         /// What is wrong with it.

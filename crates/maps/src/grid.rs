@@ -286,7 +286,14 @@ fn draw_label(
 
 /// Copies a colourised `w x h` map into the `tile x tile` cell at `origin`, scaled (nearest)
 /// to fit while keeping its aspect ratio, centred on a neutral cell background.
-fn draw_tile(img: &mut RgbaImage, origin: (u32, u32), tile: u32, w: usize, h: usize, rgba: &[u8]) {
+pub(crate) fn draw_tile(
+    img: &mut RgbaImage,
+    origin: (u32, u32),
+    tile: u32,
+    w: usize,
+    h: usize,
+    rgba: &[u8],
+) {
     let (x, y) = origin;
     fill_rect(img, x, y, tile, tile, CELL_BG);
     if w == 0 || h == 0 || rgba.len() < w * h * 4 {
@@ -366,7 +373,7 @@ fn draw_legend(img: &mut RgbaImage, top: u32, cmap: Colormap, range: Option<Valu
 }
 
 /// Short human-readable number: plain with up to 3 decimals, or scientific when tiny or huge.
-fn fmt_num(v: f32) -> String {
+pub(crate) fn fmt_num(v: f32) -> String {
     if v == 0.0 {
         return "0".into();
     }

@@ -16,19 +16,28 @@ pub enum SortKey {
     /// How selective the filter is across a collection of images (an atlas' z-score of the
     /// best image's maximum), descending: scores from outside the layer's own values.
     Selectivity,
+    /// How much the filter differs between two analyses of the layer (`‖A − B‖₂` of a pinned
+    /// pair, [`crate::pair::DiffScore::L2`]), descending: scores from outside the layer.
+    DiffL2,
+    /// How much the filter's maximum moved between two analyses (`|max A − max B|`,
+    /// [`crate::pair::DiffScore::MaxChange`]), descending: scores from outside the layer.
+    DiffMax,
 }
 
 impl SortKey {
     /// Every key, in menu order.
-    pub const ALL: [SortKey; 5] = [
+    pub const ALL: [SortKey; 7] = [
         SortKey::Index,
         SortKey::Max,
         SortKey::Mean,
         SortKey::ActiveFraction,
         SortKey::Selectivity,
+        SortKey::DiffL2,
+        SortKey::DiffMax,
     ];
 
-    /// Lowercase name: `"index"`, `"max"`, `"mean"`, `"active"`, `"selectivity"`.
+    /// Lowercase name: `"index"`, `"max"`, `"mean"`, `"active"`, `"selectivity"`,
+    /// `"difference"`, `"max change"`.
     pub fn name(self) -> &'static str {
         match self {
             SortKey::Index => "index",
@@ -36,13 +45,24 @@ impl SortKey {
             SortKey::Mean => "mean",
             SortKey::ActiveFraction => "active",
             SortKey::Selectivity => "selectivity",
+            SortKey::DiffL2 => "difference",
+            SortKey::DiffMax => "max change",
         }
     }
 
     /// Whether the key sorts by scores from outside the layer's values ([`tile_order`]'s
     /// `scores`), rather than by the channels' own statistics.
     pub fn needs_scores(self) -> bool {
-        self == SortKey::Selectivity
+        matches!(
+            self,
+            SortKey::Selectivity | SortKey::DiffL2 | SortKey::DiffMax
+        )
+    }
+
+    /// Whether the key sorts by the difference of a pinned pair (its scores come from
+    /// [`crate::pair::LayerPair::scores`]).
+    pub fn needs_pair(self) -> bool {
+        matches!(self, SortKey::DiffL2 | SortKey::DiffMax)
     }
 
     /// Parses a name case-insensitively; also accepts `"channel"`, `"active-fraction"`,
@@ -51,6 +71,8 @@ impl SortKey {
         let s = s.trim().to_ascii_lowercase();
         match s.as_str() {
             "channel" | "idx" => Some(SortKey::Index),
+            "diff" | "diff-l2" | "l2" => Some(SortKey::DiffL2),
+            "diff-max" | "max-change" => Some(SortKey::DiffMax),
             "active-fraction" | "active_fraction" | "activefraction" => {
                 Some(SortKey::ActiveFraction)
             }
@@ -60,7 +82,7 @@ impl SortKey {
 
     fn value(self, s: &ChannelStats) -> f32 {
         match self {
-            SortKey::Index | SortKey::Selectivity => 0.0,
+            SortKey::Index | SortKey::Selectivity | SortKey::DiffL2 | SortKey::DiffMax => 0.0,
             SortKey::Max => s.max,
             SortKey::Mean => s.mean,
             SortKey::ActiveFraction => s.active_fraction,

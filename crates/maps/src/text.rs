@@ -71,6 +71,42 @@ pub(crate) fn draw_text(
     }
 }
 
+/// [`draw_text`] with every glyph pixel drawn as a `scale x scale` square (high-DPI figures).
+pub(crate) fn draw_text_scaled(
+    img: &mut RgbaImage,
+    origin: (u32, u32),
+    s: &str,
+    rgb: [u8; 3],
+    scale: u32,
+) {
+    let scale = scale.max(1);
+    let (iw, ih) = img.dimensions();
+    for (i, ch) in s.chars().enumerate() {
+        let code = if ch.is_ascii() {
+            ch as usize
+        } else {
+            '?' as usize
+        };
+        let Some(glyph) = font8x8::legacy::BASIC_LEGACY.get(code) else {
+            continue;
+        };
+        let gx = origin.0.saturating_add(GLYPH * scale * i as u32);
+        for (row, bits) in glyph.iter().enumerate() {
+            for bit in 0..GLYPH {
+                if bits & (1 << bit) == 0 {
+                    continue;
+                }
+                let (px, py) = (gx + bit * scale, origin.1 + row as u32 * scale);
+                for (dx, dy) in (0..scale).flat_map(|dx| (0..scale).map(move |dy| (dx, dy))) {
+                    if px + dx < iw && py + dy < ih {
+                        img.put_pixel(px + dx, py + dy, Rgba([rgb[0], rgb[1], rgb[2], 255]));
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

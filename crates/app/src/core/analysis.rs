@@ -23,6 +23,9 @@ impl Core {
             state.settings.remember(p.clone());
         }
         let image = source.name();
+        if let Some((_, cancel)) = &state.layer_views.icons.running {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let job = Job::Analyse {
             generation: state.generation,
             source,
@@ -93,6 +96,7 @@ impl Core {
         let id = state.selected.id();
         let Some(analysis) = &state.analysis else {
             state.view = None;
+            state.pair = None;
             return;
         };
         let generation = analysis.generation;
@@ -120,6 +124,7 @@ impl Core {
         } else if state.view.is_none() && on_device {
             self.read_layer(generation);
         }
+        self.rebuild_pair();
         self.state.last_view_ms = t.elapsed().as_secs_f64() * 1e3;
     }
 
@@ -165,8 +170,11 @@ impl Core {
         if analysis.generation == state.generation {
             state.progress = None;
         }
+        let mut keep = state.explained_analyses();
+        keep[0] = (analysis.generation, state.weights_serial);
+        state.explain.retain(&keep);
         state
-            .explain
+            .layer_views
             .retain(analysis.generation, state.weights_serial);
         self.name_classes(&mut analysis);
         let state = &mut self.state;

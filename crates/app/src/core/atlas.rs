@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use featurescope_atlas::{BuildOptions, BuildSummary, Rank};
 use featurescope_maps::atlas::{AtlasHit, input_image_path};
@@ -45,12 +44,7 @@ impl Core {
         };
         match self.worker.send(job) {
             Ok(()) => {
-                self.state.atlas_build = Some(AtlasBuild {
-                    done: 0,
-                    total: 0,
-                    stop,
-                    started: Instant::now(),
-                });
+                self.state.atlas_build = Some(AtlasBuild::new(stop));
             }
             Err(e) => self.state.notify_error(e),
         }

@@ -5,7 +5,7 @@ use featurescope_net::WeightsSource;
 use super::Core;
 use crate::services::tasks::TaskResult;
 use crate::services::worker::{Event, ImageSource, Job};
-use crate::state::LoadedWeights;
+use crate::state::{Entry, LoadedWeights};
 
 impl Core {
     /// Apply everything that arrived from the worker and the tasks since the last call.
@@ -16,6 +16,7 @@ impl Core {
         for result in self.tasks.poll() {
             self.task_result(result);
         }
+        self.feed_icons();
     }
 
     fn event(&mut self, event: Event) {
@@ -62,6 +63,15 @@ impl Core {
                 state.visual.progress(&key, done, total);
             }
             Event::Visualized { key, result } => state.visual.finished(key, result),
+            Event::Spatial { key, result } => {
+                if let Some(e) = state.layer_views.spatial.get_mut(&key) {
+                    *e = match result {
+                        Ok(s) => Entry::Ready(s),
+                        Err(m) => Entry::Failed(m),
+                    };
+                }
+            }
+            Event::Icon { key, result } => self.icon_done(key, result),
             Event::AtlasProgress { done, total } => self.atlas_progress(done, total),
             Event::AtlasBuilt(result) => self.atlas_built(result),
             Event::LayerRead {
@@ -70,6 +80,9 @@ impl Core {
                 result,
             } => self.layer_read(generation, &layer, result),
             Event::PreRelu { generation, data } => self.pre_relu_arrived(generation, data),
+            Event::Pinned(result) => self.pinned_arrived(result),
+            Event::ReportProgress { done, total } => self.report_progress(done, total),
+            Event::ReportBuilt(result) => self.report_built(result),
         }
     }
 
@@ -83,9 +96,16 @@ impl Core {
         ));
         state.weights = Some(weights);
         state.weights_serial += 1;
-        let generation = state.analysis.as_ref().map_or(0, |a| a.generation);
-        state.explain.retain(generation, state.weights_serial);
+        let keep = state.explained_analyses();
+        state.explain.retain(&keep);
         state.visual.retain(state.weights_serial);
+        let generation = state.analysis.as_ref().map_or(0, |a| a.generation);
+        state.layer_views.retain(generation, state.weights_serial);
+        let dir = state
+            .weights
+            .as_ref()
+            .and_then(|w| crate::services::icons::icon_dir(&w.info));
+        state.layer_views.new_weights(dir);
     }
 
     /// An analysis (or a pre-ReLU pass for it) failed; the previous image stays on screen.
@@ -120,6 +140,22 @@ impl Core {
             TaskResult::AtlasFolder(p) => self.build_atlas(p, None),
             TaskResult::AtlasLoaded(r) => self.atlas_loaded(r),
             TaskResult::AtlasCrops { key, crops } => self.crops_loaded(key, crops),
+            TaskResult::Groups { key, result } => {
+                if let Some(e) = self.state.layer_views.groups.get_mut(&key) {
+                    *e = match result {
+                        Ok(g) => Entry::Ready(g),
+                        Err(m) => Entry::Failed(m),
+                    };
+                }
+            }
+            TaskResult::IconsRead { layer, found } => self.icons_read(layer, found),
+            TaskResult::OpenReport(p) => self.tasks.load_report(p),
+            TaskResult::ReportFolder(root) => self.report_folder_chosen(root),
+            TaskResult::ReportWeights(root, weights) => {
+                self.build_report(root, WeightsSource::File(weights), None);
+            }
+            TaskResult::ReportLoaded(r) => self.report_loaded(r),
+            TaskResult::Thumb { key, result } => self.thumb_loaded(key, result),
         }
     }
 }

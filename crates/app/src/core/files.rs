@@ -22,6 +22,8 @@ impl Core {
             Choose::ClassNames => FileRequest::OpenLabels,
             Choose::Atlas => FileRequest::OpenAtlas,
             Choose::AtlasFolder => FileRequest::AtlasFolder,
+            Choose::Report => FileRequest::OpenReport,
+            Choose::ReportFolder => FileRequest::ReportFolder,
             Choose::ExportTo(export) => match self.export_request(export) {
                 Some(r) => r,
                 None => return self.state.notify_error("nothing to export yet"),
@@ -100,7 +102,19 @@ impl Core {
             FileRequest::Export { write, .. } => self.tasks.write_export(path, write),
             FileRequest::OpenAtlas => self.tasks.load_atlas(path),
             FileRequest::AtlasFolder => self.build_atlas(path, None),
+            FileRequest::OpenReport => self.tasks.load_report(path),
+            FileRequest::ReportFolder => self.report_folder_chosen(path),
+            FileRequest::ReportWeights { root } => {
+                self.build_report(root, WeightsSource::File(path), None);
+            }
         }
+    }
+
+    /// The folder to compare over was chosen: now model B's weights.
+    pub(super) fn report_folder_chosen(&mut self, root: PathBuf) {
+        self.state
+            .notify("now choose model B's weights (model A: the weights loaded now)");
+        self.request_file(FileRequest::ReportWeights { root });
     }
 
     /// The request that saves `export` of the view on screen (None without a view).
@@ -125,6 +139,18 @@ impl Core {
                 "png",
                 tile_writer(view, c),
             ),
+            Export::Dictionary => (
+                "Export dictionary",
+                format!("{}_dictionary.png", view.id),
+                "png",
+                self.dictionary_writer(view)?,
+            ),
+            Export::Figure => (
+                "Export comparison figure",
+                format!("{}_compare.png", view.id),
+                "png",
+                self.figure_writer()?,
+            ),
         };
         Some(FileRequest::Export {
             title,
@@ -132,6 +158,25 @@ impl Core {
             extension,
             write,
         })
+    }
+
+    /// Writes the dictionary figure: each channel as its icon when at hand, else as a colour of its
+    /// own (as `featurescope dictionary` draws it).
+    fn dictionary_writer(&self, view: &LayerView) -> Option<ExportWrite> {
+        let photo = self.state.analysis.as_ref()?.input.crop.clone();
+        let maps = view.maps.clone();
+        let k = self.state.layer_views.k;
+        let icons: std::collections::HashMap<usize, std::sync::Arc<image::RgbImage>> = (0..maps
+            .channels)
+            .filter_map(|c| {
+                let icon = self.state.layer_views.icons.get(&view.id, c)?;
+                Some((c, icon.clone()))
+            })
+            .collect();
+        Some(Box::new(move |path| {
+            let img = crate::services::layer_views::dictionary_figure(&maps, k, &photo, &icons);
+            save_image(path, &img.into(), Overwrite::Replace).map_err(|e| e.to_string())
+        }))
     }
 
     /// Writes the grid as the tiles show it: colormap, normalisation, order, tile size.

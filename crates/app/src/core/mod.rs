@@ -4,8 +4,10 @@
 
 mod analysis;
 mod atlas;
+mod compare;
 mod events;
 mod files;
+mod layer_views;
 mod results;
 
 use std::sync::Arc;
@@ -104,6 +106,18 @@ impl Core {
             }
             Action::Visualize(key) => self.visualize(key),
             Action::Cancel(what) => self.cancel(&what),
+            Action::Probe(p) => self.probe(p),
+            Action::DictionaryK(k) => self.state.layer_views.k = k.clamp(1, 16),
+            Action::GroupsSettings { k, iters } => {
+                let views = &mut self.state.layer_views;
+                (views.groups_k, views.groups_iters) = (k.clamp(1, 16), iters.clamp(1, 2000));
+            }
+            Action::Groups(key) => self.groups(key),
+            Action::SpatialClasses(c) => self.state.layer_views.classes = c,
+            Action::Spatial(key) => self.spatial(key),
+            Action::WantIcons { layer, channels } => self.want_icons(layer, channels),
+            Action::ComputeIcons { layer, channels } => self.compute_icons(layer, channels),
+            Action::IconsInBackground(on) => self.icons_in_background(on),
             Action::OpenAtlas(path) => self.tasks.load_atlas(path),
             Action::BuildAtlas { root, out } => self.build_atlas(root, out),
             Action::StopAtlasBuild => self.stop_atlas_build(),
@@ -116,6 +130,31 @@ impl Core {
                 }
             }
             Action::SimulateDeviceLoss => self.send(Job::SimulateDeviceLoss),
+            action => self.apply_compare(action),
+        }
+    }
+
+    /// The comparing actions: pin, reports, side by side.
+    fn apply_compare(&mut self, action: Action) {
+        match action {
+            Action::Pin => self.pin(),
+            Action::Unpin => self.unpin(),
+            Action::OpenReport(path) => self.tasks.load_report(path),
+            Action::BuildReport {
+                root,
+                weights_b,
+                out,
+            } => self.build_report(root, weights_b, out),
+            Action::StopReportBuild => self.stop_report_build(),
+            Action::CloseReport => self.state.report = None,
+            Action::ReportLayer(layer) => self.report_layer(layer),
+            Action::LoadThumb(key) => self.load_thumb(key),
+            Action::SideBySide {
+                image,
+                layer,
+                channel,
+            } => self.side_by_side(&image, &layer, channel),
+            _ => {}
         }
     }
 
@@ -123,6 +162,24 @@ impl Core {
     fn send(&mut self, job: Job) {
         if let Err(e) = self.worker.send(job) {
             self.state.notify_error(e);
+        }
+    }
+
+    fn icons_in_background(&mut self, on: bool) {
+        let icons = &mut self.state.layer_views.icons;
+        icons.background_off = !on;
+        if on {
+            let not_made: Vec<(String, usize)> = icons
+                .images
+                .iter()
+                .filter(|(_, e)| {
+                    matches!(e, crate::state::Entry::Failed(m) if m == layer_views::ICON_NOT_MADE)
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for (layer, c) in not_made {
+                self.compute_icons(layer, vec![c]);
+            }
         }
     }
 

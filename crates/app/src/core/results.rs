@@ -15,6 +15,7 @@ impl Core {
             return;
         }
         let cancel = explain.start(key.clone());
+        self.pause_icons();
         let job = Job::Explain {
             key: key.clone(),
             cancel,
@@ -35,6 +36,7 @@ impl Core {
             return;
         }
         let cancel = visual.start(key.clone());
+        self.pause_icons();
         let job = Job::Visualize {
             key: key.clone(),
             cancel,

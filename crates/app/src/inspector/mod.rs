@@ -3,9 +3,13 @@
 //! its view there (a test fails when one is missing).
 
 pub mod atlas;
+pub mod dictionary;
 pub mod explain;
+pub mod groups;
 pub mod map;
 pub mod overlay;
+pub mod pair;
+pub mod spatial;
 pub mod visualize;
 
 use egui::RichText;
@@ -33,6 +37,8 @@ pub enum Row {
     Look,
     /// What drives the filter: the attribution methods, feature visualisation.
     Explain,
+    /// The whole layer on this photo: the dictionary, neuron groups, spatial attribution.
+    Layer,
 }
 
 /// One view of the inspected filter.
@@ -55,6 +61,7 @@ pub trait InspectorView {
 pub fn views() -> Vec<Box<dyn InspectorView>> {
     vec![
         Box::new(map::MapView::default()),
+        Box::new(pair::PairView::default()),
         Box::new(overlay::OverlayView::default()),
         Box::new(atlas::AtlasView::default()),
         explain::view(&explain::saliency::SaliencyView),
@@ -65,6 +72,9 @@ pub fn views() -> Vec<Box<dyn InspectorView>> {
         explain::view(&explain::gradcam::GradCamView),
         explain::view(&explain::guided_gradcam::GuidedGradCamView),
         Box::new(visualize::VisualizeView::default()),
+        Box::new(dictionary::DictionaryView::default()),
+        Box::new(groups::GroupsView::default()),
+        Box::new(spatial::SpatialView::default()),
     ]
 }
 
@@ -182,6 +192,10 @@ impl InspectorWindow {
             ui.label(RichText::new("explain:").weak());
             self.row_ui(ui, Row::Explain, filter.state, inspector, actions);
         });
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new("the layer on this photo:").weak());
+            self.row_ui(ui, Row::Layer, filter.state, inspector, actions);
+        });
     }
 }
 
@@ -236,6 +250,34 @@ fn stats_ui(ui: &mut egui::Ui, filter: &Filter<'_>) {
         ))
         .monospace(),
     );
+}
+
+/// A layer view's result: asked for (the action `ask`) when there is none yet, a spinner with
+/// `waiting` while it is computed, the error when it failed, else drawn by `ready`.
+pub(crate) fn entry_ui<T>(
+    ui: &mut egui::Ui,
+    entry: Option<&crate::state::Entry<T>>,
+    (waiting, ask): (&str, Action),
+    actions: &mut Vec<Action>,
+    ready: impl FnOnce(&mut egui::Ui, &T, &mut Vec<Action>),
+) {
+    use crate::state::Entry;
+    match entry {
+        None => {
+            actions.push(ask);
+            ui.spinner();
+        }
+        Some(Entry::Pending { .. }) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(waiting);
+            });
+        }
+        Some(Entry::Failed(e)) => {
+            ui.colored_label(ui.visuals().error_fg_color, e.as_str());
+        }
+        Some(Entry::Ready(drawn)) => ready(ui, drawn, actions),
+    }
 }
 
 #[cfg(test)]

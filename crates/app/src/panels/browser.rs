@@ -79,7 +79,7 @@ impl Open {
             FileRequest::Export { default_name, .. } => {
                 FileDialog::save_file().default_filename(default_name.clone())
             }
-            FileRequest::AtlasFolder => FileDialog::select_folder(),
+            r if r.is_folder() => FileDialog::select_folder(),
             _ => FileDialog::open_file(),
         };
         let (_, exts) = r.filter();

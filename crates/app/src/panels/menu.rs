@@ -111,6 +111,8 @@ fn file_menu(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
         build,
     );
     ui.separator();
+    compare_items(ui, state, actions);
+    ui.separator();
     let has_view = state.view.is_some();
     let grid = Action::Choose(Choose::ExportTo(Export::Grid));
     item(ui, actions, "Export grid as PNG…", has_view, "", grid);
@@ -122,6 +124,50 @@ fn file_menu(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
     if ui.button("Quit").clicked() {
         ui.send_viewport_cmd(egui::ViewportCommand::Close);
     }
+}
+
+/// Pinning, comparison reports and the comparison figure.
+fn compare_items(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
+    match state.pinned {
+        None => {
+            let hover = "Keep this analysis as A: the next image, or the same image under other \
+                         weights, is B, shown beside it on one colour scale";
+            item(
+                ui,
+                actions,
+                "Pin analysis as A",
+                state.analysis.is_some(),
+                hover,
+                Action::Pin,
+            );
+        }
+        Some(_) => item(ui, actions, "Unpin A", true, "", Action::Unpin),
+    }
+    let figure = Action::Choose(Choose::ExportTo(Export::Figure));
+    let hover = "Both inputs, the layer's tiles of both and the difference, labels and colour \
+                 bars (PNG at 2x)";
+    item(
+        ui,
+        actions,
+        "Export comparison figure…",
+        state.pair.is_some(),
+        hover,
+        figure,
+    );
+    let open = Action::Choose(Choose::Report);
+    item(ui, actions, "Open comparison report…", true, "", open);
+    let hover = "Which layers and filters differ between the loaded weights (A) and other \
+                 weights (B) over a folder of images: CKA per layer beside the tree";
+    let build = Action::Choose(Choose::ReportFolder);
+    let idle = state.report_build.is_none();
+    item(
+        ui,
+        actions,
+        "Compare models over a folder…",
+        idle,
+        hover,
+        build,
+    );
 }
 
 fn dialog_choice_ui(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {

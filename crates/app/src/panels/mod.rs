@@ -3,6 +3,7 @@
 
 mod atlas;
 mod browser;
+mod cka;
 mod drop_hint;
 mod input;
 mod menu;
@@ -20,6 +21,7 @@ pub fn all() -> Vec<Box<dyn Panel>> {
         Box::new(menu::Menu),
         Box::new(status::Status),
         Box::new(tree::Tree::default()),
+        Box::new(cka::CkaStrip::default()),
         Box::new(input::Input::default()),
         Box::new(atlas::AtlasPanel::default()),
         Box::new(notices::Notices),

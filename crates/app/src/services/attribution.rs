@@ -65,6 +65,23 @@ impl ExplainKey {
         }
     }
 
+    /// Whether `other` is the same explanation on any image and weights (a sanity check of it
+    /// included): target, method and the options it reads.
+    pub fn same_view(&self, other: &Self) -> bool {
+        self.target == other.target
+            && self.method == other.method
+            && self.option_fields() == other.option_fields()
+    }
+
+    /// The same explanation of another analysis (the pinned one).
+    pub fn of(&self, generation: u64, weights: u64) -> Self {
+        Self {
+            generation,
+            weights,
+            ..self.clone()
+        }
+    }
+
     /// The option fields, with the float compared by its bits (a key must equal itself).
     fn option_fields(&self) -> (usize, u32, usize, Baseline, Option<&str>, u64, usize) {
         let o = &self.options;

@@ -46,6 +46,15 @@ pub enum FileRequest {
     OpenAtlas,
     /// The folder of images to build an atlas from.
     AtlasFolder,
+    /// A comparison report to open.
+    OpenReport,
+    /// The folder of images to compare two models over.
+    ReportFolder,
+    /// Model B's weights for comparing over `root`.
+    ReportWeights {
+        /// The folder chosen first.
+        root: PathBuf,
+    },
     /// Where to save an export.
     Export {
         /// Dialog title.
@@ -74,6 +83,9 @@ impl FileRequest {
             Self::OpenLabels => "Open class names",
             Self::OpenAtlas => "Open atlas (atlas.json)",
             Self::AtlasFolder => "Build atlas from folder",
+            Self::OpenReport => "Open comparison report (.json)",
+            Self::ReportFolder => "Compare two models over a folder: the images",
+            Self::ReportWeights { .. } => "Compare two models over a folder: model B's weights",
             Self::Export { title, .. } => title,
         }
     }
@@ -85,9 +97,16 @@ impl FileRequest {
             Self::OpenWeights => ("Weights", featurescope_net::weights::extensions()),
             Self::OpenLabels => ("Class names", vec!["txt", "json"]),
             Self::OpenAtlas => ("Atlas", vec!["json"]),
-            Self::AtlasFolder => ("Folders", Vec::new()),
+            Self::AtlasFolder | Self::ReportFolder => ("Folders", Vec::new()),
+            Self::OpenReport => ("Comparison report", vec!["json"]),
+            Self::ReportWeights { .. } => ("Weights", featurescope_net::weights::extensions()),
             Self::Export { extension, .. } => (extension, vec![extension]),
         }
+    }
+
+    /// Whether it asks for a folder.
+    pub fn is_folder(&self) -> bool {
+        matches!(self, Self::AtlasFolder | Self::ReportFolder)
     }
 
     /// Whether `path` is a file this request accepts (by extension, case-insensitively).

@@ -29,3 +29,17 @@ pub fn default_atlas_dir(root: &Path) -> PathBuf {
     data.join("featurescope/atlases")
         .join(format!("{name}-{hash:016x}"))
 }
+
+/// Where the app keeps a report it builds: `<data home>/featurescope/comparisons/<folder>-<hash
+/// of its path and the two models>.json`, one per folder and pair of models (continued when
+/// built again).
+pub fn default_report_path(root: &Path, models: &str) -> PathBuf {
+    let data = data_home().unwrap_or_else(std::env::temp_dir);
+    let name = root
+        .file_name()
+        .map_or_else(|| "images".into(), |n| n.to_string_lossy().into_owned());
+    let mut key = root.as_os_str().as_encoded_bytes().to_vec();
+    key.extend_from_slice(models.as_bytes());
+    data.join("featurescope/comparisons")
+        .join(format!("{name}-{:016x}.json", fnv1a64(&key)))
+}

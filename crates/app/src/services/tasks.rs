@@ -11,8 +11,12 @@ use featurescope_atlas::{FilterAtlas, Rank};
 use featurescope_maps::atlas::{Atlas, AtlasHit, crop_image, input_image_path};
 use image::{DynamicImage, RgbImage, RgbaImage};
 
+use featurescope_maps::compare::Report;
+
 use super::dialogs::{ExportWrite, FileRequest, NATIVE_MIN_LIFETIME};
+use super::layer_views::{GroupsDrawn, GroupsKey};
 use super::worker::ImageSource;
+use featurescope_maps::LayerMaps;
 
 /// Side of a crop thumbnail in pixels (crops are scaled to it, nearest-neighbour when enlarged).
 pub const THUMB_PX: u32 = 96;
@@ -26,6 +30,19 @@ pub struct CropKey {
     pub channel: usize,
     /// By the channel's maximum or its mean.
     pub rank: Rank,
+}
+
+/// One thumbnail of a report image: which image, cropped around which peak of which layer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ThumbKey {
+    /// Image path, relative to the collection.
+    pub image: String,
+    /// Layer id (for the receptive field).
+    pub layer: String,
+    /// Row of the channel's maximum.
+    pub y: u32,
+    /// Column of the channel's maximum.
+    pub x: u32,
 }
 
 /// An atlas read from disk.
@@ -84,6 +101,35 @@ pub enum TaskResult {
     AtlasFolder(PathBuf),
     /// An atlas read from disk.
     AtlasLoaded(Result<LoadedAtlas, String>),
+    /// Neuron groups of a layer, or why not.
+    Groups {
+        /// Which.
+        key: GroupsKey,
+        /// The groups, drawn.
+        result: Result<Arc<GroupsDrawn>, String>,
+    },
+    /// Icons read from the disk cache: per channel the image, or `None` when not made yet.
+    IconsRead {
+        /// Layer id.
+        layer: String,
+        /// By channel.
+        found: Vec<(usize, Option<Arc<RgbImage>>)>,
+    },
+    /// File → Open comparison report: the chosen file.
+    OpenReport(PathBuf),
+    /// File → Compare models over a folder: the folder (model B's weights are asked next).
+    ReportFolder(PathBuf),
+    /// The folder and model B's weights chosen: build the report.
+    ReportWeights(PathBuf, PathBuf),
+    /// A comparison report read from disk.
+    ReportLoaded(Result<(PathBuf, Arc<Report>), String>),
+    /// A thumbnail of a report image: the receptive-field crop around a channel's peak.
+    Thumb {
+        /// Which.
+        key: ThumbKey,
+        /// The thumbnail, or why not.
+        result: Result<RgbImage, String>,
+    },
     /// The crops of one filter's top images.
     AtlasCrops {
         /// Which list.
@@ -146,7 +192,7 @@ impl Tasks {
                 FileRequest::Export { default_name, .. } => {
                     d.set_file_name(default_name.clone()).save_file()
                 }
-                FileRequest::AtlasFolder => d.pick_folder(),
+                r if r.is_folder() => d.pick_folder(),
                 _ => d.add_filter("All files", &["*"]).pick_file(),
             };
             match picked {
@@ -206,10 +252,62 @@ impl Tasks {
         });
     }
 
+    /// Factorise a layer into neuron groups (a few hundred milliseconds at most: its own
+    /// thread, so the UI never waits).
+    pub fn factorise(&self, key: GroupsKey, maps: Arc<LayerMaps>, photo: Arc<RgbImage>) {
+        self.spawn(move || {
+            let result = super::layer_views::factorise_and_draw(&maps, &key, &photo).map(Arc::new);
+            TaskResult::Groups { key, result }
+        });
+    }
+
+    /// Read channels' icons from the disk cache (`None` for those not made yet).
+    pub fn read_icons(&self, dir: PathBuf, layer: String, channels: Vec<usize>) {
+        self.spawn(move || {
+            let found = channels
+                .into_iter()
+                .map(|c| (c, super::icons::cached(&dir, &layer, c).map(Arc::new)))
+                .collect();
+            TaskResult::IconsRead { layer, found }
+        });
+    }
+
+    /// Read a comparison report.
+    pub fn load_report(&self, path: PathBuf) {
+        self.spawn(move || {
+            TaskResult::ReportLoaded(
+                Report::load(&path)
+                    .map(|r| (path, Arc::new(r)))
+                    .map_err(|e| format!("cannot open the comparison: {e}")),
+            )
+        });
+    }
+
+    /// Read one report image from the collection and crop it around a channel's peak (the
+    /// unit's receptive field in the network's input).
+    pub fn load_thumb(&self, root: PathBuf, key: ThumbKey) {
+        self.spawn(move || {
+            let result = thumb(&root, &key);
+            TaskResult::Thumb { key, result }
+        });
+    }
+
     /// Read an image from the clipboard (pixels, or a copied image file).
     pub fn paste(&self) {
         self.spawn(|| TaskResult::Pasted(read_clipboard()));
     }
+}
+
+fn thumb(root: &Path, key: &ThumbKey) -> Result<RgbImage, String> {
+    let input = featurescope_net::preprocess::load_input(&root.join(&key.image))
+        .map_err(|e| e.to_string())?;
+    let specs = featurescope_atlas::layer_specs(Some(std::slice::from_ref(&key.layer)))
+        .map_err(|e| e.to_string())?;
+    let (_, _, rf) = specs.first().ok_or("no such layer")?;
+    Ok(crop_thumbnail(&crop_image(
+        &input.crop,
+        rf.crop(key.y, key.x),
+    )))
 }
 
 fn exported(path: &Path, write: ExportWrite) -> TaskResult {
@@ -225,6 +323,9 @@ fn chosen(request: FileRequest, path: PathBuf) -> TaskResult {
         FileRequest::Export { write, .. } => exported(&path, write),
         FileRequest::OpenAtlas => TaskResult::OpenAtlas(path),
         FileRequest::AtlasFolder => TaskResult::AtlasFolder(path),
+        FileRequest::OpenReport => TaskResult::OpenReport(path),
+        FileRequest::ReportFolder => TaskResult::ReportFolder(path),
+        FileRequest::ReportWeights { root } => TaskResult::ReportWeights(root, path),
     }
 }
 

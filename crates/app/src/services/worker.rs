@@ -17,6 +17,12 @@ use featurescope_net::{
 use image::{DynamicImage, RgbImage};
 
 use super::attribution::{ExplainKey, Explained, VisKey, Visualization};
+use super::icons::IconKey;
+use super::layer_views::{SpatialDrawn, SpatialKey};
+
+mod pin;
+
+pub use pin::PinnedAnalysis;
 
 /// Where an image comes from.
 #[derive(Clone, Debug)]
@@ -105,6 +111,23 @@ pub enum Job {
         /// Set to cancel.
         cancel: Arc<AtomicBool>,
     },
+    /// Spatial attribution to one or two classes at a layer, on the current image.
+    Spatial {
+        /// What.
+        key: SpatialKey,
+        /// Set to cancel.
+        cancel: Arc<AtomicBool>,
+    },
+    /// A channel's icon (a small feature visualisation), kept at `path` when given. The core
+    /// sends one at a time, when nothing else waits: background work.
+    Icon {
+        /// Which.
+        key: IconKey,
+        /// Where the cache keeps it.
+        path: Option<PathBuf>,
+        /// Set to cancel (the core does when a person asks for something).
+        cancel: Arc<AtomicBool>,
+    },
     /// Fault injection: the next job that uses the device fails as a lost GPU does (a panic
     /// inside burn's backend). Also armed at start by `FEATURESCOPE_SIMULATE_DEVICE_LOSS`.
     SimulateDeviceLoss,
@@ -113,6 +136,24 @@ pub enum Job {
         /// What to build.
         options: BuildOptions,
         /// Set to stop early (what was done is kept).
+        stop: Arc<AtomicBool>,
+    },
+    /// Pin the current analysis as side A of a comparison ([`Event::Pinned`]): on a GPU every
+    /// layer is read back first; its input stays for explanations, and its network too when
+    /// other weights are loaded.
+    Pin {
+        /// The analysis to pin (the current one).
+        generation: u64,
+    },
+    /// Forget the pinned analysis.
+    Unpin,
+    /// Compare the current weights (A) with other weights (B) over a folder: a report.
+    BuildReport {
+        /// What to build.
+        options: featurescope_compare::CompareOptions,
+        /// Model B.
+        weights_b: WeightsSource,
+        /// Set to stop early (the batches done are kept).
         stop: Arc<AtomicBool>,
     },
 }
@@ -126,6 +167,9 @@ fn job_uses_device(job: &Job) -> bool {
             | Job::PreRelu { .. }
             | Job::Explain { .. }
             | Job::Visualize { .. }
+            | Job::Spatial { .. }
+            | Job::Icon { .. }
+            | Job::Pin { .. }
     )
 }
 
@@ -255,8 +299,33 @@ pub enum Event {
         /// The image and a summary, or why not.
         result: Result<Visualization, String>,
     },
+    /// A spatial attribution finished (or failed, or was cancelled).
+    Spatial {
+        /// Which.
+        key: SpatialKey,
+        /// The maps, drawn, or why not.
+        result: Result<Arc<SpatialDrawn>, String>,
+    },
+    /// A channel's icon finished (or failed, or was cancelled).
+    Icon {
+        /// Which.
+        key: IconKey,
+        /// The image, or why not.
+        result: Result<Arc<RgbImage>, String>,
+    },
     /// An atlas build ended: its directory and how it went, or why it failed.
     AtlasBuilt(Result<(PathBuf, BuildSummary), String>),
+    /// The current analysis, pinned (or why not).
+    Pinned(Result<Box<PinnedAnalysis>, String>),
+    /// Progress of a report build: files handled, files to handle.
+    ReportProgress {
+        /// Handled so far.
+        done: usize,
+        /// In all.
+        total: usize,
+    },
+    /// A report build ended: its file and how it went, or why it failed.
+    ReportBuilt(Result<(PathBuf, featurescope_compare::CompareSummary), String>),
 }
 
 /// A finished analysis.
@@ -279,6 +348,9 @@ pub struct Analysis {
     /// Forward pass + readback time.
     pub forward_ms: f64,
 }
+
+/// The original scaled for the screen and the 299x299 crop.
+pub type Previews = Arc<(RgbImage, RgbImage)>;
 
 /// Largest side of the input preview shown in the UI.
 pub const PREVIEW_SIDE: u32 = 1024;
@@ -347,6 +419,8 @@ impl Worker {
                     input: None,
                     source: None,
                     resident: None,
+                    last: None,
+                    pinned: None,
                     shown_layer: String::new(),
                     generation: 0,
                     events: event_tx,
@@ -404,6 +478,10 @@ struct WorkerState {
     source: Option<ImageSource>,
     /// The current analysis' taps, kept on the GPU (None on the CPU, where all are read back).
     resident: Option<ResidentTaps>,
+    /// What the last analysis sent: its layers read back and its previews.
+    last: Option<(Arc<Activations>, Previews)>,
+    /// The pinned analysis' input and network, for its explanations.
+    pinned: Option<pin::PinnedSide>,
     /// The layer on screen, read back first.
     shown_layer: String,
     generation: u64,
@@ -452,7 +530,16 @@ impl WorkerState {
             Job::BuildAtlas { options, stop } => self.build_atlas(&options, &stop),
             Job::Explain { key, cancel } => self.explain(key, &cancel),
             Job::Visualize { key, cancel } => self.visualize(key, &cancel),
+            Job::Spatial { key, cancel } => self.spatial(key, &cancel),
+            Job::Icon { key, path, cancel } => self.icon(key, path.as_deref(), &cancel),
             Job::SimulateDeviceLoss => self.simulate_loss = true,
+            Job::Pin { generation } => self.pin(generation),
+            Job::Unpin => self.pinned = None,
+            Job::BuildReport {
+                options,
+                weights_b,
+                stop,
+            } => self.build_report(&options, &weights_b, &stop),
         }
     }
 
@@ -488,6 +575,8 @@ impl WorkerState {
             self.backend = BackendChoice::Cpu;
             self.network = None;
             self.resident = None;
+            // The pinned network was on the lost device too.
+            self.pinned = None;
             if matches!(redo, Some(Job::Analyse { .. })) {
                 // The redo analyses the new image; reloading need not redo the old one first.
                 self.input = None;
@@ -516,6 +605,7 @@ impl WorkerState {
         match Network::load_source(&source, device) {
             Ok(net) => {
                 let info = net.weights().clone();
+                self.keep_pinned_network();
                 self.network = Some(net);
                 self.weights_source = Some(source);
                 if let Some(n) = notice.filter(|_| !self.told_fallback) {
@@ -582,12 +672,14 @@ impl WorkerState {
     }
 
     fn explain(&mut self, key: ExplainKey, cancel: &AtomicBool) {
-        let result = match (&self.network, &self.input) {
+        let side = self.side_for(key.generation, key.weights);
+        let result = match side {
             _ if cancel.load(Ordering::Relaxed) => Err("cancelled".to_string()),
-            _ if key.generation != self.generation || key.weights != self.weights_serial => {
-                Err("the image or the weights changed; ask again".to_string())
+            None if self.network.is_none() || self.input.is_none() => {
+                Err("no image or no weights yet".to_string())
             }
-            (Some(net), Some(input)) => {
+            None => Err("the image or the weights changed; ask again".to_string()),
+            Some((net, input)) => {
                 let k = key.clone();
                 let mut progress =
                     self.reporter(cancel, move |done, total| Event::ExplainProgress {
@@ -597,7 +689,6 @@ impl WorkerState {
                     });
                 super::attribution::explain(net, input, &key, &mut progress).map(Box::new)
             }
-            _ => Err("no image or no weights yet".to_string()),
         };
         self.emit(Event::Explained { key, result });
     }
@@ -621,6 +712,37 @@ impl WorkerState {
             None => Err("no weights yet".to_string()),
         };
         self.emit(Event::Visualized { key, result });
+    }
+
+    fn spatial(&mut self, key: SpatialKey, cancel: &AtomicBool) {
+        let result = match (&self.network, &self.input) {
+            _ if cancel.load(Ordering::Relaxed) => Err("cancelled".to_string()),
+            _ if key.generation != self.generation || key.weights != self.weights_serial => {
+                Err("the image or the weights changed; ask again".to_string())
+            }
+            (Some(net), Some(input)) => {
+                let mut progress = |_: usize, _: usize| !cancel.load(Ordering::Relaxed);
+                super::layer_views::compute_spatial(net, input, &key, &mut progress).map(Arc::new)
+            }
+            _ => Err("no image or no weights yet".to_string()),
+        };
+        self.emit(Event::Spatial { key, result });
+    }
+
+    fn icon(&mut self, key: IconKey, path: Option<&std::path::Path>, cancel: &AtomicBool) {
+        let result = match &self.network {
+            _ if cancel.load(Ordering::Relaxed) => Err("cancelled".to_string()),
+            _ if key.weights != self.weights_serial => {
+                Err("the weights changed; ask again".to_string())
+            }
+            Some(net) => {
+                let mut progress = |_: usize, _: usize| !cancel.load(Ordering::Relaxed);
+                super::icons::compute(net, &key.layer, key.channel, path, &mut progress)
+                    .map(Arc::new)
+            }
+            None => Err("no weights yet".to_string()),
+        };
+        self.emit(Event::Icon { key, result });
     }
 
     fn analyse(&mut self, generation: u64, source: ImageSource) {
@@ -670,12 +792,14 @@ impl WorkerState {
                     image: Arc::new(DynamicImage::ImageRgb8(input.original.clone())),
                 });
                 let previews = Arc::new((preview(&input.original), input.crop.clone()));
+                let activations = Arc::new(acts);
+                self.last = Some((activations.clone(), previews.clone()));
                 self.emit(Event::Analysed(Box::new(Analysis {
                     generation,
                     source,
                     previews,
                     input,
-                    activations: Arc::new(acts),
+                    activations,
                     resident: on_device,
                     forward_ms,
                 })));

@@ -69,8 +69,8 @@ impl AtlasState {
     }
 }
 
-/// An atlas being built on the worker.
-pub struct AtlasBuild {
+/// A folder job on the worker (an atlas, a comparison report): its progress and its stop flag.
+pub struct FolderBuild {
     /// Files handled.
     pub done: usize,
     /// Files to handle.
@@ -80,3 +80,18 @@ pub struct AtlasBuild {
     /// When it started.
     pub started: Instant,
 }
+
+impl FolderBuild {
+    /// A build just sent to the worker, stopped by `stop`.
+    pub fn new(stop: Arc<AtomicBool>) -> Self {
+        Self {
+            done: 0,
+            total: 0,
+            stop,
+            started: Instant::now(),
+        }
+    }
+}
+
+/// An atlas being built on the worker.
+pub type AtlasBuild = FolderBuild;

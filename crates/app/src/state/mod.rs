@@ -3,6 +3,8 @@
 //! the panels and changed only by the core when it applies an action or an event.
 
 pub mod atlas;
+pub mod compare;
+pub mod layer_views;
 pub mod results;
 pub mod selection;
 
@@ -17,7 +19,9 @@ use crate::services::worker::{Analysis, RunsOn, Stage};
 use crate::settings::Settings;
 use crate::view::LayerView;
 
+pub use crate::services::tasks::ThumbKey;
 pub use atlas::{AtlasBuild, AtlasState, Crops};
+pub use compare::{PairView, Pinned, ReportBuild, ReportState, Thumb};
 pub use results::{Entry, ExplainState, TargetChoice, VisState};
 pub use selection::{Inspector, LayerRef, ViewId};
 
@@ -148,10 +152,20 @@ pub struct AppState {
     pub atlas: Option<AtlasState>,
     /// The atlas being built on the worker.
     pub atlas_build: Option<AtlasBuild>,
+    /// The pinned analysis: side A of a comparison (the analysis on screen is side B).
+    pub pinned: Option<Pinned>,
+    /// The selected layer under both sides, on one scale (with `view` as side B).
+    pub pair: Option<PairView>,
+    /// The open report of two models compared over a folder.
+    pub report: Option<ReportState>,
+    /// The report being built on the worker.
+    pub report_build: Option<ReportBuild>,
     /// Attribution results and their settings.
     pub explain: ExplainState,
     /// Feature visualisations.
     pub visual: VisState,
+    /// The layer views: dictionary, neuron groups, spatial attribution, channels' icons.
+    pub layer_views: layer_views::LayerViews,
     /// Hide timings and the machine's name (deterministic screenshots in tests).
     pub hide_machine_details: bool,
 }
@@ -180,8 +194,13 @@ impl AppState {
             files: FileState::default(),
             atlas: None,
             atlas_build: None,
+            pinned: None,
+            pair: None,
+            report: None,
+            report_build: None,
             explain: ExplainState::default(),
             visual: VisState::default(),
+            layer_views: layer_views::LayerViews::default(),
             hide_machine_details: false,
         }
     }
@@ -201,6 +220,17 @@ impl AppState {
     /// Whether the selected layer is shown pre-ReLU.
     pub fn showing_pre_relu(&self) -> bool {
         self.settings.pre_relu && self.selected.is_conv()
+    }
+
+    /// The analyses whose explanations are kept: the one on screen and the pinned one, as
+    /// `(generation, weights)`.
+    pub fn explained_analyses(&self) -> Vec<(u64, u64)> {
+        let current = self.analysis.as_ref().map_or(0, |a| a.generation);
+        let mut keep = vec![(current, self.weights_serial)];
+        if let Some(p) = self.pinned.as_ref().and_then(Pinned::ready) {
+            keep.push((p.generation, p.weights_serial));
+        }
+        keep
     }
 
     /// Whether the selected layer waits on the worker (read back from the GPU, or pre-ReLU

@@ -97,10 +97,11 @@ pub struct ExplainState {
 }
 
 impl ExplainState {
-    /// Forget results of other images or weights (cancelling those still running).
-    pub fn retain(&mut self, generation: u64, weights: u64) {
+    /// Forget results of images and weights other than `keep`'s `(generation, weights)`
+    /// (cancelling those still running): the analysis on screen and the pinned one.
+    pub fn retain(&mut self, keep: &[(u64, u64)]) {
         self.cache.retain(|k, e| {
-            let keep = k.generation == generation && k.weights == weights;
+            let keep = keep.contains(&(k.generation, k.weights));
             if !keep {
                 e.cancel();
             }
@@ -109,12 +110,12 @@ impl ExplainState {
     }
 
     /// A run of `key` is starting: runs still pending for another view (another method,
-    /// target or options; its sanity checks count as the same view) are cancelled and
-    /// forgotten — one view is on screen, and the worker runs jobs in order.
+    /// target or options; its sanity checks, and the same explanation of the pinned analysis,
+    /// count as the same view) are cancelled and forgotten — one view is on screen, and the
+    /// worker runs jobs in order.
     pub fn start(&mut self, key: ExplainKey) -> Arc<AtomicBool> {
-        let this = key.plain();
         self.cache.retain(|k, e| {
-            let other = e.is_pending() && k.plain() != this;
+            let other = e.is_pending() && !k.same_view(&key);
             if other {
                 e.cancel();
             }

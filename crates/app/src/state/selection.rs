@@ -60,6 +60,8 @@ pub struct ViewId(pub &'static str);
 impl ViewId {
     /// The magnified map: what a click on a tile opens.
     pub const MAP: ViewId = ViewId("map");
+    /// A and B of a pinned pair and their difference: what a click on a tile opens then.
+    pub const PAIR: ViewId = ViewId("pair");
 
     /// The view of an attribution method.
     pub fn explain(method: Method) -> ViewId {

@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::ValueEnum;
-use featurescope_maps::Overwrite;
-use featurescope_net::{BackendChoice, ComputeDevice, Network, WeightsSource};
+use featurescope_maps::{LayerMaps, Overwrite};
+use featurescope_net::{
+    BackendChoice, Catalogue, ComputeDevice, InputImage, Network, TapRequest, WeightsSource,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 static STARTED: OnceLock<Instant> = OnceLock::new();
@@ -94,6 +96,24 @@ pub(crate) fn load_network(args: &NetArgs) -> Result<Loaded> {
         source,
         load_ms: t.elapsed().as_secs_f64() * 1e3,
     })
+}
+
+/// The layer's activations on the photo, as maps: `(id, maps)`.
+pub(crate) fn layer_maps(
+    net: &Network,
+    input: &InputImage,
+    layer: &str,
+) -> Result<(String, LayerMaps)> {
+    let info = Catalogue::inception_v3()
+        .resolve(layer)
+        .ok_or_else(|| featurescope_net::NetError::UnknownLayer(layer.to_string()))?;
+    let request = TapRequest::layers([info.id.as_str()])?.with_head(false);
+    let acts = net.run(input, &request)?;
+    let data = acts
+        .get(&info.id)
+        .with_context(|| format!("layer {} was not produced", info.id))?;
+    let [_, c, h, w] = data.shape;
+    Ok((info.id.clone(), LayerMaps::new(c, h, w, data.data.clone())?))
 }
 
 /// `--overwrite` as what the writers take.

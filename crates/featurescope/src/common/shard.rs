@@ -2,9 +2,10 @@
 //! index of the job-array task it runs as — Slurm (`SLURM_ARRAY_TASK_ID`), a Kubernetes
 //! Indexed Job (`JOB_COMPLETION_INDEX` with `--shards N`) or AWS Batch
 //! (`AWS_BATCH_JOB_ARRAY_INDEX`) — else the whole collection. Every folder command (`atlas`,
-//! and the class summaries and comparisons to come) flattens [`ShardArgs`] into its arguments
-//! and calls [`ShardArgs::resolve`]; which files a shard holds is
-//! [`featurescope_atlas::Shard::contains`].
+//! `compare`, and the class summaries to come) flattens [`ShardArgs`] into its arguments and
+//! calls [`ShardArgs::resolve`]; which files a shard holds is
+//! [`featurescope_atlas::Shard::contains`] for an atlas, and which batches
+//! [`featurescope_compare::owns`] for a comparison.
 
 use anyhow::{Context, Result, bail};
 use featurescope_atlas::Shard;
@@ -12,10 +13,11 @@ use featurescope_atlas::Shard;
 /// `--shard` and `--shards`, as every folder command takes them.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub(crate) struct ShardArgs {
-    /// Build only part I of N (I from 0): each file belongs to one part by a hash of its path
-    /// relative to the folder, so parts built anywhere, in any order, and joined by `merge`
-    /// equal one run over everything. Default: the job array's task (Slurm, a Kubernetes
-    /// Indexed Job, AWS Batch), else the whole folder.
+    /// Build only part I of N (I from 0): for `atlas` each file belongs to one part by a hash
+    /// of its path relative to the folder, for `compare` each batch of the estimator (every
+    /// N-th from the I-th), so parts built anywhere, in any order, and joined by `merge` equal
+    /// one run over everything. Default: the job array's task (Slurm, a Kubernetes Indexed
+    /// Job, AWS Batch), else the whole folder.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse, conflicts_with = "shards")]
     pub shard: Option<Shard>,
     /// The number of parts, with a job-array index from the environment: needed with

@@ -14,8 +14,6 @@ const FRAC_BITS: u32 = 298;
 const SUM_BITS: u32 = 32 + 128 + FRAC_BITS;
 /// Bound on the bit length of `sum_sq` in accumulator units: `2^32` squares below `2^256`.
 const SUM_SQ_BITS: u32 = 32 + 256 + FRAC_BITS;
-/// Most hex digits accepted when parsing an accumulator.
-const MAX_HEX_DIGITS: usize = LIMBS * 16;
 
 /// A two's-complement integer of `N` little-endian 64-bit limbs; arithmetic wraps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -132,13 +130,18 @@ impl<const N: usize> Int<N> {
         r
     }
 
-    /// The square of the magnitude, in `M` limbs (wrapping if it does not fit).
+    /// The square, in `M` limbs (wrapping if it does not fit).
     fn square<const M: usize>(&self) -> Int<M> {
-        let a = self.magnitude();
+        self.mul(self)
+    }
+
+    /// The signed product, in `M` limbs (wrapping if it does not fit).
+    fn mul<const M: usize>(&self, other: &Self) -> Int<M> {
+        let (a, b) = (self.magnitude(), other.magnitude());
         let mut r = Int::<M>::ZERO;
         for (i, &x) in a.0.iter().enumerate() {
             let mut carry = 0u128;
-            for (j, &y) in a.0.iter().enumerate() {
+            for (j, &y) in b.0.iter().enumerate() {
                 let Some(slot) = r.0.get_mut(i + j) else {
                     break;
                 };
@@ -150,7 +153,11 @@ impl<const N: usize> Int<N> {
                 *slot = carry as u64;
             }
         }
-        r
+        if self.is_negative() != other.is_negative() {
+            r.neg()
+        } else {
+            r
+        }
     }
 
     /// The value `self * 2^-frac_bits`, correctly rounded to `f64`.
@@ -184,15 +191,20 @@ fn scale(mut v: f64, mut e: i64) -> f64 {
     v * pow(e)
 }
 
-/// An exact sum of finite `f64` values that are multiples of 2^-298 (f32 values and their squares).
+/// An exact sum of finite `f64` values that are multiples of `2^-FRAC` (for `FRAC = 298`: every
+/// `f32` value and every product of two; for `FRAC = 1074`: every `f64`), kept in `N` limbs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct ExactSum(Int<LIMBS>);
+pub(crate) struct Fixed<const N: usize, const FRAC: u32>(Int<N>);
 
-impl ExactSum {
-    const ZERO: Self = Self(Int::ZERO);
+/// The atlas' accumulator: f32 values and their squares.
+type ExactSum = Fixed<LIMBS, FRAC_BITS>;
 
-    /// Adds `v`; see the type docs for the precondition (always met by `f32` values and squares).
-    fn add_f64(&mut self, v: f64) {
+impl<const N: usize, const FRAC: u32> Fixed<N, FRAC> {
+    pub(crate) const ZERO: Self = Self(Int::ZERO);
+
+    /// Adds `v`; see the type docs for the precondition (values that break it, and non-finite
+    /// ones, are ignored).
+    pub(crate) fn add_f64(&mut self, v: f64) {
         if !v.is_finite() || v == 0.0 {
             return;
         }
@@ -207,11 +219,11 @@ impl ExactSum {
         let tz = m.trailing_zeros();
         m >>= tz;
         e += tz as i32;
-        let shift = e + FRAC_BITS as i32;
-        if shift < 0 || shift + 64 > (LIMBS * 64) as i32 - 1 {
-            return; // Unreachable for f32 values and their squares.
+        let shift = e + FRAC as i32;
+        if shift < 0 || shift + 64 > (N * 64) as i32 - 1 {
+            return; // Unreachable for the values the type documents.
         }
-        let term = Int::<LIMBS>::from_u64(m).shl(shift as u32);
+        let term = Int::<N>::from_u64(m).shl(shift as u32);
         if v < 0.0 {
             self.0.sub(&term);
         } else {
@@ -219,8 +231,18 @@ impl ExactSum {
         }
     }
 
+    /// Adds another sum.
+    pub(crate) fn merge(&mut self, other: &Self) {
+        self.0.add(&other.0);
+    }
+
+    /// The sum, correctly rounded to `f64`.
+    pub(crate) fn value(&self) -> f64 {
+        self.0.to_f64(FRAC)
+    }
+
     /// The sum as `"[-]<hex>p<exp>"` meaning `hex * 2^exp`, the hex digits odd; zero is `"0"`.
-    fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         if self.0.is_zero() {
             return "0".into();
         }
@@ -236,11 +258,11 @@ impl ExactSum {
             })
             .collect();
         let sign = if self.0.is_negative() { "-" } else { "" };
-        format!("{sign}{hex}p{}", i64::from(tz) - i64::from(FRAC_BITS))
+        format!("{sign}{hex}p{}", i64::from(tz) - i64::from(FRAC))
     }
 
-    /// Parses [`ExactSum::encode`]'s form; the magnitude must stay below `2^max_bits` units.
-    fn decode(s: &str, max_bits: u32) -> Result<Self, String> {
+    /// Parses [`Fixed::encode`]'s form; the magnitude must stay below `2^max_bits` units.
+    pub(crate) fn decode(s: &str, max_bits: u32) -> Result<Self, String> {
         let bad = |why: &str| Err(format!("bad exact sum {s:?}: {why}"));
         if s == "0" {
             return Ok(Self::ZERO);
@@ -252,10 +274,10 @@ impl ExactSum {
         let Some((hex, exp)) = rest.split_once('p') else {
             return bad("expected <hex>p<exponent>");
         };
-        if hex.is_empty() || hex.len() > MAX_HEX_DIGITS {
+        if hex.is_empty() || hex.len() > N * 16 {
             return bad("hex part is empty or too long");
         }
-        let mut m = Int::<LIMBS>::ZERO;
+        let mut m = Int::<N>::ZERO;
         for c in hex.chars() {
             let Some(d) = c.to_digit(16) else {
                 return bad("not a hex digit");
@@ -266,9 +288,9 @@ impl ExactSum {
         let Ok(exp) = exp.parse::<i64>() else {
             return bad("exponent is not an integer");
         };
-        let shift = exp + i64::from(FRAC_BITS);
+        let shift = exp + i64::from(FRAC);
         let total = i64::from(m.bit_len()) + shift;
-        if shift < 0 || total > i64::from(max_bits) {
+        if shift < 0 || total > i64::from(max_bits.min(N as u32 * 64 - 1)) {
             return bad("out of range");
         }
         let v = m.shl(shift as u32);
@@ -319,7 +341,17 @@ pub struct MaxStats {
     sum_sq: ExactSum,
 }
 
-impl Default for ExactSum {
+impl ExactSum {
+    /// `n · sxy − sx · sy`, computed exactly and then rounded to `f64` (in value units squared):
+    /// `n²` times the covariance of the values whose sums these are (`sxy` the products' sum).
+    pub(crate) fn covariance_numerator(n: u64, sxy: &Self, sx: &Self, sy: &Self) -> f64 {
+        let mut num = sxy.0.resize::<WIDE>().mul_u64(n).shl(FRAC_BITS);
+        num.sub(&sx.0.mul::<WIDE>(&sy.0));
+        num.to_f64(2 * FRAC_BITS)
+    }
+}
+
+impl<const N: usize, const FRAC: u32> Default for Fixed<N, FRAC> {
     fn default() -> Self {
         Self::ZERO
     }
@@ -340,8 +372,8 @@ impl MaxStats {
     /// Adds another accumulator's images to this one.
     pub fn merge(&mut self, other: &Self) {
         self.count += other.count;
-        self.sum.0.add(&other.sum.0);
-        self.sum_sq.0.add(&other.sum_sq.0);
+        self.sum.merge(&other.sum);
+        self.sum_sq.merge(&other.sum_sq);
     }
 
     /// Number of images counted.
@@ -351,7 +383,7 @@ impl MaxStats {
 
     /// Mean of the counted maxima, or `None` when there are none.
     pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum.0.to_f64(FRAC_BITS) / self.count as f64)
+        (self.count > 0).then(|| self.sum.value() / self.count as f64)
     }
 
     /// Population standard deviation of the counted maxima, or `None` when there are none.

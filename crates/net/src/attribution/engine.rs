@@ -141,6 +141,11 @@ pub struct BackwardOptions {
     pub skip_target_relu: bool,
     /// Layers (catalogue indices) whose total gradient to return (Grad-CAM's layer).
     pub capture: Vec<usize>,
+    /// Stop once the captured layers' gradients are complete, below the lowest of them: the
+    /// input gradient is then not computed (returned as zeros). A layer's gradient is
+    /// complete once every layer after it in execution order has been walked, so the walk
+    /// (in reverse execution order) may stop right after it.
+    pub stop_after_capture: bool,
 }
 
 /// What one backward walk produced.
@@ -267,7 +272,10 @@ impl<'m> Recorded<'m> {
         let top = target.top()?;
         let walk = Walk {
             seeds: vec![(top, self.seed(target, rule)?)],
-            floor: None,
+            floor: options
+                .stop_after_capture
+                .then(|| options.capture.iter().copied().min())
+                .flatten(),
             skip_relu_at: options.skip_target_relu.then_some(top),
             capture: &options.capture,
         };

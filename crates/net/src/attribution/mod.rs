@@ -2,7 +2,8 @@
 //! (or a class score): saliency (Simonyan et al. 2014), SmoothGrad (Smilkov et al. 2017),
 //! integrated gradients (Sundararajan et al. 2017), guided backprop (Springenberg et al. 2015),
 //! deconvnet (Zeiler & Fergus 2014), Grad-CAM and guided Grad-CAM (Selvaraju et al. 2017);
-//! feature visualisation ([`visualize`]) and the randomisation sanity check ([`sanity`]).
+//! feature visualisation ([`visualize`]), the randomisation sanity check ([`sanity`]) and
+//! spatial attribution to a class at a layer ([`spatial`]).
 //!
 //! Every method is one file implementing [`AttributionMethod`], listed once in
 //! [`Method::implementation`]. All of them run on the hand-written backward pass of
@@ -12,6 +13,7 @@ pub mod classes;
 pub mod engine;
 mod fvis;
 pub mod sanity;
+pub mod spatial;
 pub mod visualize;
 
 mod deconv;

@@ -95,7 +95,7 @@ pub fn visualize(
     };
     let backward = BackwardOptions {
         skip_target_relu: is_conv,
-        capture: Vec::new(),
+        ..BackwardOptions::default()
     };
     let s = options.size;
     let mut opt = fvis::Optimisation::new(s, s, options.seed, options.learning_rate);

@@ -835,23 +835,14 @@ def part_tf() -> None:
 # ONNX part
 
 
-def part_onnx() -> None:
-    import onnx
-    import onnxruntime as ort
+def torchvision_model(weights: dict, tv_ref: dict):
+    """torchvision's `inception_v3` (eval, no aux logits, `transform_input=False`) with the
+    bundled weights (BatchNorm gamma 1, eps 0.001) and a seeded random fc [1000, 2048] (seed
+    1000, spread over chelsea's pooled features): the model `torchvision.onnx` is exported
+    from (also used by ../reference/make_groups_spatial.py). Returns it and its 94
+    BasicConv2d modules in order."""
     import torch
     import torchvision
-
-    os.nice(5)
-    torch.set_num_threads(2)
-    log(f"torch {torch.__version__}, torchvision {torchvision.__version__}, onnx "
-        f"{onnx.__version__}, onnxruntime {ort.__version__}, numpy {np.__version__}")
-    out = fc.out_dir()
-    weights = fc.bundled_weights()
-    taps = fc.taps()
-    img = fc.chelsea()
-    x = np.ascontiguousarray(fc.preprocess(img).transpose(0, 3, 1, 2))
-    tv_ref = fc.read_safetensors(fc.REFERENCE_DIR / "chelsea.torchvision.safetensors")
-    assert np.array_equal(x, tv_ref["input"])
 
     model = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False,
                                             transform_input=False)
@@ -875,6 +866,29 @@ def part_onnx() -> None:
         w, b = head_weights(rng, feats[None], 1000, spread=12.0)
         model.fc.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
         model.fc.bias.copy_(torch.from_numpy(b))
+    return model, basic
+
+
+def part_onnx() -> None:
+    import onnx
+    import onnxruntime as ort
+    import torch
+    import torchvision
+
+    os.nice(5)
+    torch.set_num_threads(2)
+    log(f"torch {torch.__version__}, torchvision {torchvision.__version__}, onnx "
+        f"{onnx.__version__}, onnxruntime {ort.__version__}, numpy {np.__version__}")
+    out = fc.out_dir()
+    weights = fc.bundled_weights()
+    taps = fc.taps()
+    img = fc.chelsea()
+    x = np.ascontiguousarray(fc.preprocess(img).transpose(0, 3, 1, 2))
+    tv_ref = fc.read_safetensors(fc.REFERENCE_DIR / "chelsea.torchvision.safetensors")
+    assert np.array_equal(x, tv_ref["input"])
+
+    model, basic = torchvision_model(weights, tv_ref)
+    with torch.no_grad():
         torch_logits = model(torch.from_numpy(x)).numpy()
 
     torch_state_dicts(model, out, taps)

@@ -80,7 +80,19 @@ impl InspectorView for ExplainView {
         if !state.explain.cache.contains_key(&key) && !settling {
             actions.push(Action::Explain(key.clone()));
         }
+        let pinned = pinned_key(filter, &key);
+        if pinned.is_some() {
+            ui.label(RichText::new("B (on screen)").strong());
+        }
         self.entry_ui(ui, filter, &key, actions);
+        if let Some((key_a, label)) = pinned {
+            ui.separator();
+            ui.label(RichText::new(label).strong());
+            if !state.explain.cache.contains_key(&key_a) && !settling {
+                actions.push(Action::Explain(key_a.clone()));
+            }
+            self.entry_ui(ui, filter, &key_a, actions);
+        }
         let mut checks: Vec<&ExplainKey> = state
             .explain
             .cache
@@ -136,20 +148,7 @@ impl ExplainView {
         if options != state.explain.options {
             actions.push(Action::ExplainOptions(Box::new(options)));
         }
-        let (view, c) = (filter.view, filter.channel);
-        let whole = Target::channel(&view.id, c).ok()?;
-        Some(match (state.explain.target, top_class) {
-            (TargetChoice::TopClass, Some(class)) => Target::Class(class),
-            (TargetChoice::WholeMap, _) => whole,
-            _ => {
-                let map = view.maps.channel(c);
-                let best = (0..map.len())
-                    .max_by(|&a, &b| map[a].total_cmp(&map[b]))
-                    .unwrap_or(0);
-                let w = view.maps.width.max(1);
-                whole.at(best / w, best % w)
-            }
-        })
+        target_of(filter.view, filter.channel, state.explain.target, top_class)
     }
 
     /// One result: progress with Cancel, the failure with Retry, or the images and summary.
@@ -205,6 +204,48 @@ impl ExplainView {
             }
         }
     }
+}
+
+/// What `choice` explains of channel `c` of `view`: its strongest unit, its whole map, or the
+/// top class.
+fn target_of(
+    view: &crate::view::LayerView,
+    c: usize,
+    choice: TargetChoice,
+    top_class: Option<usize>,
+) -> Option<Target> {
+    let whole = Target::channel(&view.id, c).ok()?;
+    Some(match (choice, top_class) {
+        (TargetChoice::TopClass, Some(class)) => Target::Class(class),
+        (TargetChoice::WholeMap, _) => whole,
+        _ => {
+            let map = view.maps.channel(c);
+            let best = (0..map.len())
+                .max_by(|&a, &b| map[a].total_cmp(&map[b]))
+                .unwrap_or(0);
+            let w = view.maps.width.max(1);
+            whole.at(best / w, best % w)
+        }
+    })
+}
+
+/// With a pinned pair on screen: the same explanation of the pinned analysis (its own
+/// strongest unit, its own top class), and its label.
+fn pinned_key(filter: &Filter<'_>, key: &ExplainKey) -> Option<(ExplainKey, String)> {
+    let state = filter.state;
+    let pair = state.pair.as_ref()?;
+    let p = state.pinned.as_ref()?.ready()?;
+    let top_class = p
+        .activations
+        .head
+        .as_ref()
+        .and_then(|h| h.top_k(1).first().map(|t| t.0));
+    let target = target_of(&pair.a, filter.channel, state.explain.target, top_class)?;
+    let key_a = ExplainKey {
+        target,
+        ..key.of(p.generation, p.weights_serial)
+    };
+    Some((key_a, format!("A (pinned): {} · {}", p.image, p.weights)))
 }
 
 /// The sanity check's buttons: from this layer up, or every layer.

@@ -13,6 +13,25 @@ const LABEL_H: f32 = 14.0;
 /// Space between tiles.
 const SPACING: f32 = 4.0;
 
+/// How many cells `cell` points wide, `spacing` apart, fit in a row `grid_width` wide beside the
+/// scrollbar (at least one).
+pub(super) fn columns(ui: &egui::Ui, grid_width: f32, cell: f32, spacing: f32) -> usize {
+    let scrollbar = ui.spacing().scroll.bar_width + ui.spacing().scroll.bar_outer_margin;
+    ((grid_width - scrollbar + spacing) / (cell + spacing))
+        .floor()
+        .max(1.0) as usize
+}
+
+/// The filters on rows `rows` of a grid `cols` wide, in the view's order.
+pub(super) fn visible(order: &[usize], rows: &std::ops::Range<usize>, cols: usize) -> Vec<usize> {
+    order
+        .iter()
+        .skip(rows.start * cols)
+        .take(rows.len() * cols)
+        .copied()
+        .collect()
+}
+
 /// The grid of `view`'s tiles, `grid_width` wide. A click inspects a filter; Ctrl + wheel
 /// resizes the tiles.
 pub fn ui(
@@ -26,23 +45,14 @@ pub fn ui(
     zoom(ui, state, actions);
     let ctx = ui.ctx().clone();
     let tile = state.settings.tile_px.round();
-    let scrollbar = ui.spacing().scroll.bar_width + ui.spacing().scroll.bar_outer_margin;
-    let cols = ((grid_width - scrollbar + SPACING) / (tile + SPACING))
-        .floor()
-        .max(1.0) as usize;
+    let cols = columns(ui, grid_width, tile, SPACING);
     let rows = view.order.len().div_ceil(cols);
     let factor = view.tile_factor(tile * ctx.pixels_per_point());
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .id_salt(("tiles", &view.id))
         .show_rows(ui, tile + LABEL_H, rows, |ui, range| {
-            let visible: Vec<usize> = view
-                .order
-                .iter()
-                .skip(range.start * cols)
-                .take(range.len() * cols)
-                .copied()
-                .collect();
+            let visible = visible(&view.order, &range, cols);
             cache.prefetch(&ctx, view, &visible, factor);
             for row in range {
                 ui.horizontal(|ui| {

@@ -4,6 +4,7 @@
 mod cache;
 mod grid;
 mod legend;
+mod pair;
 mod toolbar;
 
 use egui::RichText;
@@ -20,6 +21,7 @@ pub use cache::TileCache;
 pub struct Tiles {
     cache: TileCache,
     legend: legend::Legend,
+    pair: pair::PairCaches,
 }
 
 impl Panel for Tiles {
@@ -40,16 +42,28 @@ impl Panel for Tiles {
         // The grid's width, taken before the toolbar can widen the panel's content.
         let grid_width = ui.available_width();
         toolbar::ui(ui, state, actions);
-        self.legend.ui(ui, state);
-        ui.separator();
-        match &state.view {
-            Some(view) => grid::ui(ui, state, view, &mut self.cache, grid_width, actions),
-            None => waiting_ui(ui, state),
+        pair::header_ui(ui, state, actions);
+        match (&state.view, &state.pair) {
+            (Some(view), Some(p)) => {
+                self.pair.legend_ui(ui, state, view, p);
+                ui.separator();
+                self.pair.grid_ui(ui, state, view, p, grid_width, actions);
+            }
+            (Some(view), None) => {
+                self.legend.ui(ui, state);
+                ui.separator();
+                grid::ui(ui, state, view, &mut self.cache, grid_width, actions);
+            }
+            (None, _) => {
+                ui.separator();
+                waiting_ui(ui, state);
+            }
         }
     }
 
     fn textures(&self) -> (usize, usize) {
-        (self.cache.len(), self.cache.bytes())
+        let (n, b) = self.pair.usage();
+        (self.cache.len() + n, self.cache.bytes() + b)
     }
 }
 

@@ -87,7 +87,8 @@ fn norm_ui(ui: &mut egui::Ui, s: &mut Settings) {
     }
 }
 
-/// The tile order; selectivity only where the open atlas has the layer.
+/// The tile order; selectivity only where the open atlas has the layer, the differences only
+/// with a pinned pair.
 fn order_ui(ui: &mut egui::Ui, s: &mut Settings, state: &AppState) {
     let atlas_has_layer = state
         .atlas
@@ -97,15 +98,26 @@ fn order_ui(ui: &mut egui::Ui, s: &mut Settings, state: &AppState) {
         .selected_text(s.sort.name())
         .show_ui(ui, |ui| {
             for k in SortKey::ALL {
-                if k.needs_scores() && !atlas_has_layer {
+                let available = match k {
+                    SortKey::Selectivity => atlas_has_layer,
+                    k if k.needs_pair() => state.pair.is_some(),
+                    _ => true,
+                };
+                if !available {
                     continue;
                 }
                 let mut r = ui.selectable_label(s.sort == k, k.name());
-                if k == SortKey::Selectivity {
-                    r = r.on_hover_text(
+                let hover = match k {
+                    SortKey::Selectivity => {
                         "Most selective across the atlas first: how far the best image's \
-                         maximum stands above the filter's usual maximum (z-score)",
-                    );
+                         maximum stands above the filter's usual maximum (z-score)"
+                    }
+                    SortKey::DiffL2 => "Most different first: the L2 norm of A − B",
+                    SortKey::DiffMax => "Most changed maximum first: |max A − max B|",
+                    _ => "",
+                };
+                if !hover.is_empty() {
+                    r = r.on_hover_text(hover);
                 }
                 if r.clicked() {
                     s.sort = k;
