@@ -14,7 +14,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::engine::{Recorded, Target};
 use super::read;
-use crate::catalogue::{Catalogue, INPUT_SIZE};
+use crate::catalogue::{Catalogue, INPUT_SIZE, LayerKind};
 use crate::error::NetError;
 use crate::model::InceptionV3;
 use crate::preprocess::InputImage;
@@ -167,9 +167,13 @@ pub fn influences(
         let [_, clo, hlo, wlo] = value(*lo)?.dims();
         let a_lo = read(value(*lo)?.clone())?;
         for &k in his {
-            let seed = max_seed(&a_hi, dims, k as usize, device);
+            // k lies in one branch of the block: seeding that branch's own output walks only
+            // its layers (the concat would send the other branches zeros).
+            let (at, channel) = branch_of(&cat, *hi, k as usize);
+            let [_, c_at, ..] = value(at)?.dims();
+            let seed = max_seed(&a_hi, dims, k as usize, channel, c_at, device);
             let mut back =
-                rec.backward_from(vec![(*hi, seed)], Some(*lo), ReluRule::Standard, &[*lo])?;
+                rec.backward_from(vec![(at, seed)], Some(*lo), ReluRule::Standard, &[*lo])?;
             let g = match back.captured.remove(lo) {
                 Some(g) => read(g)?,
                 None => vec![0.0; a_lo.len()],
@@ -185,13 +189,39 @@ pub fn influences(
     Ok(out)
 }
 
-/// A gradient of 1 at each image's maximum of channel `k` (the first of equal values in
-/// row-major order), 0 elsewhere.
-fn max_seed(a: &[f32], [n, c, h, w]: [usize; 4], k: usize, device: &Device) -> Tensor<4> {
-    let mut g = vec![0f32; a.len()];
+/// The layer and channel whose output is channel `k` of `layer`: through concatenations down
+/// to the branch that produced it (a layer that is no concat is its own).
+fn branch_of(cat: &Catalogue, layer: usize, k: usize) -> (usize, usize) {
+    let info = &cat.layers[layer];
+    if info.kind != LayerKind::Concat {
+        return (layer, k);
+    }
+    let mut start = 0;
+    for &j in &info.inputs {
+        let c = cat.layers[j].shape[0];
+        if k < start + c {
+            return branch_of(cat, j, k - start);
+        }
+        start += c;
+    }
+    (layer, k)
+}
+
+/// A gradient of 1 at each image's maximum of channel `k` of `a` (`[N, C, H, W]` = `dims`; the
+/// first of equal values in row-major order), 0 elsewhere, placed at channel `channel` of a
+/// layer with `channels` channels and the same `N, H, W` (the branch that holds channel `k`).
+fn max_seed(
+    a: &[f32],
+    [n, c, h, w]: [usize; 4],
+    k: usize,
+    channel: usize,
+    channels: usize,
+    device: &Device,
+) -> Tensor<4> {
+    let mut g = vec![0f32; n * channels * h * w];
     for b in 0..n {
         let at = (b * c + k) * h * w;
-        g[at + argmax(&a[at..at + h * w])] = 1.0;
+        g[(b * channels + channel) * h * w + argmax(&a[at..at + h * w])] = 1.0;
     }
-    Tensor::from_data(TensorData::new(g, [n, c, h, w]), device)
+    Tensor::from_data(TensorData::new(g, [n, channels, h, w]), device)
 }
