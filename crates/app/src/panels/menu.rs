@@ -113,6 +113,8 @@ fn file_menu(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
     ui.separator();
     compare_items(ui, state, actions);
     ui.separator();
+    class_items(ui, state, actions);
+    ui.separator();
     let has_view = state.view.is_some();
     let grid = Action::Choose(Choose::ExportTo(Export::Grid));
     item(ui, actions, "Export grid as PNG…", has_view, "", grid);
@@ -164,6 +166,25 @@ fn compare_items(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>)
         ui,
         actions,
         "Compare models over a folder…",
+        idle,
+        hover,
+        build,
+    );
+}
+
+/// Class summaries: open one, or build one from a folder of class folders.
+fn class_items(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
+    let open = Action::Choose(Choose::Classes);
+    item(ui, actions, "Open class summary…", true, "", open);
+    let hover = "Per class of a folder with one sub-folder per class (named as the model's \
+                 classes, or their indices): which channels the model uses, and the graph of \
+                 how they feed each other, in the Classes panel";
+    let build = Action::Choose(Choose::ClassesFolder);
+    let idle = state.class_build.is_none() && state.has_head();
+    item(
+        ui,
+        actions,
+        "Build class summary from a folder…",
         idle,
         hover,
         build,
