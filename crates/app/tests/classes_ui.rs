@@ -1,0 +1,181 @@
+//! UI tests of class summaries, in the real app rendered through wgpu (lavapipe in CI) at
+//! 1400x900: a summary built on the worker from a small folder of class folders (two classes of
+//! two photos), opened in the Classes window with the first class's graph; a click on a node
+//! shows its layer in the tiles and inspects its channel; the tiles sorted by the class's
+//! attribution and count; two classes compared. Snapshots in `tests/snapshots/`
+//! (`UPDATE_SNAPSHOTS=1` regenerates them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use featurescope_app::action::Action;
+use featurescope_app::settings::Settings;
+use featurescope_app::state::ViewId;
+use featurescope_app::{AppState, FeaturescopeApp, Launch, LayerRef};
+use featurescope_maps::SortKey;
+use featurescope_net::BackendChoice;
+
+type State = Option<FeaturescopeApp>;
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets/samples")
+        .join(name)
+}
+
+fn harness<'a>() -> Harness<'a, State> {
+    Harness::builder()
+        .with_size([1400.0, 900.0])
+        .wgpu()
+        .build_ui_state(
+            FeaturescopeApp::driven(Launch::headless(BackendChoice::Cpu)),
+            None,
+        )
+}
+
+fn app<'h>(h: &'h Harness<'_, State>) -> &'h AppState {
+    h.state().as_ref().unwrap().state()
+}
+
+fn act(h: &mut Harness<'_, State>, action: Action) {
+    h.state_mut().as_mut().unwrap().apply(action);
+}
+
+fn set(h: &mut Harness<'_, State>, change: impl FnOnce(&mut Settings)) {
+    let mut s = app(h).settings.clone();
+    change(&mut s);
+    act(h, Action::ChangeSettings(Box::new(s)));
+    h.run();
+}
+
+/// Step until `done` holds (the worker computes for real).
+fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&AppState) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(app(h)) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "{what} did not happen; notices: {:?}",
+            app(h).notices
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run();
+}
+
+fn idle(a: &AppState) -> bool {
+    a.is_idle() && a.view.is_some()
+}
+
+/// Two class folders of the bundled model (0 `drawing`, 2 `neutral`), two photos each.
+fn folder(root: &Path) {
+    for (class, photo) in [
+        ("drawing", "chelsea_299.png"),
+        ("neutral", "coffee_299.png"),
+    ] {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        let img = image::open(sample(photo)).unwrap();
+        img.save(dir.join("a.png")).unwrap();
+        img.fliph().save(dir.join("b.png")).unwrap();
+    }
+}
+
+/// Channels of `layer` by the class's score, descending (ties: lower index first).
+fn by_score(scores: &[f32]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    order
+}
+
+#[test]
+fn a_class_summary_is_built_its_graph_drawn_and_a_node_inspected() {
+    let mut h = harness();
+    wait_for(&mut h, "the first analysis", idle);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    folder(&root);
+    let out = dir.path().join("photos.classes.json");
+    act(
+        &mut h,
+        Action::BuildClasses {
+            root,
+            out: Some(out.clone()),
+            nodes: 3,
+            edge_images: 2,
+        },
+    );
+    assert!(app(&h).class_build.is_some());
+    wait_for(&mut h, "the summary", |a| a.classes.is_some());
+    let a = app(&h);
+    assert!(a.class_build.is_none() && out.is_file());
+    let c = a.classes.as_ref().unwrap();
+    assert_eq!(
+        c.summary.classes().keys().copied().collect::<Vec<_>>(),
+        [0, 2]
+    );
+    assert!(c.summary.has_graphs());
+    assert_eq!(c.class, Some(0), "the first class is picked");
+    let graph = c.stats().unwrap().graph().unwrap();
+    assert_eq!(graph.nodes.len(), 12);
+    let (layer, nodes) = graph
+        .nodes
+        .iter()
+        .find(|(l, _)| l == "Mixed_6e")
+        .cloned()
+        .unwrap();
+    h.get_by_label("images 2 · accuracy 0 %");
+    h.snapshot("classes_graph");
+
+    // A click on a node: its layer in the tiles, its channel in the inspector.
+    let channel = nodes[0];
+    h.get_by_label(&format!("class node {layer} {channel}"))
+        .click();
+    h.run();
+    let a = app(&h);
+    assert_eq!(a.selected, LayerRef::named("Mixed_6e"));
+    let inspector = a.inspector.unwrap();
+    assert_eq!(
+        (inspector.channel, inspector.view),
+        (channel as usize, ViewId::MAP)
+    );
+    wait_for(&mut h, "the layer", idle);
+    h.snapshot("classes_node_inspected");
+
+    // The tiles sorted by the class's attribution, then by its count.
+    for key in [SortKey::ClassAttribution, SortKey::ClassCount] {
+        set(&mut h, |s| s.sort = key);
+        let a = app(&h);
+        let scores = a.classes.as_ref().unwrap().scores(&layer, key).unwrap();
+        let view = a.view.as_ref().unwrap();
+        let hide = a.settings.hide_dead;
+        let expected: Vec<usize> = by_score(&scores)
+            .into_iter()
+            .filter(|&c| !(hide && view.stats[c].dead))
+            .collect();
+        assert_eq!(view.order, expected, "{key}");
+    }
+    let top = by_score(
+        &app(&h)
+            .classes
+            .as_ref()
+            .unwrap()
+            .scores(&layer, SortKey::ClassAttribution)
+            .unwrap(),
+    );
+    assert_eq!(top[0], channel as usize, "the graph's first node leads");
+    set(&mut h, |s| s.sort = SortKey::Index);
+
+    // Two classes compared: each block's channels by the difference of their attributions.
+    act(&mut h, Action::CloseInspector);
+    act(&mut h, Action::CompareClass(Some(2)));
+    h.run();
+    h.get_by_label("Neutral uses more");
+    h.snapshot("classes_compared");
+}
