@@ -175,7 +175,8 @@ fn a_class_summary_is_built_its_graph_drawn_and_a_node_inspected() {
     // Two classes compared: each block's channels by the difference of their attributions.
     act(&mut h, Action::CloseInspector);
     act(&mut h, Action::CompareClass(Some(2)));
-    h.run();
+    // The window grows to the comparison over a few frames.
+    h.run_steps(4);
     h.get_by_label("Neutral uses more");
     h.snapshot("classes_compared");
 }

@@ -91,12 +91,14 @@ impl Panel for ClassesPanel {
             .show(ui.ctx(), |ui| {
                 build_ui(ui, state, actions);
                 if let Some(c) = &state.classes {
+                    let max_height = (screen.height() - 300.0).max(200.0);
                     header_ui(ui, c, actions);
                     ui.separator();
                     egui::ScrollArea::both()
                         .id_salt("classes-graph")
                         .auto_shrink([false, true])
-                        .max_height((screen.height() - 300.0).max(200.0))
+                        .max_height(max_height)
+                        .min_scrolled_height(graph_height(c).min(max_height))
                         .show(ui, |ui| self.body_ui(ui, state, c, actions));
                 }
             });
@@ -201,6 +203,16 @@ fn columns(c: &ClassesState) -> Vec<(String, Vec<u32>)> {
             .collect(),
         None => graph_nodes(c, stats),
     }
+}
+
+/// The height the graph (or the comparison) takes, to size the window to it.
+fn graph_height(c: &ClassesState) -> f32 {
+    let rows = columns(c).iter().map(|(_, n)| n.len()).max().unwrap_or(0) as f32;
+    let (row, extra) = match c.other {
+        Some(_) => (NODE + BAR_LABEL, 28.0),
+        None => (NODE + LABEL, 20.0),
+    };
+    TOP + rows * row + 4.0 + extra
 }
 
 /// The class's graph nodes per block; without a graph, its top attributed channels of each

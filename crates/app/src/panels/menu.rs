@@ -176,19 +176,12 @@ fn compare_items(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>)
 fn class_items(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
     let open = Action::Choose(Choose::Classes);
     item(ui, actions, "Open class summary…", true, "", open);
-    let hover = "Per class of a folder with one sub-folder per class (named as the model's \
-                 classes, or their indices): which channels the model uses, and the graph of \
-                 how they feed each other, in the Classes panel";
+    let hover = "From a folder with one sub-folder per class (named as the model's classes, or \
+                 their indices): per class which channels the model uses, and the graph of how \
+                 they feed each other, in the Classes window";
     let build = Action::Choose(Choose::ClassesFolder);
     let idle = state.class_build.is_none() && state.has_head();
-    item(
-        ui,
-        actions,
-        "Build class summary from a folder…",
-        idle,
-        hover,
-        build,
-    );
+    item(ui, actions, "Build class summary…", idle, hover, build);
 }
 
 fn dialog_choice_ui(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {

@@ -91,7 +91,7 @@ impl FileRequest {
             Self::ReportFolder => "Compare two models over a folder: the images",
             Self::ReportWeights { .. } => "Compare two models over a folder: model B's weights",
             Self::OpenClasses => "Open class summary (.json)",
-            Self::ClassesFolder => "Build class summary: a folder with one sub-folder per class",
+            Self::ClassesFolder => "Build class summary: the folder of class folders",
             Self::Export { title, .. } => title,
         }
     }
