@@ -180,3 +180,36 @@ fn a_class_summary_is_built_its_graph_drawn_and_a_node_inspected() {
     h.get_by_label("Neutral uses more");
     h.snapshot("classes_compared");
 }
+
+/// Stopped at once, a build keeps what it did (nothing, or the images before the stop, opened
+/// either way without a panic); built again, the same file is continued to the whole folder.
+#[test]
+fn a_stopped_class_build_is_continued() {
+    let mut h = harness();
+    wait_for(&mut h, "the first analysis", idle);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    folder(&root);
+    let out = dir.path().join("photos.classes.json");
+    let build = |root: &Path| Action::BuildClasses {
+        root: root.to_path_buf(),
+        out: Some(out.clone()),
+        nodes: 2,
+        edge_images: 1,
+    };
+    act(&mut h, build(&root));
+    act(&mut h, Action::StopClassBuild);
+    wait_for(&mut h, "the stop", |a| a.class_build.is_none());
+    let a = app(&h);
+    match &a.classes {
+        Some(c) => assert!(c.summary.images().len() < 4 || !c.summary.has_graphs()),
+        None => assert!(a.notices.iter().any(|n| n.text.contains("class summary"))),
+    }
+    act(&mut h, build(&root));
+    wait_for(&mut h, "the whole summary", |a| {
+        a.class_build.is_none()
+            && a.classes
+                .as_ref()
+                .is_some_and(|c| c.summary.images().len() == 4 && c.summary.has_graphs())
+    });
+}
