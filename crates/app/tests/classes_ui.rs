@@ -213,3 +213,65 @@ fn a_stopped_class_build_is_continued() {
                 .is_some_and(|c| c.summary.images().len() == 4 && c.summary.has_graphs())
     });
 }
+
+/// A summary of two layers (no graph: not every block), written here.
+fn ungraphed_summary(path: &Path) {
+    use featurescope_maps::classes::{ClassSummary, Filed, LayerObservation};
+    let names: Vec<String> = ["Drawing", "Hentai", "Neutral", "Porn", "Sexy"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let layers = vec![
+        ("Mixed_6e".to_string(), 768),
+        ("Mixed_7c".to_string(), 2048),
+    ];
+    let mut s = ClassSummary::new("test", 0.03, names, layers.clone()).unwrap();
+    for (i, class) in [(0u32, 1u32), (1, 1), (2, 3)] {
+        let obs: Vec<LayerObservation> = layers
+            .iter()
+            .map(|(_, c)| LayerObservation {
+                maxima: (0..*c)
+                    .map(|k| ((k * 7 + i as usize) % 13) as f32)
+                    .collect(),
+                attribution: (0..*c)
+                    .map(|k| ((k * 31 + class as usize * 5) % 101) as f32 / 100.0)
+                    .collect(),
+            })
+            .collect();
+        let filed = Filed {
+            class,
+            predicted: class,
+        };
+        s.add_image(&format!("{i}.png"), filed, &obs).unwrap();
+    }
+    s.save(path).unwrap();
+}
+
+/// Opened from a file: a summary without a graph shows each block's most attributed channels;
+/// a file that is no summary is an error and the open one stays.
+#[test]
+fn a_summary_without_graph_is_opened_and_a_bad_file_keeps_it() {
+    let mut h = harness();
+    wait_for(&mut h, "the first analysis", idle);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two_layers.classes.json");
+    ungraphed_summary(&path);
+    act(&mut h, Action::OpenClasses(path.clone()));
+    wait_for(&mut h, "the summary", |a| a.classes.is_some());
+    let c = app(&h).classes.as_ref().unwrap();
+    assert_eq!(c.class, Some(1), "the first class with images");
+    let top = c.summary.top_attributed(1, 1, 1)[0];
+    h.get_by_label("images 2 · accuracy 100 %");
+    h.get_by_label_contains("this summary has no graph");
+    h.get_by_label(&format!("class node Mixed_7c {top}"));
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"not\": \"a summary\"}").unwrap();
+    act(&mut h, Action::OpenClasses(bad));
+    wait_for(&mut h, "the error", |a| {
+        a.notices
+            .iter()
+            .any(|n| n.is_error() && n.text.contains("class summary"))
+    });
+    assert_eq!(app(&h).classes.as_ref().unwrap().path, path);
+}
