@@ -169,7 +169,7 @@ pub fn influences(
         for &k in his {
             // k lies in one branch of the block: seeding that branch's own output walks only
             // its layers (the concat would send the other branches zeros).
-            let (at, channel) = branch_of(&cat, *hi, k as usize);
+            let (at, channel) = branch_of(cat, *hi, k as usize);
             let [_, c_at, ..] = value(at)?.dims();
             let seed = max_seed(&a_hi, dims, k as usize, channel, c_at, device);
             let mut back =
