@@ -49,6 +49,10 @@ pub enum Choose {
     Report,
     /// The folder of images to compare two models over (model B's weights are asked next).
     ReportFolder,
+    /// A class summary to open.
+    Classes,
+    /// The folder of images (one sub-folder per class) to build a class summary from.
+    ClassesFolder,
     /// Where to save an export.
     ExportTo(Export),
 }
@@ -191,6 +195,35 @@ pub enum Action {
         /// Layer id.
         layer: String,
         /// Channel to inspect.
+        channel: usize,
+    },
+    /// Open a class summary (a `featurescope classes` file).
+    OpenClasses(PathBuf),
+    /// Build (or continue) the class summary of a folder with one sub-folder per class, on the
+    /// worker; the summary goes to `out` (default: one under the data home per folder).
+    BuildClasses {
+        /// The collection.
+        root: PathBuf,
+        /// The summary file.
+        out: Option<PathBuf>,
+        /// Graph nodes per block.
+        nodes: usize,
+        /// Images per class whose influences the graph's edges average.
+        edge_images: usize,
+    },
+    /// Stop the class summary's build (what is done is kept, and opened).
+    StopClassBuild,
+    /// Close the class summary.
+    CloseClasses,
+    /// Show this class's graph (and sort the tiles by it).
+    PickClass(u32),
+    /// Compare the picked class with this one (`None`: the picked class's graph alone).
+    CompareClass(Option<u32>),
+    /// Show a layer and inspect one of its channels (a click on a class graph's node).
+    InspectChannel {
+        /// Layer id.
+        layer: String,
+        /// Channel.
         channel: usize,
     },
     /// Dismiss the notice at this index.

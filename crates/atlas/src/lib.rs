@@ -26,6 +26,7 @@ pub use featurescope_maps::atlas::{Atlas as FilterAtlas, AtlasHit, Rank};
 pub use merge::{MergeOptions, MergeSummary, find_atlases, merge_atlases};
 pub use shard::{Shard, ShardSet};
 
+pub mod classes;
 mod merge;
 pub mod shard;
 

@@ -7,8 +7,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    atlas, attribute, bench, compare, dictionary, dump, groups, install, layers, render, spatial,
-    visualize,
+    atlas, attribute, bench, classes, compare, dictionary, dump, groups, install, layers, render,
+    spatial, visualize,
 };
 use crate::common::{Backend, overwrite_from, started, weights_help};
 
@@ -56,6 +56,9 @@ enum Command {
     /// Which images of a folder excite each filter most: top images and receptive-field crops
     /// per channel (`atlas merge`, `atlas show` for the rest).
     Atlas(atlas::AtlasArgs),
+    /// Per class of a folder of your images: which channels the model uses (counts,
+    /// attributions) and how they feed each other (a graph); `classes show`, `classes merge`.
+    Classes(classes::ClassesArgs),
     /// Two images or two weights at one layer on one scale (a figure), or two models over a
     /// folder: which layers changed (CKA) and which filters (`compare show`, `compare merge`).
     Compare(compare::CompareArgs),
@@ -100,6 +103,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(Command::Install) => install::install(),
         Some(Command::Uninstall) => install::uninstall(),
         Some(Command::Atlas(a)) => atlas::run(a, overwrite),
+        Some(Command::Classes(a)) => classes::run(a, overwrite),
         Some(Command::Compare(a)) => compare::run(a, overwrite),
         Some(Command::Layers(a)) => layers::run(&a),
         Some(Command::Dump(a)) => dump::run(&a, overwrite),

@@ -86,6 +86,17 @@ pub enum MapsError {
         /// What is wrong with it.
         message: String,
     },
+    /// A class-summary operation that cannot be done (unknown class, incompatible merge, ...).
+    #[error("class summary: {0}")]
+    Classes(String),
+    /// A class-summary file that is malformed, inconsistent or too large.
+    #[error("invalid class summary {}: {message}", path.display())]
+    ClassesFile {
+        /// The file involved.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A model comparison that cannot be done (wrong shapes, incompatible merge, ...).
     #[error("compare: {0}")]
     Compare(String),

@@ -9,6 +9,7 @@
 
 pub mod atlas;
 pub mod attribution;
+pub mod classes;
 mod colormap;
 pub mod compare;
 pub mod dictionary;

@@ -22,11 +22,17 @@ pub enum SortKey {
     /// How much the filter's maximum moved between two analyses (`|max A − max B|`,
     /// [`crate::pair::DiffScore::MaxChange`]), descending: scores from outside the layer.
     DiffMax,
+    /// The selected class's mean attribution to the filter over a class summary's images,
+    /// descending: scores from outside the layer.
+    ClassAttribution,
+    /// In how many of the selected class's images the filter is among the image's top
+    /// channels (a class summary's count), descending: scores from outside the layer.
+    ClassCount,
 }
 
 impl SortKey {
     /// Every key, in menu order.
-    pub const ALL: [SortKey; 7] = [
+    pub const ALL: [SortKey; 9] = [
         SortKey::Index,
         SortKey::Max,
         SortKey::Mean,
@@ -34,10 +40,12 @@ impl SortKey {
         SortKey::Selectivity,
         SortKey::DiffL2,
         SortKey::DiffMax,
+        SortKey::ClassAttribution,
+        SortKey::ClassCount,
     ];
 
     /// Lowercase name: `"index"`, `"max"`, `"mean"`, `"active"`, `"selectivity"`,
-    /// `"difference"`, `"max change"`.
+    /// `"difference"`, `"max change"`, `"class attribution"`, `"class count"`.
     pub fn name(self) -> &'static str {
         match self {
             SortKey::Index => "index",
@@ -47,6 +55,8 @@ impl SortKey {
             SortKey::Selectivity => "selectivity",
             SortKey::DiffL2 => "difference",
             SortKey::DiffMax => "max change",
+            SortKey::ClassAttribution => "class attribution",
+            SortKey::ClassCount => "class count",
         }
     }
 
@@ -55,7 +65,11 @@ impl SortKey {
     pub fn needs_scores(self) -> bool {
         matches!(
             self,
-            SortKey::Selectivity | SortKey::DiffL2 | SortKey::DiffMax
+            SortKey::Selectivity
+                | SortKey::DiffL2
+                | SortKey::DiffMax
+                | SortKey::ClassAttribution
+                | SortKey::ClassCount
         )
     }
 
@@ -63,6 +77,11 @@ impl SortKey {
     /// [`crate::pair::LayerPair::scores`]).
     pub fn needs_pair(self) -> bool {
         matches!(self, SortKey::DiffL2 | SortKey::DiffMax)
+    }
+
+    /// Whether the key sorts by a class summary's scores for the selected class.
+    pub fn needs_class(self) -> bool {
+        matches!(self, SortKey::ClassAttribution | SortKey::ClassCount)
     }
 
     /// Parses a name case-insensitively; also accepts `"channel"`, `"active-fraction"`,
@@ -73,6 +92,8 @@ impl SortKey {
             "channel" | "idx" => Some(SortKey::Index),
             "diff" | "diff-l2" | "l2" => Some(SortKey::DiffL2),
             "diff-max" | "max-change" => Some(SortKey::DiffMax),
+            "class-attribution" | "attribution" => Some(SortKey::ClassAttribution),
+            "class-count" | "count" => Some(SortKey::ClassCount),
             "active-fraction" | "active_fraction" | "activefraction" => {
                 Some(SortKey::ActiveFraction)
             }
@@ -82,7 +103,12 @@ impl SortKey {
 
     fn value(self, s: &ChannelStats) -> f32 {
         match self {
-            SortKey::Index | SortKey::Selectivity | SortKey::DiffL2 | SortKey::DiffMax => 0.0,
+            SortKey::Index
+            | SortKey::Selectivity
+            | SortKey::DiffL2
+            | SortKey::DiffMax
+            | SortKey::ClassAttribution
+            | SortKey::ClassCount => 0.0,
             SortKey::Max => s.max,
             SortKey::Mean => s.mean,
             SortKey::ActiveFraction => s.active_fraction,
@@ -158,6 +184,10 @@ mod tests {
         assert_eq!(by(SortKey::Selectivity, true), vec![0, 2, 3]);
         assert_eq!(order(SortKey::Selectivity, false), vec![0, 1, 2, 3]);
         assert_eq!(by(SortKey::Max, false), vec![2, 3, 0, 1]);
+        assert_eq!(by(SortKey::ClassAttribution, false), vec![1, 0, 2, 3]);
+        assert_eq!(by(SortKey::ClassCount, true), vec![0, 2, 3]);
+        assert_eq!(order(SortKey::ClassCount, false), vec![0, 1, 2, 3]);
+        assert!(SortKey::ClassCount.needs_class() && !SortKey::DiffL2.needs_class());
     }
 
     #[test]

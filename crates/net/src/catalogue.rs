@@ -3,7 +3,7 @@
 //! 299x299 input, Keras alias, and whether it lies on the 48-layer-deep longest path.
 //!
 //! The catalogue is the single description of the architecture's hyper-parameters: the model
-//! ([`crate::model`]) builds each conv from its entry here, and a test binds the taps the forward
+//! (the `model` module) builds each conv from its entry here, and a test binds the taps the forward
 //! pass produces to these ids and shapes.
 
 use std::collections::HashMap;

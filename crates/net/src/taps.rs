@@ -12,7 +12,7 @@ use crate::error::NetError;
 /// The backward rule of every ReLU in the network. Forward values are the same for all rules;
 /// attribution methods (saliency, deconvnet, guided backprop) differ only in how the gradient
 /// crosses a ReLU, so this is the single point they switch: the forward pass applies
-/// [`ReluRule::apply`], the backward pass ([`crate::attribution::engine`]) applies
+/// [`ReluRule::apply`], the backward pass (the attribution engine) applies
 /// [`ReluRule::backward`] at every ReLU, the target's own included.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ReluRule {

@@ -575,3 +575,236 @@ fn feature_visualisation_raises_its_filter_and_is_reproducible() {
     assert!(matches!(err, featurescope_net::NetError::Cancelled));
     assert_eq!(seen, 3);
 }
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> (f32, f32) {
+    assert_eq!(a.len(), b.len());
+    let max = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    (worst, max)
+}
+
+/// `backward_from` with each image's own class seed equals a class target walked image by
+/// image; with a floor, one unit of a block's output walked down to the block below equals the
+/// captured gradient of that unit's own target, and leaves the input's gradient zero.
+#[test]
+fn backward_from_per_image_classes_and_a_floor_equal_whole_walks() {
+    use featurescope_net::catalogue::Catalogue;
+    let net = cpu_network();
+    let device = &net.device().device;
+    let images = [
+        preprocess_sample("chelsea_299.png"),
+        reference_image("coffee"),
+    ];
+    let mut batch = images[0].tensor.clone();
+    batch.extend_from_slice(&images[1].tensor);
+    let x2: Tensor<4> = Tensor::from_data(
+        TensorData::new(batch, [2, 3, INPUT_SIZE, INPUT_SIZE]),
+        device,
+    );
+    let single = |i: usize| -> Tensor<4> {
+        Tensor::from_data(
+            TensorData::new(images[i].tensor.clone(), [1, 3, INPUT_SIZE, INPUT_SIZE]),
+            device,
+        )
+    };
+    let classes = [4usize, 1];
+    let rec = Recorded::new(net.model(), x2, &Target::Class(0), &[]).unwrap();
+    let (at, seed) = rec.class_seed(&classes, ReluRule::Standard).unwrap();
+    let ours = read(
+        rec.backward_from(vec![(at, seed)], None, ReluRule::Standard, &[])
+            .unwrap()
+            .input,
+    )
+    .unwrap();
+    let per = 3 * INPUT_SIZE * INPUT_SIZE;
+    for (b, &class) in classes.iter().enumerate() {
+        let target = Target::Class(class);
+        let one = Recorded::new(net.model(), single(b), &target, &[]).unwrap();
+        let theirs = one
+            .backward(&target, ReluRule::Standard, &BackwardOptions::default())
+            .unwrap();
+        let theirs = read(theirs.input).unwrap();
+        let (worst, max) = max_abs_diff(&ours[b * per..(b + 1) * per], &theirs);
+        eprintln!("class {class}: {worst:e} of {max:e}");
+        assert!(
+            max > 0.0 && worst <= 1e-5 * max,
+            "class {class}: {worst} of {max}"
+        );
+    }
+
+    let cat = Catalogue::inception_v3();
+    let below = cat.position("Mixed_5d").unwrap();
+    let above = cat.position("Mixed_6a").unwrap();
+    let (k, y, xx) = (384 + 96 + 7, 8, 5);
+    let unit = Target::channel("Mixed_6a", k).unwrap().at(y, xx);
+    let rec = Recorded::new(net.model(), single(0), &unit, &[below]).unwrap();
+    let whole = rec
+        .backward(
+            &unit,
+            ReluRule::Standard,
+            &BackwardOptions {
+                capture: vec![below],
+                ..BackwardOptions::default()
+            },
+        )
+        .unwrap();
+    let [_, c, h, w] = rec.value(above).unwrap().dims();
+    let mut g = vec![0f32; c * h * w];
+    g[(k * h + y) * w + xx] = 1.0;
+    let seed = Tensor::from_data(TensorData::new(g, [1, c, h, w]), device);
+    let mut walked = rec
+        .backward_from(
+            vec![(above, seed)],
+            Some(below),
+            ReluRule::Standard,
+            &[below],
+        )
+        .unwrap();
+    let input = read(walked.input).unwrap();
+    assert!(input.iter().all(|v| *v == 0.0), "the floor stops the walk");
+    let ours = read(walked.captured.remove(&below).unwrap()).unwrap();
+    let theirs = read(whole.captured[&below].clone()).unwrap();
+    let (worst, max) = max_abs_diff(&ours, &theirs);
+    assert!(max > 0.0 && worst == 0.0, "floor: {worst} of {max}");
+    assert!(
+        rec.backward_from(vec![], None, ReluRule::Standard, &[])
+            .is_ok()
+    );
+    let deep = cat.position("Mixed_7c").unwrap();
+    let bad = Tensor::zeros([1, 2048, 8, 8], device);
+    assert!(
+        rec.backward_from(vec![(deep, bad)], None, ReluRule::Standard, &[])
+            .is_err()
+    );
+}
+
+/// The class summary's pass: maxima equal the forward taps', attributions equal Σ a·g with g
+/// the captured gradient of the class-target walk, per image, for each image's own class; the
+/// predicted class is the logits' argmax.
+#[test]
+fn class_pass_equals_activation_times_the_class_gradient() {
+    use featurescope_net::attribution::classes::class_pass;
+    use featurescope_net::catalogue::Catalogue;
+    let net = cpu_network();
+    let device = &net.device().device;
+    let images = [
+        preprocess_sample("chelsea_299.png"),
+        preprocess_sample("coffee_299.png"),
+    ];
+    let cat = Catalogue::inception_v3();
+    let layers: Vec<usize> = [
+        "Conv2d_2b_3x3",
+        "Mixed_5b.branch_pool.avg_pool",
+        "Mixed_6e",
+        "avgpool",
+    ]
+    .iter()
+    .map(|l| cat.position(l).unwrap())
+    .collect();
+    let classes = [3usize, 0];
+    let found = class_pass(net.model(), device, &images, Some(&classes), &layers).unwrap();
+    let request = TapRequest::all();
+    for (b, image) in images.iter().enumerate() {
+        let acts = net.run(image, &request).unwrap();
+        let probs = &acts.head.as_ref().unwrap().probabilities;
+        let top = (0..probs.len()).fold(0, |m, i| if probs[i] > probs[m] { i } else { m });
+        assert_eq!(found[b].predicted, top);
+        assert_eq!(found[b].class, classes[b]);
+        let target = Target::Class(classes[b]);
+        let x = Tensor::from_data(
+            TensorData::new(image.tensor.clone(), [1, 3, INPUT_SIZE, INPUT_SIZE]),
+            device,
+        );
+        let rec = Recorded::new(net.model(), x, &target, &[]).unwrap();
+        let options = BackwardOptions {
+            capture: layers.clone(),
+            ..BackwardOptions::default()
+        };
+        let mut back = rec.backward(&target, ReluRule::Standard, &options).unwrap();
+        for (l, &i) in layers.iter().enumerate() {
+            let a = read(rec.value(i).unwrap().clone()).unwrap();
+            let g = read(back.captured.remove(&i).unwrap()).unwrap();
+            let c = cat.layers[i].shape[0];
+            let hw = a.len() / c;
+            let tap = acts
+                .layers
+                .iter()
+                .find(|t| t.id == cat.layers[i].id)
+                .unwrap();
+            let ours = &found[b].layers[l];
+            let mut worst = 0f64;
+            let mut max = 0f64;
+            for k in 0..c {
+                let want_max = tap.data[k * hw..(k + 1) * hw]
+                    .iter()
+                    .copied()
+                    .fold(f32::NEG_INFINITY, f32::max);
+                assert_eq!(ours.maxima[k].to_bits(), want_max.to_bits(), "{i} {k}");
+                let want: f64 = (k * hw..(k + 1) * hw)
+                    .map(|j| f64::from(a[j]) * f64::from(g[j]))
+                    .sum();
+                worst = worst.max((f64::from(ours.attribution[k]) - want).abs());
+                max = max.max(want.abs());
+            }
+            eprintln!("{}: {worst:e} of {max:e}", cat.layers[i].id);
+            assert!(
+                max > 0.0 && worst <= 1e-4 * max,
+                "{}: {worst} of {max}",
+                cat.layers[i].id
+            );
+        }
+    }
+}
+
+/// The graph's influences equal, for each upper node, Σ a_j·g_j with g the gradient that the
+/// node's own unit target (at its maximum, first in row-major order) sends to the lower block.
+#[test]
+fn influences_equal_unit_targets_at_each_nodes_maximum() {
+    use featurescope_net::attribution::classes::influences;
+    use featurescope_net::catalogue::Catalogue;
+    let net = cpu_network();
+    let device = &net.device().device;
+    let image = preprocess_sample("chelsea_299.png");
+    let cat = Catalogue::inception_v3();
+    let (lo, hi) = (
+        cat.position("Mixed_5d").unwrap(),
+        cat.position("Mixed_6a").unwrap(),
+    );
+    let nodes = vec![(lo, vec![20u32, 93]), (hi, vec![100u32, 500])];
+    let found = influences(net.model(), device, std::slice::from_ref(&image), &nodes).unwrap();
+    assert_eq!((found.len(), found[0].len(), found[0][0].len()), (1, 1, 4));
+    let acts = net.run(&image, &TapRequest::all()).unwrap();
+    let tap = |id: &str| acts.layers.iter().find(|t| t.id == id).unwrap();
+    let (upper, lower) = (tap("Mixed_6a"), tap("Mixed_5d"));
+    let [_, _, h, w] = upper.shape;
+    let [_, _, hl, wl] = lower.shape;
+    let x = || {
+        Tensor::from_data(
+            TensorData::new(image.tensor.clone(), [1, 3, INPUT_SIZE, INPUT_SIZE]),
+            device,
+        )
+    };
+    for k in [100usize, 500] {
+        let ch = &upper.data[k * h * w..(k + 1) * h * w];
+        let at = (0..ch.len()).fold(0, |m, i| if ch[i] > ch[m] { i } else { m });
+        let target = Target::channel("Mixed_6a", k).unwrap().at(at / w, at % w);
+        let rec = Recorded::new(net.model(), x(), &target, &[lo]).unwrap();
+        let options = BackwardOptions {
+            capture: vec![lo],
+            ..BackwardOptions::default()
+        };
+        let back = rec.backward(&target, ReluRule::Standard, &options).unwrap();
+        let g = read(back.captured[&lo].clone()).unwrap();
+        for j in [20usize, 93] {
+            let want: f64 = (j * hl * wl..(j + 1) * hl * wl)
+                .map(|i| f64::from(lower.data[i]) * f64::from(g[i]))
+                .sum();
+            let got = f64::from(found[0][0][&(j as u32, k as u32)]);
+            eprintln!("{j} → {k}: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs().max(1e-3),
+                "{j} → {k}: {got} vs {want}"
+            );
+        }
+    }
+}

@@ -11,46 +11,9 @@ mod common;
 use common::*;
 use featurescope_net::attribution::spatial::spatial;
 use featurescope_net::{BackendChoice, InputImage, Network};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::SafeTensors;
 
 const LAYERS: [&str; 2] = ["Mixed_5d", "Mixed_6e"];
-
-fn f64s(st: &SafeTensors<'_>, name: &str) -> Vec<f64> {
-    let view = st.tensor(name).unwrap();
-    match view.dtype() {
-        Dtype::F64 => view
-            .data()
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-            .collect(),
-        Dtype::F32 => view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
-            .collect(),
-        other => panic!("{name}: {other:?}"),
-    }
-}
-
-fn i64s(st: &SafeTensors<'_>, name: &str) -> Vec<i64> {
-    st.tensor(name)
-        .unwrap()
-        .data()
-        .chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-/// max |ours − reference| / max |reference|.
-fn deviation(ours: &[f32], reference: &[f64]) -> f64 {
-    assert_eq!(ours.len(), reference.len());
-    let max = reference.iter().fold(0f64, |a, v| a.max(v.abs()));
-    ours.iter()
-        .zip(reference)
-        .map(|(a, b)| (f64::from(*a) - b).abs())
-        .fold(0f64, f64::max)
-        / max
-}
 
 /// Every element of every map within 1e-3 of the map's largest magnitude. Where a ReLU gate
 /// above the layer has a float64 input within 1e-6 of its layer's max of zero (the reference

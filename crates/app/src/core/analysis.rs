@@ -105,10 +105,15 @@ impl Core {
         } else {
             analysis.activations.get(id)
         };
-        let scores = state
-            .atlas
-            .as_ref()
-            .and_then(|a| a.loaded.atlas.selectivity(id));
+        let scores = if state.settings.sort.needs_class() {
+            let sort = state.settings.sort;
+            state.classes.as_ref().and_then(|c| c.scores(id, sort))
+        } else {
+            state
+                .atlas
+                .as_ref()
+                .and_then(|a| a.loaded.atlas.selectivity(id))
+        };
         state.view = data.and_then(|d| {
             LayerView::new(
                 d,

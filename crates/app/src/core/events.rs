@@ -83,6 +83,12 @@ impl Core {
             Event::Pinned(result) => self.pinned_arrived(result),
             Event::ReportProgress { done, total } => self.report_progress(done, total),
             Event::ReportBuilt(result) => self.report_built(result),
+            Event::ClassProgress {
+                done,
+                total,
+                graphs,
+            } => self.class_progress(done, total, graphs),
+            Event::ClassesBuilt(result) => self.classes_built(result),
         }
     }
 
@@ -155,6 +161,9 @@ impl Core {
                 self.build_report(root, WeightsSource::File(weights), None);
             }
             TaskResult::ReportLoaded(r) => self.report_loaded(r),
+            TaskResult::OpenClasses(p) => self.tasks.load_classes(p),
+            TaskResult::ClassesFolder(root) => self.classes_folder_chosen(root),
+            TaskResult::ClassesLoaded(r) => self.classes_loaded(r),
             TaskResult::Thumb { key, result } => self.thumb_loaded(key, result),
         }
     }

@@ -24,6 +24,8 @@ impl Core {
             Choose::AtlasFolder => FileRequest::AtlasFolder,
             Choose::Report => FileRequest::OpenReport,
             Choose::ReportFolder => FileRequest::ReportFolder,
+            Choose::Classes => FileRequest::OpenClasses,
+            Choose::ClassesFolder => FileRequest::ClassesFolder,
             Choose::ExportTo(export) => match self.export_request(export) {
                 Some(r) => r,
                 None => return self.state.notify_error("nothing to export yet"),
@@ -107,6 +109,8 @@ impl Core {
             FileRequest::ReportWeights { root } => {
                 self.build_report(root, WeightsSource::File(path), None);
             }
+            FileRequest::OpenClasses => self.tasks.load_classes(path),
+            FileRequest::ClassesFolder => self.classes_folder_chosen(path),
         }
     }
 

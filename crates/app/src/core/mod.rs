@@ -4,6 +4,7 @@
 
 mod analysis;
 mod atlas;
+mod classes;
 mod compare;
 mod events;
 mod files;
@@ -154,7 +155,7 @@ impl Core {
                 layer,
                 channel,
             } => self.side_by_side(&image, &layer, channel),
-            _ => {}
+            action => self.apply_classes(action),
         }
     }
 

@@ -105,3 +105,42 @@ fn selecting_stepping_and_settings() {
     );
     assert!(core.state().settings.hide_dead);
 }
+
+/// Class summaries without weights or a summary: errors as notices, nothing half-done.
+#[test]
+fn class_actions_without_a_summary_or_weights() {
+    let mut core = core();
+    core.apply(Action::BuildClasses {
+        root: "/nowhere".into(),
+        out: None,
+        nodes: 2,
+        edge_images: 2,
+    });
+    let s = core.state();
+    assert!(s.class_build.is_none());
+    assert!(s.notices.last().is_some_and(|n| n.is_error()));
+    core.apply(Action::PickClass(3));
+    core.apply(Action::CompareClass(Some(1)));
+    core.apply(Action::StopClassBuild);
+    core.apply(Action::CloseClasses);
+    assert!(core.state().classes.is_none());
+    core.apply(Action::InspectChannel {
+        layer: "no_such_layer".into(),
+        channel: 1,
+    });
+    let s = core.state();
+    assert!(s.inspector.is_none());
+    assert!(
+        s.notices
+            .last()
+            .is_some_and(|n| n.text.contains("no_such_layer"))
+    );
+    // A node of another layer: that layer is shown and the channel inspected.
+    core.apply(Action::InspectChannel {
+        layer: "mixed7".into(),
+        channel: 349,
+    });
+    let s = core.state();
+    assert_eq!(s.selected, LayerRef::named("Mixed_6e"));
+    assert_eq!(s.inspector.map(|i| i.channel), Some(349));
+}

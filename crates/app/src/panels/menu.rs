@@ -113,6 +113,8 @@ fn file_menu(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
     ui.separator();
     compare_items(ui, state, actions);
     ui.separator();
+    class_items(ui, state, actions);
+    ui.separator();
     let has_view = state.view.is_some();
     let grid = Action::Choose(Choose::ExportTo(Export::Grid));
     item(ui, actions, "Export grid as PNG…", has_view, "", grid);
@@ -168,6 +170,18 @@ fn compare_items(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>)
         hover,
         build,
     );
+}
+
+/// Class summaries: open one, or build one from a folder of class folders.
+fn class_items(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
+    let open = Action::Choose(Choose::Classes);
+    item(ui, actions, "Open class summary…", true, "", open);
+    let hover = "From a folder with one sub-folder per class (named as the model's classes, or \
+                 their indices): per class which channels the model uses, and the graph of how \
+                 they feed each other, in the Classes window";
+    let build = Action::Choose(Choose::ClassesFolder);
+    let idle = state.class_build.is_none() && state.has_head();
+    item(ui, actions, "Build class summary…", idle, hover, build);
 }
 
 fn dialog_choice_ui(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {

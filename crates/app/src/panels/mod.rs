@@ -4,6 +4,7 @@
 mod atlas;
 mod browser;
 mod cka;
+mod classes;
 mod drop_hint;
 mod input;
 mod menu;
@@ -26,6 +27,7 @@ pub fn all() -> Vec<Box<dyn Panel>> {
         Box::new(atlas::AtlasPanel::default()),
         Box::new(notices::Notices),
         Box::new(tiles::Tiles::default()),
+        Box::new(classes::ClassesPanel::default()),
         Box::new(crate::inspector::InspectorWindow::default()),
         Box::new(browser::Browser::default()),
         Box::new(replace::Replace),

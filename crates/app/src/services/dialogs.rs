@@ -55,6 +55,10 @@ pub enum FileRequest {
         /// The folder chosen first.
         root: PathBuf,
     },
+    /// A class summary to open.
+    OpenClasses,
+    /// The folder of images (one sub-folder per class) to build a class summary from.
+    ClassesFolder,
     /// Where to save an export.
     Export {
         /// Dialog title.
@@ -86,6 +90,8 @@ impl FileRequest {
             Self::OpenReport => "Open comparison report (.json)",
             Self::ReportFolder => "Compare two models over a folder: the images",
             Self::ReportWeights { .. } => "Compare two models over a folder: model B's weights",
+            Self::OpenClasses => "Open class summary (.json)",
+            Self::ClassesFolder => "Build class summary: the folder of class folders",
             Self::Export { title, .. } => title,
         }
     }
@@ -97,8 +103,9 @@ impl FileRequest {
             Self::OpenWeights => ("Weights", featurescope_net::weights::extensions()),
             Self::OpenLabels => ("Class names", vec!["txt", "json"]),
             Self::OpenAtlas => ("Atlas", vec!["json"]),
-            Self::AtlasFolder | Self::ReportFolder => ("Folders", Vec::new()),
+            Self::AtlasFolder | Self::ReportFolder | Self::ClassesFolder => ("Folders", Vec::new()),
             Self::OpenReport => ("Comparison report", vec!["json"]),
+            Self::OpenClasses => ("Class summary", vec!["json"]),
             Self::ReportWeights { .. } => ("Weights", featurescope_net::weights::extensions()),
             Self::Export { extension, .. } => (extension, vec![extension]),
         }
@@ -106,7 +113,10 @@ impl FileRequest {
 
     /// Whether it asks for a folder.
     pub fn is_folder(&self) -> bool {
-        matches!(self, Self::AtlasFolder | Self::ReportFolder)
+        matches!(
+            self,
+            Self::AtlasFolder | Self::ReportFolder | Self::ClassesFolder
+        )
     }
 
     /// Whether `path` is a file this request accepts (by extension, case-insensitively).

@@ -43,3 +43,15 @@ pub fn default_report_path(root: &Path, models: &str) -> PathBuf {
     data.join("featurescope/comparisons")
         .join(format!("{name}-{:016x}.json", fnv1a64(&key)))
 }
+
+/// Where the app keeps a class summary it builds: `<data home>/featurescope/classes/<folder>-<hash
+/// of its path>.classes.json`, one per folder (continued when built again).
+pub fn default_classes_path(root: &Path) -> PathBuf {
+    let data = data_home().unwrap_or_else(std::env::temp_dir);
+    let name = root
+        .file_name()
+        .map_or_else(|| "images".into(), |n| n.to_string_lossy().into_owned());
+    let hash = fnv1a64(root.as_os_str().as_encoded_bytes());
+    data.join("featurescope/classes")
+        .join(format!("{name}-{hash:016x}.classes.json"))
+}

@@ -11,6 +11,7 @@ use featurescope_atlas::{FilterAtlas, Rank};
 use featurescope_maps::atlas::{Atlas, AtlasHit, crop_image, input_image_path};
 use image::{DynamicImage, RgbImage, RgbaImage};
 
+use featurescope_maps::classes::ClassSummary;
 use featurescope_maps::compare::Report;
 
 use super::dialogs::{ExportWrite, FileRequest, NATIVE_MIN_LIFETIME};
@@ -123,6 +124,12 @@ pub enum TaskResult {
     ReportWeights(PathBuf, PathBuf),
     /// A comparison report read from disk.
     ReportLoaded(Result<(PathBuf, Arc<Report>), String>),
+    /// File → Open class summary: the chosen file.
+    OpenClasses(PathBuf),
+    /// File → Build class summary from a folder: the folder.
+    ClassesFolder(PathBuf),
+    /// A class summary read from disk.
+    ClassesLoaded(Result<(PathBuf, Arc<ClassSummary>), String>),
     /// A thumbnail of a report image: the receptive-field crop around a channel's peak.
     Thumb {
         /// Which.
@@ -283,6 +290,17 @@ impl Tasks {
         });
     }
 
+    /// Read a class summary.
+    pub fn load_classes(&self, path: PathBuf) {
+        self.spawn(move || {
+            TaskResult::ClassesLoaded(
+                ClassSummary::load(&path)
+                    .map(|s| (path, Arc::new(s)))
+                    .map_err(|e| format!("cannot open the class summary: {e}")),
+            )
+        });
+    }
+
     /// Read one report image from the collection and crop it around a channel's peak (the
     /// unit's receptive field in the network's input).
     pub fn load_thumb(&self, root: PathBuf, key: ThumbKey) {
@@ -326,6 +344,8 @@ fn chosen(request: FileRequest, path: PathBuf) -> TaskResult {
         FileRequest::OpenReport => TaskResult::OpenReport(path),
         FileRequest::ReportFolder => TaskResult::ReportFolder(path),
         FileRequest::ReportWeights { root } => TaskResult::ReportWeights(root, path),
+        FileRequest::OpenClasses => TaskResult::OpenClasses(path),
+        FileRequest::ClassesFolder => TaskResult::ClassesFolder(path),
     }
 }
 

@@ -20,6 +20,7 @@ use super::attribution::{ExplainKey, Explained, VisKey, Visualization};
 use super::icons::IconKey;
 use super::layer_views::{SpatialDrawn, SpatialKey};
 
+mod classes;
 mod pin;
 
 pub use pin::PinnedAnalysis;
@@ -154,6 +155,13 @@ pub enum Job {
         /// Model B.
         weights_b: WeightsSource,
         /// Set to stop early (the batches done are kept).
+        stop: Arc<AtomicBool>,
+    },
+    /// Build (or continue) a class summary over a folder with the current weights.
+    BuildClasses {
+        /// What to build.
+        options: featurescope_atlas::classes::ClassOptions,
+        /// Set to stop early (what was done is kept).
         stop: Arc<AtomicBool>,
     },
 }
@@ -326,6 +334,17 @@ pub enum Event {
     },
     /// A report build ended: its file and how it went, or why it failed.
     ReportBuilt(Result<(PathBuf, featurescope_compare::CompareSummary), String>),
+    /// Progress of a class summary's build: files handled, files to handle, in which pass.
+    ClassProgress {
+        /// Handled so far (in this pass).
+        done: usize,
+        /// In all (in this pass).
+        total: usize,
+        /// The second pass: the graph's edges.
+        graphs: bool,
+    },
+    /// A class summary's build ended: its file and how it went, or why it failed.
+    ClassesBuilt(Result<(PathBuf, BuildSummary), String>),
 }
 
 /// A finished analysis.
@@ -540,6 +559,7 @@ impl WorkerState {
                 weights_b,
                 stop,
             } => self.build_report(&options, &weights_b, &stop),
+            Job::BuildClasses { options, stop } => self.build_classes(&options, &stop),
         }
     }
 

@@ -11,8 +11,9 @@ use image::RgbImage;
 
 use crate::services::tasks::{CropKey, LoadedAtlas};
 
-/// How many filters' crops are kept (the oldest go first).
-pub const CROP_LISTS_KEPT: usize = 64;
+/// How many filters' crops are kept (the oldest go first): more than the nodes of a class
+/// graph (12 blocks of 8 by default), which shows each node's best crop.
+pub const CROP_LISTS_KEPT: usize = 128;
 
 /// The crops of one filter's ranking, as they come in.
 #[derive(Debug)]

@@ -3,6 +3,7 @@
 //! the panels and changed only by the core when it applies an action or an event.
 
 pub mod atlas;
+pub mod classes;
 pub mod compare;
 pub mod layer_views;
 pub mod results;
@@ -21,6 +22,7 @@ use crate::view::LayerView;
 
 pub use crate::services::tasks::ThumbKey;
 pub use atlas::{AtlasBuild, AtlasState, Crops};
+pub use classes::{ClassBuild, ClassesState};
 pub use compare::{PairView, Pinned, ReportBuild, ReportState, Thumb};
 pub use results::{Entry, ExplainState, TargetChoice, VisState};
 pub use selection::{Inspector, LayerRef, ViewId};
@@ -160,6 +162,10 @@ pub struct AppState {
     pub report: Option<ReportState>,
     /// The report being built on the worker.
     pub report_build: Option<ReportBuild>,
+    /// The open class summary.
+    pub classes: Option<ClassesState>,
+    /// The class summary being built on the worker.
+    pub class_build: Option<ClassBuild>,
     /// Attribution results and their settings.
     pub explain: ExplainState,
     /// Feature visualisations.
@@ -198,6 +204,8 @@ impl AppState {
             pair: None,
             report: None,
             report_build: None,
+            classes: None,
+            class_build: None,
             explain: ExplainState::default(),
             visual: VisState::default(),
             layer_views: layer_views::LayerViews::default(),

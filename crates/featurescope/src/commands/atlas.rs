@@ -22,7 +22,9 @@ use featurescope_net::Catalogue;
 use indicatif::ProgressBar;
 
 use crate::common::shard::ShardArgs;
-use crate::common::{NetArgs, check_outputs, images_progress, load_network};
+use crate::common::{
+    NetArgs, check_outputs, finish_build, images_progress, load_network, print_skipped,
+};
 
 /// Arguments of `atlas`.
 #[derive(clap::Args, Debug)]
@@ -313,35 +315,10 @@ fn build(a: &AtlasArgs, root: &Path, out: &Path, shard: Option<Shard>) -> Result
                 b.inc(1);
             }
         }
-        BuildEvent::Skipped(path, reason) => {
-            let line = if reason.is_empty() {
-                format!("skipped {path}")
-            } else {
-                format!("skipped {path}: {reason}")
-            };
-            match &bar {
-                Some(b) => b.suspend(|| eprintln!("{line}")),
-                None => eprintln!("{line}"),
-            }
-        }
+        BuildEvent::Skipped(path, reason) => print_skipped(bar.as_ref(), &path, &reason),
     })?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    eprintln!(
-        "{}: {} images analysed in {:.1} s ({:.2} images/s); {} in the atlas, {} skipped",
-        out.display(),
-        summary.analysed,
-        summary.seconds,
-        summary.analysed as f64 / summary.seconds.max(1e-9),
-        summary.images,
-        summary.skipped
-    );
-    if summary.stopped {
-        bail!(
-            "interrupted: what was done is saved in {}; run the same command to continue",
-            out.display()
-        );
-    }
-    Ok(())
+    finish_build(out, &summary, "the atlas")
 }

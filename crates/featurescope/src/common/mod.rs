@@ -160,3 +160,41 @@ fn styled(bar: ProgressBar, template: &str) -> ProgressBar {
     }
     bar
 }
+
+/// Print `skipped PATH: reason` (or `skipped PATH` without one) above the progress bar.
+pub(crate) fn print_skipped(bar: Option<&ProgressBar>, path: &str, reason: &str) {
+    let line = if reason.is_empty() {
+        format!("skipped {path}")
+    } else {
+        format!("skipped {path}: {reason}")
+    };
+    match bar {
+        Some(b) => b.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
+}
+
+/// The closing line of a folder build (`in_what`: "the atlas", "the summary"), and the error a
+/// stopped build ends with, saying the same command continues it.
+pub(crate) fn finish_build(
+    out: &Path,
+    summary: &featurescope_atlas::BuildSummary,
+    in_what: &str,
+) -> Result<()> {
+    eprintln!(
+        "{}: {} images analysed in {:.1} s ({:.2} images/s); {} in {in_what}, {} skipped",
+        out.display(),
+        summary.analysed,
+        summary.seconds,
+        summary.analysed as f64 / summary.seconds.max(1e-9),
+        summary.images,
+        summary.skipped
+    );
+    if summary.stopped {
+        anyhow::bail!(
+            "interrupted: what was done is saved in {}; run the same command to continue",
+            out.display()
+        );
+    }
+    Ok(())
+}

@@ -298,6 +298,38 @@ impl<const N: usize, const FRAC: u32> Fixed<N, FRAC> {
     }
 }
 
+/// An exact, order-independent sum of `f32` values (fixed point, last bit 2^-298): adding the
+/// same values in any order, or merging partial sums, gives the identical sum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct F32Sum(ExactSum);
+
+impl F32Sum {
+    /// Adds `v`; non-finite values are ignored.
+    pub fn add(&mut self, v: f32) {
+        self.0.add_f64(f64::from(v));
+    }
+
+    /// Adds another sum.
+    pub fn merge(&mut self, other: &Self) {
+        self.0.0.add(&other.0.0);
+    }
+
+    /// The sum, correctly rounded to `f64`.
+    pub fn value(&self) -> f64 {
+        self.0.0.to_f64(FRAC_BITS)
+    }
+
+    /// The sum as `"[-]<hex>p<exp>"` (`hex * 2^exp`, hex odd), `"0"` for zero.
+    pub fn encode(&self) -> String {
+        self.0.encode()
+    }
+
+    /// Parses [`F32Sum::encode`]'s form (at most 2^32 values below 2^128 in magnitude).
+    pub fn decode(s: &str) -> Result<Self, String> {
+        ExactSum::decode(s, SUM_BITS).map(Self)
+    }
+}
+
 /// Running statistics of one channel's per-image maxima: count, sum and sum of squares, exact.
 ///
 /// Only finite maxima are counted (a channel whose map has no finite value contributes nothing).

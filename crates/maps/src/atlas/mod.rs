@@ -33,7 +33,7 @@ use crate::error::MapsError;
 use crate::layer::LayerMaps;
 
 pub(crate) use exact::Fixed;
-pub use exact::MaxStats;
+pub use exact::{F32Sum, MaxStats};
 pub use geometry::{CropBox, RfGeometry};
 pub use inputs::{INPUTS_DIR, crop_image, fnv1a64, input_image_path, merge_dirs, prune_inputs};
 pub use layers::LayerAtlas;

@@ -14,7 +14,10 @@
 //! - the head's dense layers: `grad · Wᵀ`, their ReLUs under the same rule.
 //!
 //! A [`Recorded`] pass keeps every layer the target depends on (taps of the ordinary forward
-//! pass); any number of backward walks (one per rule) reuse it.
+//! pass); any number of backward walks (one per rule) reuse it. A walk starts at the target, or
+//! at gradients given at any recorded layers ([`Recorded::backward_from`]: each image's own
+//! class, [`Recorded::class_seed`]; one unit of a block's output), and runs down to the input
+//! or stops at a given layer (one block's influence on the next).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -153,6 +156,18 @@ pub struct Backward {
     pub captured: HashMap<usize, Tensor<4>>,
 }
 
+/// Where one backward walk starts, where it stops and what it keeps.
+struct Walk<'a> {
+    /// Gradients at layers' outputs (catalogue index, gradient).
+    seeds: Vec<(usize, Tensor<4>)>,
+    /// The layer the walk stops at; `None`: the input.
+    floor: Option<usize>,
+    /// A conv whose own ReLU is not crossed (feature visualisation's pre-ReLU target).
+    skip_relu_at: Option<usize>,
+    /// Layers whose total gradient to return.
+    capture: &'a [usize],
+}
+
 fn internal(msg: String) -> NetError {
     NetError::Attribution(msg)
 }
@@ -254,26 +269,111 @@ impl<'m> Recorded<'m> {
         rule: ReluRule,
         options: &BackwardOptions,
     ) -> Result<Backward, NetError> {
-        let cat = Catalogue::inception_v3();
         let top = target.top()?;
+        let walk = Walk {
+            seeds: vec![(top, self.seed(target, rule)?)],
+            floor: options
+                .stop_after_capture
+                .then(|| options.capture.iter().copied().min())
+                .flatten(),
+            skip_relu_at: options.skip_target_relu.then_some(top),
+            capture: &options.capture,
+        };
+        self.walk(walk, rule)
+    }
+
+    /// A backward walk from gradients given at layers' outputs (`seeds`: catalogue index and
+    /// the gradient there, `[N, C, H, W]`; several at one layer add up) down to `floor`: the
+    /// walk stops at that layer (its gradient is among the captured ones when `capture` names
+    /// it) and leaves the input's gradient zero; `None` walks down to the input. What lies
+    /// between is what [`Recorded::new`] recorded: the seeds' layers must lie below its target.
+    pub fn backward_from(
+        &self,
+        seeds: Vec<(usize, Tensor<4>)>,
+        floor: Option<usize>,
+        rule: ReluRule,
+        capture: &[usize],
+    ) -> Result<Backward, NetError> {
+        let cat = Catalogue::inception_v3();
+        if let Some((i, _)) = seeds.iter().find(|(i, _)| !self.needed.contains(i)) {
+            let id = cat.layers.get(*i).map_or("?", |l| l.id.as_str());
+            return Err(internal(format!(
+                "`{id}` was not recorded: no gradient from it"
+            )));
+        }
+        let walk = Walk {
+            seeds,
+            floor,
+            skip_relu_at: None,
+            capture,
+        };
+        self.walk(walk, rule)
+    }
+
+    /// The gradient at the global pool's output of each image's own class logit (`classes[b]`
+    /// for image b), pushed through the head under `rule`: a seed for
+    /// [`Recorded::backward_from`] at the catalogue index returned with it.
+    pub fn class_seed(
+        &self,
+        classes: &[usize],
+        rule: ReluRule,
+    ) -> Result<(usize, Tensor<4>), NetError> {
+        let device = self.input.device();
+        let (logits, steps) = self
+            .head
+            .as_ref()
+            .ok_or_else(|| internal("no head recorded".into()))?;
+        let [n, count] = logits.dims();
+        if classes.len() != n {
+            return Err(internal(format!(
+                "{} classes for {n} images",
+                classes.len()
+            )));
+        }
+        let mut data = vec![0f32; n * count];
+        for (b, &class) in classes.iter().enumerate() {
+            check_class(class, count)?;
+            data[b * count + class] = 1.0;
+        }
+        let mut g: Tensor<2> = Tensor::from_data(TensorData::new(data, [n, count]), &device);
+        for step in steps.iter().rev() {
+            if let Some(y) = &step.relu_output {
+                g = rule.backward(y.clone(), g);
+            }
+            g = g.matmul(step.layer.weight.val().transpose());
+        }
+        let [_, features] = g.dims();
+        let pool = Target::Class(0).top()?;
+        Ok((pool, g.reshape([n, features, 1, 1])))
+    }
+
+    /// The backward pass itself: every recorded layer from the top down, each sending its
+    /// gradient to its inputs ([`Recorded::layer_backward`]), until the floor or the input.
+    fn walk(&self, walk: Walk<'_>, rule: ReluRule) -> Result<Backward, NetError> {
+        let cat = Catalogue::inception_v3();
         let mut grads: HashMap<usize, Tensor<4>> = HashMap::new();
-        grads.insert(top, self.seed(target, rule)?);
+        for (i, g) in walk.seeds {
+            let sum = match grads.remove(&i) {
+                Some(prev) => prev + g,
+                None => g,
+            };
+            grads.insert(i, sum);
+        }
         let mut input_grad: Option<Tensor<4>> = None;
         let mut captured = HashMap::new();
-        let lowest = options.capture.iter().copied().min();
         for &i in self.needed.iter().rev() {
-            if options.stop_after_capture && lowest.is_some_and(|l| i < l) {
+            if walk.floor.is_some_and(|f| i < f) {
                 break;
             }
             let Some(g) = grads.remove(&i) else { continue };
-            if options.capture.contains(&i) {
+            if walk.capture.contains(&i) {
                 captured.insert(i, g.clone());
-                if options.stop_after_capture && Some(i) == lowest {
-                    break;
-                }
+            }
+            if walk.floor == Some(i) {
+                break;
             }
             let info = &cat.layers[i];
-            let skip_relu = options.skip_target_relu && i == top;
+            let skip_relu = walk.skip_relu_at == Some(i);
             for (slot, gin) in self.layer_backward(info, i, g, rule, skip_relu)? {
                 let entry = match slot {
                     Some(j) => grads.remove(&j),
@@ -322,26 +422,8 @@ impl<'m> Recorded<'m> {
                 ))
             }
             Target::Class(class) => {
-                let (logits, steps) = self
-                    .head
-                    .as_ref()
-                    .ok_or_else(|| internal("no head recorded".into()))?;
-                let [n, classes] = logits.dims();
-                check_class(*class, classes)?;
-                let mut data = vec![0f32; n * classes];
-                for b in 0..n {
-                    data[b * classes + class] = 1.0;
-                }
-                let mut g: Tensor<2> =
-                    Tensor::from_data(TensorData::new(data, [n, classes]), &device);
-                for step in steps.iter().rev() {
-                    if let Some(y) = &step.relu_output {
-                        g = rule.backward(y.clone(), g);
-                    }
-                    g = g.matmul(step.layer.weight.val().transpose());
-                }
-                let [_, features] = g.dims();
-                Ok(g.reshape([n, features, 1, 1]))
+                let n = self.input.dims()[0];
+                Ok(self.class_seed(&vec![*class; n], rule)?.1)
             }
         }
     }

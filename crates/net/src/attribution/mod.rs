@@ -9,6 +9,7 @@
 //! [`Method::implementation`]. All of them run on the hand-written backward pass of
 //! [`engine`], on whatever device the network runs on.
 
+pub mod classes;
 pub mod engine;
 mod fvis;
 pub mod sanity;

@@ -168,7 +168,7 @@ macro_rules! step {
 }
 
 impl InceptionV3 {
-    /// An Inception-V3 with zero weights (load real ones with [`crate::weights`]).
+    /// An Inception-V3 with zero weights (load real ones with the `weights` module's importers).
     pub fn new(head: &HeadSpec, avg_pool_counts_padding: bool, device: &Device) -> Self {
         use blocks::conv;
         let linear = |i: usize, o: usize| {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use featurescope_net::{Activations, BackendChoice, ComputeDevice, Network, TapRequest};
-use safetensors::SafeTensors;
+use safetensors::{Dtype, SafeTensors};
 
 pub const TOLERANCE: f32 = 2e-4;
 
@@ -261,4 +261,43 @@ pub fn report(failures: &[String]) {
             shown.join("\n")
         );
     }
+}
+
+/// A float64 or float32 tensor of a reference file, as `f64`.
+pub fn f64s(st: &SafeTensors<'_>, name: &str) -> Vec<f64> {
+    let view = st.tensor(name).unwrap();
+    match view.dtype() {
+        Dtype::F64 => view
+            .data()
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        Dtype::F32 => view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
+            .collect(),
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+/// An int64 tensor of a reference file.
+pub fn i64s(st: &SafeTensors<'_>, name: &str) -> Vec<i64> {
+    st.tensor(name)
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// max |ours − reference| / max |reference|.
+pub fn deviation(ours: &[f32], reference: &[f64]) -> f64 {
+    assert_eq!(ours.len(), reference.len());
+    let max = reference.iter().fold(0f64, |a, v| a.max(v.abs()));
+    ours.iter()
+        .zip(reference)
+        .map(|(a, b)| (f64::from(*a) - b).abs())
+        .fold(0f64, f64::max)
+        / max
 }

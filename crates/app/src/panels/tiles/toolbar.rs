@@ -88,12 +88,17 @@ fn norm_ui(ui: &mut egui::Ui, s: &mut Settings) {
 }
 
 /// The tile order; selectivity only where the open atlas has the layer, the differences only
-/// with a pinned pair.
+/// with a pinned pair, the class's scores only with a class picked in an open summary that has
+/// the layer.
 fn order_ui(ui: &mut egui::Ui, s: &mut Settings, state: &AppState) {
     let atlas_has_layer = state
         .atlas
         .as_ref()
         .is_some_and(|a| a.loaded.atlas.layer(state.selected.id()).is_some());
+    let class_has_layer = state
+        .classes
+        .as_ref()
+        .is_some_and(|c| c.sorts(state.selected.id()));
     egui::ComboBox::from_label("sort by")
         .selected_text(s.sort.name())
         .show_ui(ui, |ui| {
@@ -101,6 +106,7 @@ fn order_ui(ui: &mut egui::Ui, s: &mut Settings, state: &AppState) {
                 let available = match k {
                     SortKey::Selectivity => atlas_has_layer,
                     k if k.needs_pair() => state.pair.is_some(),
+                    k if k.needs_class() => class_has_layer,
                     _ => true,
                 };
                 if !available {
@@ -114,6 +120,14 @@ fn order_ui(ui: &mut egui::Ui, s: &mut Settings, state: &AppState) {
                     }
                     SortKey::DiffL2 => "Most different first: the L2 norm of A − B",
                     SortKey::DiffMax => "Most changed maximum first: |max A − max B|",
+                    SortKey::ClassAttribution => {
+                        "Most used by the class picked in the Classes panel first: the mean \
+                         attribution to the class over its images"
+                    }
+                    SortKey::ClassCount => {
+                        "Most often among the top channels of the class's images first (the \
+                         class picked in the Classes panel)"
+                    }
                     _ => "",
                 };
                 if !hover.is_empty() {
