@@ -6,72 +6,20 @@
 //! (`UPDATE_SNAPSHOTS=1` regenerates them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod common;
 
-use egui_kittest::Harness;
+use std::path::Path;
+
 use egui_kittest::kittest::Queryable;
+use featurescope_app::LayerRef;
 use featurescope_app::action::Action;
-use featurescope_app::settings::Settings;
 use featurescope_app::state::ViewId;
-use featurescope_app::{AppState, FeaturescopeApp, Launch, LayerRef};
 use featurescope_maps::SortKey;
-use featurescope_net::BackendChoice;
 
-type State = Option<FeaturescopeApp>;
+use common::*;
 
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../assets/samples")
-        .join(name)
-}
-
-fn harness<'a>() -> Harness<'a, State> {
-    Harness::builder()
-        .with_size([1400.0, 900.0])
-        .wgpu()
-        .build_ui_state(
-            FeaturescopeApp::driven(Launch::headless(BackendChoice::Cpu)),
-            None,
-        )
-}
-
-fn app<'h>(h: &'h Harness<'_, State>) -> &'h AppState {
-    h.state().as_ref().unwrap().state()
-}
-
-fn act(h: &mut Harness<'_, State>, action: Action) {
-    h.state_mut().as_mut().unwrap().apply(action);
-}
-
-fn set(h: &mut Harness<'_, State>, change: impl FnOnce(&mut Settings)) {
-    let mut s = app(h).settings.clone();
-    change(&mut s);
-    act(h, Action::ChangeSettings(Box::new(s)));
-    h.run();
-}
-
-/// Step until `done` holds (the worker computes for real).
-fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&AppState) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if done(app(h)) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "{what} did not happen; notices: {:?}",
-            app(h).notices
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run();
-}
-
-fn idle(a: &AppState) -> bool {
-    a.is_idle() && a.view.is_some()
-}
+/// Larger than the other UI tests' window: the Classes window beside the tiles.
+const WINDOW: [f32; 2] = [1400.0, 900.0];
 
 /// Two class folders of the bundled model (0 `drawing`, 2 `neutral`), two photos each.
 fn folder(root: &Path) {
@@ -96,7 +44,7 @@ fn by_score(scores: &[f32]) -> Vec<usize> {
 
 #[test]
 fn a_class_summary_is_built_its_graph_drawn_and_a_node_inspected() {
-    let mut h = harness();
+    let mut h = harness_sized(WINDOW);
     wait_for(&mut h, "the first analysis", idle);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("photos");
@@ -150,7 +98,7 @@ fn a_class_summary_is_built_its_graph_drawn_and_a_node_inspected() {
 
     // The tiles sorted by the class's attribution, then by its count.
     for key in [SortKey::ClassAttribution, SortKey::ClassCount] {
-        set(&mut h, |s| s.sort = key);
+        set_and_run(&mut h, |s| s.sort = key);
         let a = app(&h);
         let scores = a.classes.as_ref().unwrap().scores(&layer, key).unwrap();
         let view = a.view.as_ref().unwrap();
@@ -170,7 +118,7 @@ fn a_class_summary_is_built_its_graph_drawn_and_a_node_inspected() {
             .unwrap(),
     );
     assert_eq!(top[0], channel as usize, "the graph's first node leads");
-    set(&mut h, |s| s.sort = SortKey::Index);
+    set_and_run(&mut h, |s| s.sort = SortKey::Index);
 
     // Two classes compared: each block's channels by the difference of their attributions.
     act(&mut h, Action::CloseInspector);
@@ -185,7 +133,7 @@ fn a_class_summary_is_built_its_graph_drawn_and_a_node_inspected() {
 /// either way without a panic); built again, the same file is continued to the whole folder.
 #[test]
 fn a_stopped_class_build_is_continued() {
-    let mut h = harness();
+    let mut h = harness_sized(WINDOW);
     wait_for(&mut h, "the first analysis", idle);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("photos");
@@ -251,7 +199,7 @@ fn ungraphed_summary(path: &Path) {
 /// a file that is no summary is an error and the open one stays.
 #[test]
 fn a_summary_without_graph_is_opened_and_a_bad_file_keeps_it() {
-    let mut h = harness();
+    let mut h = harness_sized(WINDOW);
     wait_for(&mut h, "the first analysis", idle);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("two_layers.classes.json");

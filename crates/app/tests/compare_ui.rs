@@ -6,74 +6,21 @@
 //! on the worker. Snapshots in `tests/snapshots/` (`UPDATE_SNAPSHOTS=1` regenerates them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod common;
 
-use egui_kittest::Harness;
+use std::path::{Path, PathBuf};
+
 use egui_kittest::kittest::Queryable;
 use featurescope_app::action::Action;
 use featurescope_app::services::worker::ImageSource;
-use featurescope_app::settings::{NormMode, Settings};
+use featurescope_app::settings::NormMode;
 use featurescope_app::state::{Entry, Inspector, Pinned, Thumb, ViewId};
-use featurescope_app::{AppState, FeaturescopeApp, Launch, LayerRef};
+use featurescope_app::{AppState, LayerRef};
 use featurescope_maps::compare::{Batch, BatchLayer, Peak, Report, Settings as ReportSettings};
 use featurescope_maps::{DiffScore, LayerPair, SortKey};
-use featurescope_net::{BackendChoice, Catalogue, WeightsSource};
+use featurescope_net::{Catalogue, WeightsSource};
 
-type State = Option<FeaturescopeApp>;
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../assets/samples")
-        .join(name)
-}
-
-fn harness<'a>() -> Harness<'a, State> {
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .wgpu()
-        .build_ui_state(
-            FeaturescopeApp::driven(Launch::headless(BackendChoice::Cpu)),
-            None,
-        )
-}
-
-fn app<'h>(h: &'h Harness<'_, State>) -> &'h AppState {
-    h.state().as_ref().unwrap().state()
-}
-
-fn act(h: &mut Harness<'_, State>, action: Action) {
-    h.state_mut().as_mut().unwrap().apply(action);
-}
-
-fn set(h: &mut Harness<'_, State>, change: impl FnOnce(&mut Settings)) {
-    let mut s = app(h).settings.clone();
-    change(&mut s);
-    act(h, Action::ChangeSettings(Box::new(s)));
-    h.run();
-}
-
-/// Step until `done` holds (the worker computes for real).
-fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&AppState) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if done(app(h)) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(240),
-            "{what} did not happen; notices: {:?}",
-            app(h).notices
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run();
-}
-
-fn idle(a: &AppState) -> bool {
-    a.is_idle() && a.view.is_some()
-}
+use common::*;
 
 fn pinned_ready(a: &AppState) -> bool {
     matches!(a.pinned, Some(Pinned::Ready(_)))
@@ -99,7 +46,7 @@ fn min_max(v: &[f32]) -> (f32, f32) {
 fn a_pinned_analysis_beside_the_next_on_one_scale() {
     let mut h = harness();
     wait_for(&mut h, "the first analysis", idle);
-    set(&mut h, |s| s.norm = NormMode::PerLayer);
+    set_and_run(&mut h, |s| s.norm = NormMode::PerLayer);
     h.get_by_label("File").click();
     h.run();
     h.get_by_label("Pin analysis as A").click();
@@ -131,7 +78,7 @@ fn a_pinned_analysis_beside_the_next_on_one_scale() {
     assert_eq!((range.lo, range.hi), (alo.min(blo), ahi.max(bhi)));
     assert!(ahi != bhi, "the two images differ at this layer");
     assert_eq!(app(&h).pair.as_ref().unwrap().a.range(7), range);
-    set(&mut h, |s| s.norm = NormMode::PerTile);
+    set_and_run(&mut h, |s| s.norm = NormMode::PerTile);
     let a = app(&h);
     let (view, pair) = (a.view.as_ref().unwrap(), a.pair.as_ref().unwrap());
     let c = 5;
@@ -146,7 +93,7 @@ fn a_pinned_analysis_beside_the_next_on_one_scale() {
     assert_eq!(pair.a.range(c), view.range(c));
 
     // Sorted by how much each filter differs.
-    set(&mut h, |s| s.sort = SortKey::DiffL2);
+    set_and_run(&mut h, |s| s.sort = SortKey::DiffL2);
     let a = app(&h);
     let (view, pair) = (a.view.as_ref().unwrap(), a.pair.as_ref().unwrap());
     let scores = LayerPair::new(pair.a.maps.clone(), view.maps.clone())

@@ -6,26 +6,22 @@
 //! start wgpu devices of their own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+mod common;
 
 use eframe::egui_wgpu::{WgpuSetup, WgpuSetupExisting};
 use egui_kittest::Harness;
-use featurescope_app::{Action, AppState, FeaturescopeApp, Launch, LayerRef, SAMPLE_PHOTO};
+use featurescope_app::{Action, FeaturescopeApp, Launch, LayerRef, SAMPLE_PHOTO};
 use featurescope_net::device::{self, SharedDevice};
 use featurescope_net::{BackendChoice, LayerData, Network, TapRequest, WeightsSource, preprocess};
 
-type State = Option<FeaturescopeApp>;
-
-fn app<'h>(h: &'h Harness<'_, State>) -> &'h AppState {
-    h.state().as_ref().unwrap().state()
-}
+use common::*;
 
 fn select(h: &mut Harness<'_, State>, layer: &str) {
-    let action = Action::Select(LayerRef::named(layer));
-    h.state_mut().as_mut().unwrap().apply(action);
+    act(h, Action::Select(LayerRef::named(layer)));
 }
 
-fn harness<'a>(shared: &SharedDevice) -> Harness<'a, State> {
+/// The app with the window drawing through the device, adapter and queue the network computes on.
+fn shared_harness<'a>(shared: &SharedDevice) -> Harness<'a, State> {
     let launch = Launch {
         device: Some(shared.compute.clone()),
         ..Launch::headless(BackendChoice::Wgpu)
@@ -37,27 +33,9 @@ fn harness<'a>(shared: &SharedDevice) -> Harness<'a, State> {
         queue: shared.setup.queue.clone(),
     });
     Harness::builder()
-        .with_size([1280.0, 800.0])
+        .with_size(SIZE)
         .wgpu_setup(setup)
         .build_ui_state(FeaturescopeApp::driven(launch), None)
-}
-
-/// Step until `done` holds (the worker computes for real, on lavapipe in CI).
-fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&AppState) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if done(app(h)) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "{what} did not happen; notices: {:?}",
-            app(h).notices
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run();
 }
 
 /// The same layer computed on the CPU, read back in full the ordinary way.
@@ -103,7 +81,7 @@ fn the_window_and_the_network_share_one_gpu_device_and_read_back_only_the_shown_
             return;
         }
     };
-    let mut h = harness(&shared);
+    let mut h = shared_harness(&shared);
     wait_for(&mut h, "the first analysis", |a| {
         a.is_idle() && a.view.is_some()
     });

@@ -5,13 +5,15 @@
 //! binary, so no other test's allocations move the numbers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use featurescope_app::{Action, FeaturescopeApp, Launch, LayerRef};
 use featurescope_net::BackendChoice;
 
-type State = Option<FeaturescopeApp>;
+use common::*;
 
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -28,14 +30,10 @@ fn layer_switches_and_scrolls_keep_memory_and_textures_flat() {
         .unwrap_or(300);
     let launch = Launch::headless(BackendChoice::Cpu);
     let mut h: Harness<'_, State> = Harness::builder()
-        .with_size([1280.0, 800.0])
+        .with_size(SIZE)
         .build_ui_state(FeaturescopeApp::driven(launch), None);
     let start = Instant::now();
-    while !h
-        .state()
-        .as_ref()
-        .is_some_and(|a| a.state().is_idle() && a.state().view.is_some())
-    {
+    while !h.state().as_ref().is_some_and(|a| idle(a.state())) {
         assert!(start.elapsed() < Duration::from_secs(180), "first analysis");
         h.step();
         std::thread::sleep(Duration::from_millis(20));

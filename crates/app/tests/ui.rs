@@ -4,6 +4,8 @@
 //! (`UPDATE_SNAPSHOTS=1` regenerates them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,18 +14,11 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use featurescope_app::action::{Action, Choose, Export};
 use featurescope_app::services::dialogs::DialogChoice;
-use featurescope_app::settings::Settings;
 use featurescope_app::state::{Entry, Inspector};
 use featurescope_app::{AppState, FeaturescopeApp, Launch, LayerRef};
 use featurescope_net::{Backend, BackendChoice};
 
-type State = Option<FeaturescopeApp>;
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../assets/samples")
-        .join(name)
-}
+use common::*;
 
 #[derive(Debug)]
 struct Dropped(PathBuf);
@@ -38,58 +33,17 @@ impl egui::DroppedFile for Dropped {
     }
 }
 
-fn harness<'a>() -> Harness<'a, State> {
-    harness_with(true)
-}
-
 /// `accessibility_check`: off only where a third-party widget (egui_file's path and file-name
 /// fields) has no accessible name, which the check would report as ours.
 fn harness_with<'a>(accessibility_check: bool) -> Harness<'a, State> {
-    harness_on(accessibility_check, BackendChoice::Cpu)
-}
-
-fn harness_on<'a>(accessibility_check: bool, backend: BackendChoice) -> Harness<'a, State> {
-    let launch = Launch::headless(backend);
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .with_accessibility_check(accessibility_check)
-        .wgpu()
-        .build_ui_state(FeaturescopeApp::driven(launch), None)
-}
-
-/// The app's state, as the panels read it.
-fn app<'h>(h: &'h Harness<'_, State>) -> &'h AppState {
-    h.state().as_ref().unwrap().state()
-}
-
-/// Do what a person would, as the panels do: through an action.
-fn act(h: &mut Harness<'_, State>, action: Action) {
-    h.state_mut().as_mut().unwrap().apply(action);
-}
-
-/// Change settings as the toolbar does.
-fn set(h: &mut Harness<'_, State>, change: impl FnOnce(&mut Settings)) {
-    let mut s = app(h).settings.clone();
-    change(&mut s);
-    act(h, Action::ChangeSettings(Box::new(s)));
+    harness_on(SIZE, accessibility_check, BackendChoice::Cpu)
 }
 
 /// Step until the worker has delivered and nothing is running (the network runs for real).
 fn settle(h: &mut Harness<'_, State>) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if app(h).is_idle() && app(h).view.is_some() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "the analysis did not finish; notices: {:?}",
-            app(h).notices
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run();
+    wait_for_with(h, "the analysis", Duration::from_secs(180), idle, |a| {
+        format!("notices: {:?}", a.notices)
+    });
 }
 
 fn drop_file(h: &mut Harness<'_, State>, path: PathBuf) {
@@ -342,28 +296,19 @@ fn atlas_built_from_a_folder_beside_the_tiles() {
     assert_eq!(app(&h).analysis.as_ref().unwrap().source.name(), second);
 }
 
-/// Step until `done` holds (the worker computes for real).
-fn wait_for(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&AppState) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if done(app(h)) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(240),
-            "{what} did not finish; notices: {:?}; explanations: {:?}",
-            app(h).notices,
-            app(h)
-                .explain
+/// [`wait_for`], naming the explanations too on failure.
+fn wait_explained(h: &mut Harness<'_, State>, what: &str, done: impl Fn(&AppState) -> bool) {
+    wait_for_with(h, what, Duration::from_secs(240), done, |a| {
+        format!(
+            "notices: {:?}; explanations: {:?}",
+            a.notices,
+            a.explain
                 .cache
                 .iter()
                 .map(|(k, e)| format!("{:?} {:?}: {}", k.method, k.sanity, entry_state(e)))
                 .collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run();
+        )
+    });
 }
 
 fn entry_state<T>(e: &Entry<T>) -> String {
@@ -395,7 +340,7 @@ fn inspector_explains_a_filter() {
     h.run();
     h.get_by_label_contains("is Mixed_5b.branch1x1 channel 10");
     h.get_by_label("Guided backprop").click();
-    wait_for(&mut h, "guided backprop", |a| explained(a, Method::Guided));
+    wait_explained(&mut h, "guided backprop", |a| explained(a, Method::Guided));
     h.get_by_label_contains("Mixed_5b channel 10 at (");
     h.snapshot("explain_guided");
 
@@ -403,7 +348,7 @@ fn inspector_explains_a_filter() {
     // rank correlation.
     h.get_by_label("Sanity check: randomise from here up")
         .click();
-    wait_for(&mut h, "the sanity check", |a| {
+    wait_explained(&mut h, "the sanity check", |a| {
         a.explain
             .cache
             .iter()
@@ -437,7 +382,7 @@ fn inspector_explains_a_filter() {
     h.get_by_label("SmoothGrad").click();
     h.run();
     h.get_by_label("Cancel").click();
-    wait_for(&mut h, "cancelling SmoothGrad", |a| {
+    wait_explained(&mut h, "cancelling SmoothGrad", |a| {
         a.explain.cache.iter().any(|(k, e)| {
             k.method == Method::SmoothGrad && matches!(e, Entry::Failed(m) if m == "cancelled")
         })
@@ -449,7 +394,7 @@ fn inspector_explains_a_filter() {
     h.get_by_label("Feature visualization").click();
     h.run();
     h.get_by_label("Visualize").click();
-    wait_for(&mut h, "feature visualisation", |a| {
+    wait_explained(&mut h, "feature visualisation", |a| {
         a.visual
             .cache
             .values()
@@ -554,7 +499,7 @@ fn a_lost_gpu_falls_back_to_the_cpu_keeping_settings() {
         eprintln!("SKIPPED: no wgpu adapter");
         return;
     }
-    let mut h = harness_on(true, BackendChoice::Wgpu);
+    let mut h = harness_on(SIZE, true, BackendChoice::Wgpu);
     settle(&mut h);
     assert_eq!(
         app(&h).weights.as_ref().unwrap().device.backend,
@@ -738,7 +683,7 @@ fn pre_relu_values_are_asked_for_once_and_the_inspector_waits_for_them() {
     // A frame while they are on their way: the inspector stays on its filter.
     h.step();
     assert_eq!(app(&h).inspector.map(|i| i.channel), Some(5));
-    wait_for(&mut h, "the pre-ReLU values", |a| {
+    wait_explained(&mut h, "the pre-ReLU values", |a| {
         a.view.as_ref().is_some_and(|v| v.pre_relu)
     });
     let a = app(&h);
@@ -894,7 +839,7 @@ fn what_fires_here_groups_and_the_class_map() {
     h.get_by_label_contains("channels named");
     h.snapshot("dictionary");
     h.get_by_label("Neuron groups").click();
-    wait_for(&mut h, "neuron groups", |a| {
+    wait_explained(&mut h, "neuron groups", |a| {
         a.layer_views
             .groups
             .values()
@@ -917,7 +862,7 @@ fn what_fires_here_groups_and_the_class_map() {
         Action::SpatialClasses(Some((top[0].0, Some(top[1].0)))),
     );
     h.get_by_label("Spatial attribution").click();
-    wait_for(&mut h, "spatial attribution", |a| {
+    wait_explained(&mut h, "spatial attribution", |a| {
         a.layer_views
             .spatial
             .values()
@@ -945,7 +890,7 @@ fn icons_are_made_on_the_worker_on_request_and_in_the_background() {
             channels: vec![90],
         },
     );
-    wait_for(&mut h, "the icon asked for", |a| {
+    wait_explained(&mut h, "the icon asked for", |a| {
         a.layer_views.icons.get("Mixed_5b", 90).is_some()
     });
     let icon = app(&h).layer_views.icons.get("Mixed_5b", 90).unwrap();
@@ -971,7 +916,7 @@ fn icons_are_made_on_the_worker_on_request_and_in_the_background() {
             channels: vec![34],
         },
     );
-    wait_for(&mut h, "the background icon", |a| {
+    wait_explained(&mut h, "the background icon", |a| {
         a.layer_views.icons.get("Mixed_5b", 34).is_some()
     });
     assert_eq!(
@@ -983,7 +928,7 @@ fn icons_are_made_on_the_worker_on_request_and_in_the_background() {
             .dimensions(),
         (96, 96)
     );
-    wait_for(&mut h, "the icon named while off", |a| {
+    wait_explained(&mut h, "the icon named while off", |a| {
         a.layer_views.icons.get("Mixed_5b", 9).is_some()
     });
 }
