@@ -14,15 +14,6 @@ mod common;
 
 use common::*;
 
-fn ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// Six photos (two in a subfolder, variants made here) and a file that is not an image.
 fn collection(root: &Path) -> Vec<String> {
     let samples = repo().join("assets/samples");

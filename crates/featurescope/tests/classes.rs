@@ -13,15 +13,6 @@ mod common;
 
 use common::*;
 
-fn ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// Six photos in two class folders of the bundled model (named in other cases), a corrupt
 /// image and a file that is not an image. Returns the images by class index.
 fn folder(root: &Path) -> Vec<(String, u32)> {

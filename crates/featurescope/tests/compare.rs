@@ -21,15 +21,6 @@ mod fixtures;
 /// Images per batch in these tests: the 8 fixture images are two batches.
 const BATCH: &str = "4";
 
-fn ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        stderr(o)
-    );
-}
-
 /// Eight photos made from the two samples (flipped, rotated, grey), in `dir`.
 fn write_images(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();

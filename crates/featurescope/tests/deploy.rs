@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use featurescope_atlas::Shard;
@@ -28,16 +28,6 @@ const ATLAS_OPTIONS: [&str; 6] = [
     "--backend",
     "cpu",
 ];
-
-fn ok(o: &Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "{text}");
-    text
-}
 
 /// Six small photos; each of 3 shards gets at least one, shard 1 at least two (its task is
 /// the one cut short after one image).
@@ -79,7 +69,7 @@ fn local_atlas(images: &Path, out: &Path) {
         out.to_str().unwrap(),
     ];
     args.extend(ATLAS_OPTIONS);
-    ok(&featurescope(&args));
+    ok_all(&featurescope(&args));
 }
 
 /// Every file under `dir`, relative, with its bytes.
@@ -399,7 +389,7 @@ fn submit(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let text = ok(&cmd.output().unwrap());
+    let text = ok_all(&cmd.output().unwrap());
     let id = |prefix: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(prefix))
@@ -592,7 +582,7 @@ fn kubernetes_indexed_job_and_merge_equal_one_local_run() {
             .env_remove("SLURM_ARRAY_TASK_ID")
             .output()
             .unwrap();
-        let text = ok(&o);
+        let text = ok_all(&o);
         assert!(
             text.contains(&format!(
                 "shard {index}/{pods} from JOB_COMPLETION_INDEX={index} with --shards {pods}"
@@ -601,10 +591,12 @@ fn kubernetes_indexed_job_and_merge_equal_one_local_run() {
         );
     }
     let merged = render(&manifest_command(&merge), d, pods, completions);
-    let text = ok(&Command::new(&merged[0])
-        .args(&merged[1..])
-        .output()
-        .unwrap());
+    let text = ok_all(
+        &Command::new(&merged[0])
+            .args(&merged[1..])
+            .output()
+            .unwrap(),
+    );
     assert!(text.contains("3 parts"), "{text}");
     assert_same_atlas(&d.join("atlas"), &d.join("local"));
 }

@@ -20,11 +20,6 @@ fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
     (shape, npy.into_vec::<f32>().unwrap())
 }
 
-fn ok(o: &std::process::Output) -> String {
-    assert!(o.status.success(), "{}", stderr(o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// Every position's top 4 channels of three layers equal brute force — every channel sorted
 /// by value, ties by lower index — over the layer as `dump` writes it.
 #[test]

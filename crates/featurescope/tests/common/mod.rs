@@ -25,3 +25,21 @@ pub fn featurescope(args: &[&str]) -> Output {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Asserts that the command succeeded (its stdout and stderr in the message if not); returns
+/// its stdout.
+pub fn ok(o: &Output) -> String {
+    ok_all(o);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// [`ok`], returning stdout and stderr together (what a terminal shows).
+pub fn ok_all(o: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    text
+}
