@@ -304,27 +304,7 @@ fn ctrl_c_keeps_what_is_done_and_the_same_command_resumes() {
     let straight = dir.path().join("straight");
     ok(&build(&root, &straight, &[]));
     let out = dir.path().join("interrupted");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_featurescope"))
-        .args(atlas_args(&root, &out, &[]))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The first line comes once the Ctrl-C handler is in place.
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
-    assert!(first.contains("to analyse"), "{first}");
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    if !status.success() {
-        assert!(rest.contains("interrupted"), "{rest}");
-    }
+    interrupt_after_start(&atlas_args(&root, &out, &[]), "INT");
     // Whatever was done is a valid atlas; the same command finishes it.
     let done = Atlas::load(&out).unwrap().images().len();
     assert!(done <= 6);

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use featurescope_maps::classes::ClassSummary;
 
@@ -311,26 +311,7 @@ fn sigterm_keeps_what_is_done_and_the_same_command_resumes() {
     let straight = dir.path().join("straight.json");
     ok(&build(&root, &straight, &layers));
     let out = dir.path().join("stopped.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_featurescope"))
-        .args(args(&root, &out, &layers))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
-    assert!(first.contains("to analyse"), "{first}");
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    if !status.success() {
-        assert!(rest.contains("interrupted"), "{rest}");
-    }
+    interrupt_after_start(&args(&root, &out, &layers), "TERM");
     assert!(ClassSummary::load(&out).unwrap().images().len() <= 6);
     ok(&build(&root, &out, &layers));
     assert!(

@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -42,4 +42,31 @@ pub fn ok_all(o: &Output) -> String {
     );
     assert!(o.status.success(), "{text}");
     text
+}
+
+/// Run the binary with `args`, send it `signal` (`"INT"`, `"TERM"`) once its first stderr line
+/// ("… to analyse", printed once its handler is in place) is out, and wait for it: a failed
+/// exit must say "interrupted". Returns whether it exited successfully.
+pub fn interrupt_after_start(args: &[&str], signal: &str) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(first.contains("to analyse"), "{first}");
+    let kill = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    if !status.success() {
+        assert!(rest.contains("interrupted"), "{rest}");
+    }
+    status.success()
 }
