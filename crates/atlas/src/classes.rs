@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use featurescope_maps::classes::{ClassSummary, Filed, LayerObservation, resolve_class};
 use featurescope_net::attribution::classes::{ClassValues, class_pass, influences};
-use featurescope_net::{Catalogue, InputImage, Network, WeightsSource};
+use featurescope_net::{Catalogue, Network, WeightsSource};
 
 use super::{Batch, BuildEvent, BuildSummary, CHECKPOINT_EVERY, Shard, collection, decoders};
 
@@ -364,7 +364,7 @@ fn edges_of_class(
     stop: &AtomicBool,
     event: &mut dyn FnMut(BuildEvent),
 ) -> Result<bool> {
-    let mut batch: Vec<(String, InputImage)> = Vec::new();
+    let mut batch = Batch::default();
     let rx = decoders(&opts.root, todo);
     let mut inputs = rx.iter().peekable();
     while let Some((rel, input)) = inputs.next() {
@@ -373,9 +373,10 @@ fn edges_of_class(
         }
         let input =
             input.map_err(|e| anyhow::anyhow!("{rel} changed since it was counted: {e}"))?;
-        batch.push((rel, input));
+        batch.names.push(rel);
+        batch.inputs.push(input);
         event(BuildEvent::Advanced);
-        if batch.len() >= opts.batch.max(1) || inputs.peek().is_none() {
+        if batch.inputs.len() >= opts.batch.max(1) || inputs.peek().is_none() {
             add_edges(run, class, nodes, &batch)?;
             batch.clear();
             if run.last_save.elapsed() >= CHECKPOINT_EVERY {
@@ -390,16 +391,20 @@ fn add_edges(
     run: &mut Run<'_>,
     class: u32,
     nodes: &[(usize, Vec<u32>)],
-    batch: &[(String, InputImage)],
+    batch: &Batch,
 ) -> Result<()> {
-    let inputs: Vec<InputImage> = batch.iter().map(|(_, i)| i.clone()).collect();
-    let found = influences(run.net.model(), &run.net.device().device, &inputs, nodes)?;
+    let found = influences(
+        run.net.model(),
+        &run.net.device().device,
+        &batch.inputs,
+        nodes,
+    )?;
     let graph = run
         .summary
         .class_mut(class)
         .and_then(|c| c.graph_mut())
         .context("graph")?;
-    for ((rel, _), pairs) in batch.iter().zip(found) {
+    for (rel, pairs) in batch.names.iter().zip(found) {
         for (p, weights) in pairs.iter().enumerate() {
             graph.add(p, weights);
         }
