@@ -7,10 +7,11 @@
 //! as one diverging column. A click on a node shows its layer in the tiles and inspects it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, TextureOptions, vec2};
 use featurescope_atlas::classes::GRAPH_BLOCKS;
-use featurescope_maps::classes::ClassStats;
+use featurescope_maps::classes::{ClassStats, ClassSummary};
 
 use crate::action::Action;
 use crate::panel::{Panel, Place};
@@ -62,7 +63,16 @@ pub struct ClassesPanel {
     textures: HashMap<(String, u32, Source), TextureHandle>,
     /// Layers of the current photo prepared for their tiles.
     views: HashMap<String, Option<LayerView>>,
+    /// The last two classes compared (summary, picked, other) and their columns: computed once,
+    /// not every frame.
+    compared: Option<(CompareKey, Columns)>,
 }
+
+/// Which summary (held, so its address cannot be reused) and which two classes a comparison is
+/// of.
+type CompareKey = (Arc<ClassSummary>, Option<u32>, u32);
+/// Per block, channels with their attribution difference.
+type Columns = Vec<(String, Vec<(u32, f64)>)>;
 
 impl Panel for ClassesPanel {
     fn id(&self) -> &'static str {
@@ -241,11 +251,7 @@ fn graph_nodes(c: &ClassesState, stats: &ClassStats) -> Vec<(String, Vec<u32>)> 
 
 /// Per block the summary has: the channels of largest attribution(picked) − attribution(other),
 /// most positive first, then the most negative, each with its difference.
-fn compared(
-    c: &ClassesState,
-    first: &ClassStats,
-    second: &ClassStats,
-) -> Vec<(String, Vec<(u32, f64)>)> {
+fn compared(c: &ClassesState, first: &ClassStats, second: &ClassStats) -> Columns {
     GRAPH_BLOCKS
         .iter()
         .filter_map(|b| {
@@ -367,7 +373,18 @@ impl ClassesPanel {
     ) {
         let picked = c.class.map_or_else(String::new, |k| c.name(k));
         legend_ui(ui, &picked, &c.name(o));
-        let cols = compared(c, first, second);
+        let fresh = |(k, _): &(CompareKey, Columns)| {
+            Arc::ptr_eq(&k.0, &c.summary) && (k.1, k.2) == (c.class, o)
+        };
+        if !self.compared.as_ref().is_some_and(fresh) {
+            let key = (Arc::clone(&c.summary), c.class, o);
+            self.compared = Some((key, compared(c, first, second)));
+        }
+        let cols = self
+            .compared
+            .as_ref()
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let rows = cols.iter().map(|(_, n)| n.len()).max().unwrap_or(0);
         let (origin, painter) = canvas(ui, cols.len(), rows, NODE + BAR_LABEL);
         let ids: Vec<(String, Vec<u32>)> = cols
