@@ -5,21 +5,24 @@ weights, same 299x299 input, every tap an output, in one run on one machine.
     python3 crates/featurescope/benches/peers.py [--featurescope target/release/featurescope]
                                                  [--runs 30] [--threads N]
 
-Creates or reuses a throwaway virtualenv (`$FEATURESCOPE_BENCH_VENV`, default the ONNX fixture
-venv `/tmp/featurescope-fixtures-onnx`, whose pins are the same) with pinned torch 2.9.1,
-torchvision 0.24.1, onnx 1.19.1 and onnxruntime 1.23.2, then prints one table:
+Creates or reuses a throwaway virtualenv (`$FEATURESCOPE_BENCH_VENV`, default
+`/tmp/featurescope-bench-peers`) with the releases a person would install today, pinned: torch
+2.15.0, torchvision 0.29.2, onnx 1.23.2 and onnxruntime 1.32.0, then prints one table:
 
     backend | what is timed | min ms | median ms | ratio to ONNX Runtime (median)
 
-- ONNX Runtime 1.23.2: torchvision's inception_v3 with the bundled weights, exported by
+- ONNX Runtime 1.32.0: torchvision's inception_v3 with the bundled weights, exported by
   `torch.onnx.export` (BatchNorm folded by the exporter), with every Relu, Concat and pool output
   added as a graph output (the taps), all optimisations on, `--threads` intra-op threads.
-- PyTorch 2.9.1 eager, `torch.no_grad`, with a forward hook on every module that is a tap (the
+- PyTorch 2.15.0 eager, `torch.no_grad`, with a forward hook on every module that is a tap (the
   usual "see the hidden layers" script), and without hooks.
 - featurescope: `featurescope bench --backend cpu --json` (all 123 taps read back to host
   memory), and the plain burn forward from a second run with `--compare-plain`.
 
-Each tool gets one warm-up and then `--runs` timed forwards; runs of the Python tools alternate.
+Each tool gets one warm-up and then `--runs` timed forwards, in `--rounds` rounds: in each round
+the Python tools alternate run by run, then featurescope (a child process, so a round of its own)
+takes its share of the runs. So every tool sees the machine at every stage of the run, and a
+slow minute weighs on all of them alike.
 Nothing here is a test: the numbers go to docs/PERFORMANCE.md with the machine and the date.
 """
 
@@ -35,16 +38,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 IMPORTS = REPO / "crates" / "net" / "tests" / "imports"
-VENV = Path(os.environ.get("FEATURESCOPE_BENCH_VENV", "/tmp/featurescope-fixtures-onnx"))
+VENV = Path(os.environ.get("FEATURESCOPE_BENCH_VENV", "/tmp/featurescope-bench-peers"))
 MARKER = "FEATURESCOPE_BENCH_PEERS_CHILD"
-# The ONNX fixture venv's pins (crates/net/tests/imports/make_tf_onnx.py), so one venv serves both.
+# The current releases (issue 23: the baseline is what a person would install today). The ONNX
+# fixtures keep their own, older pins (crates/net/tests/imports/make_tf_onnx.py).
 PINS = [
-    "torch==2.9.1",
-    "torchvision==0.24.1",
-    "onnx==1.19.1",
-    "onnxruntime==1.23.2",
-    "numpy==2.1.3",
-    "pillow==11.3.0",
+    "torch==2.15.0",
+    "torchvision==0.29.2",
+    "onnx==1.23.2",
+    "onnxruntime==1.32.0",
+    "numpy==2.4.6",
+    "pillow==13.0.0",
     "protobuf==7.36.2",
 ]
 
@@ -121,25 +125,15 @@ def onnx_with_taps(model, x, torch, onnx, path: Path) -> int:
     return added
 
 
-def featurescope_row(binary: Path, runs: int) -> tuple[list, dict]:
-    """Ours timed alone (as the app runs it), then the plain burn forward from a
-    `--compare-plain` run, where the two alternate."""
-    def bench(*extra: str) -> dict:
-        out = subprocess.run(
-            [str(binary), "bench", "--image",
-             str(REPO / "assets" / "samples" / "chelsea_299.png"),
-             "--backend", "cpu", "--runs", str(runs), "--json", *extra],
-            capture_output=True, text=True, check=True,
-        ).stdout
-        return json.loads(out.strip().splitlines()[-1])
-
-    ours, plain = bench(), bench("--compare-plain")
-    return [
-        ("featurescope (flex)", f"forward + {ours['taps']} taps read back",
-         ours["forward_ms_min"], ours["forward_ms_median"]),
-        ("plain burn (flex)", "burn's Conv2d + BatchNorm modules and pools, head only",
-         plain["plain_ms_min"], plain["plain_ms_median"]),
-    ], ours
+def featurescope_bench(binary: Path, runs: int, *extra: str) -> dict:
+    """One `featurescope bench --json` child: a warm-up and `runs` timed forwards."""
+    out = subprocess.run(
+        [str(binary), "bench", "--image",
+         str(REPO / "assets" / "samples" / "chelsea_299.png"),
+         "--backend", "cpu", "--runs", str(runs), "--json", *extra],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -147,6 +141,7 @@ def main() -> None:
     ap.add_argument("--featurescope", type=Path, default=REPO / "target" / "release" / "featurescope")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
 
     sys.path.insert(0, str(IMPORTS))
@@ -199,21 +194,34 @@ def main() -> None:
         with torch.no_grad():
             model(xt)
 
-    timed = {"ort": [], "hooks": [], "plain": []}
+    timed = {"ort": [], "hooks": [], "plain": [], "ours": [], "burn": []}
     run_ort()
     hook_all()
     run_torch_hooks()
     unhook_all()
     run_torch_plain()
-    for _ in range(args.runs):
-        for key, fn in (("ort", run_ort), ("hooks", run_torch_hooks), ("plain", run_torch_plain)):
-            if key == "hooks":
-                hook_all()
-            t = time.perf_counter()
-            fn()
-            timed[key].append((time.perf_counter() - t) * 1e3)
-            if key == "hooks":
-                unhook_all()
+    have_ours = args.featurescope.exists()
+    rounds = max(1, min(args.rounds, args.runs))
+    device = f"(no {args.featurescope}: build it with cargo build --release)"
+    ours = {}
+    for r in range(rounds):
+        share = args.runs // rounds + (1 if r < args.runs % rounds else 0)
+        for _ in range(share):
+            for key, fn in (("ort", run_ort), ("hooks", run_torch_hooks),
+                            ("plain", run_torch_plain)):
+                if key == "hooks":
+                    hook_all()
+                t = time.perf_counter()
+                fn()
+                timed[key].append((time.perf_counter() - t) * 1e3)
+                if key == "hooks":
+                    unhook_all()
+        if have_ours:
+            ours = featurescope_bench(args.featurescope, share)
+            timed["ours"] += ours["forward_ms"]
+            device = ours["device"]
+            plain = featurescope_bench(args.featurescope, share, "--compare-plain")
+            timed["burn"] += plain["plain_ms"]
 
     rows = [
         (f"ONNX Runtime {ort.__version__}", f"{n_out} taps as graph outputs",
@@ -222,14 +230,16 @@ def main() -> None:
          f"forward hooks on {len(hooked)} tap modules", *stats(timed["hooks"])),
         (f"PyTorch {torch.__version__.split('+')[0]}", "no hooks", *stats(timed["plain"])),
     ]
-    if args.featurescope.exists():
-        fs_rows, raw = featurescope_row(args.featurescope, args.runs)
-        rows += fs_rows
-        device = raw["device"]
-    else:
-        device = f"(no {args.featurescope}: build it with cargo build --release)"
+    if have_ours:
+        rows += [
+            ("featurescope (flex)", f"forward + {ours['taps']} taps read back",
+             *stats(timed["ours"])),
+            ("plain burn (flex)", "burn's Conv2d + BatchNorm modules and pools, head only",
+             *stats(timed["burn"])),
+        ]
     ort_median = rows[0][3]
-    print(f"machine: {device}; {args.threads} threads; {args.runs} runs each; "
+    print(f"machine: {device}; {args.threads} threads; {args.runs} runs each in {rounds} "
+          f"rounds; "
           f"{time.strftime('%Y-%m-%d')}")
     print("| backend | what is timed | min ms | median ms | ratio to ONNX Runtime |")
     print("| --- | --- | --- | --- | --- |")

@@ -11,6 +11,7 @@ use featurescope_net::{
     TapRequest, preprocess,
 };
 
+use crate::commands::bench_rows::{Filter, FolderRun, MethodRuns, MethodTimes};
 use crate::commands::soak;
 use crate::common::{NetArgs, load_network, progress};
 
@@ -41,6 +42,21 @@ pub(crate) struct BenchArgs {
     /// memory curve (fails if it grows over 5 % after the warm-up).
     #[arg(long, value_name = "N")]
     soak: Option<usize>,
+    /// Also time Grad-CAM and guided backprop for one filter (`--filter`) against the
+    /// forward, and a feature-visualization step against a forward + backward at its size,
+    /// interleaved with the forward runs.
+    #[arg(long, conflicts_with = "soak")]
+    methods: bool,
+    /// The filter `--methods` explains and visualizes, as LAYER:CHANNEL.
+    #[arg(long, default_value = "Mixed_6e:100", requires = "methods")]
+    filter: Filter,
+    /// Also build an atlas of this folder (every tap, in a temporary folder) after the
+    /// forward runs, and set its images/s against the single-image forward rate.
+    #[arg(long, value_name = "DIR", conflicts_with = "soak")]
+    folder: Option<PathBuf>,
+    /// Images per forward pass of the `--folder` atlas.
+    #[arg(long, default_value_t = 1, requires = "folder")]
+    batch: usize,
     /// With --soak: through the CLI's own path, or the app's worker.
     #[arg(long, value_enum, default_value_t = soak::Via::Cli, requires = "soak")]
     via: soak::Via,
@@ -73,7 +89,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 /// Minimum and median of a list of times.
-fn min_median(mut times: Vec<f64>) -> (f64, f64) {
+pub(crate) fn min_median(mut times: Vec<f64>) -> (f64, f64) {
     times.sort_by(f64::total_cmp);
     let n = times.len();
     match n {
@@ -83,7 +99,7 @@ fn min_median(mut times: Vec<f64>) -> (f64, f64) {
     }
 }
 
-fn time_ms<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
+pub(crate) fn time_ms<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
     let t = Instant::now();
     let out = std::hint::black_box(f()?);
     Ok((t.elapsed().as_secs_f64() * 1e3, out))
@@ -120,6 +136,8 @@ struct BenchReport {
     warmup_ms: f64,
     /// Min and median of ours.
     forward: (f64, f64),
+    /// Every timed run of ours, in order (ms).
+    forward_all: Vec<f64>,
     runs: usize,
     taps: usize,
     /// The one layer read back (with the head), or None: all of them.
@@ -128,6 +146,12 @@ struct BenchReport {
     read_back: ReadBack,
     /// The plain burn forward: warm-up, min, median.
     plain: Option<(f64, f64, f64)>,
+    /// Every timed run of the plain forward, in order (ms).
+    plain_all: Vec<f64>,
+    /// `--methods`.
+    methods: Option<MethodTimes>,
+    /// `--folder`.
+    folder: Option<FolderRun>,
 }
 
 /// The layer `--read-only` names, as its id.
@@ -168,9 +192,17 @@ fn measure(image: &std::path::Path, a: &BenchArgs) -> Result<BenchReport> {
     let request = TapRequest::all();
     let run = || pass(net, &input, &request, read_only.as_deref());
     let run_plain = |p: &PlainBaseline| -> Result<f64> { Ok(time_ms(|| Ok(p.run(&input)?))?.0) };
+    let mut methods = match a.methods {
+        true => Some(MethodRuns::new(net, &input, a.filter.clone())?),
+        false => None,
+    };
     // Warm-up: shader compilation, autotuning, allocator growth.
     let (warmup_ms, mut read_back) = run()?;
     let plain_warmup_ms = plain.as_ref().map(run_plain).transpose()?;
+    if let Some(m) = methods.as_mut() {
+        m.run_once()?;
+        m.clear();
+    }
     let bar = progress(runs, "bench");
     let (mut times, mut plain_times) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     // Interleaved, so both see the same machine state (clock, other load).
@@ -181,23 +213,35 @@ fn measure(image: &std::path::Path, a: &BenchArgs) -> Result<BenchReport> {
         if let Some(p) = &plain {
             plain_times.push(run_plain(p)?);
         }
+        if let Some(m) = methods.as_mut() {
+            m.run_once()?;
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let folder = a
+        .folder
+        .as_deref()
+        .map(|dir| FolderRun::measure(net, &loaded.source, dir, a.batch))
+        .transpose()?;
     Ok(BenchReport {
         device: net.device().clone(),
         weights: net.weights().source.to_string(),
         load_ms: loaded.load_ms,
         warmup_ms,
-        forward: min_median(times),
+        forward: min_median(times.clone()),
+        forward_all: times,
         runs,
         taps: request.layer_count(),
         read_only,
         read_back,
+        plain_all: plain_times.clone(),
         plain: plain_warmup_ms.map(|w| {
             let (min, median) = min_median(plain_times);
             (w, min, median)
         }),
+        methods: methods.map(MethodRuns::finish),
+        folder,
     })
 }
 
@@ -211,6 +255,7 @@ impl BenchReport {
             "warmup_ms": self.warmup_ms,
             "forward_ms_min": min,
             "forward_ms_median": median,
+            "forward_ms": self.forward_all.clone(),
             "runs": self.runs,
             "taps": self.taps,
             "read_back": self.read_only.as_deref().unwrap_or("all"),
@@ -223,7 +268,19 @@ impl BenchReport {
             obj.insert("plain_warmup_ms".into(), warmup.into());
             obj.insert("plain_ms_min".into(), pmin.into());
             obj.insert("plain_ms_median".into(), pmedian.into());
+            obj.insert("plain_ms".into(), self.plain_all.clone().into());
             obj.insert("ratio_to_plain_median".into(), (median / pmedian).into());
+        }
+        let rows = [
+            self.methods.as_ref().map(|m| m.json(median)),
+            self.folder.as_ref().map(|f| f.json(median)),
+        ];
+        if let Some(obj) = out.as_object_mut() {
+            for row in rows.into_iter().flatten() {
+                if let serde_json::Value::Object(fields) = row {
+                    obj.extend(fields);
+                }
+            }
         }
         out
     }
@@ -254,6 +311,12 @@ impl BenchReport {
                 "ratio     {:.2}x plain (median, ours with all taps / plain)",
                 median / pmedian
             );
+        }
+        if let Some(m) = &self.methods {
+            m.print(median);
+        }
+        if let Some(f) = &self.folder {
+            f.print(median);
         }
         println!("peak RSS  {:.0} MB", peak_rss_mb());
     }

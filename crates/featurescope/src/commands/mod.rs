@@ -3,6 +3,7 @@
 pub(crate) mod atlas;
 pub(crate) mod attribute;
 pub(crate) mod bench;
+pub(crate) mod bench_rows;
 pub(crate) mod classes;
 pub(crate) mod compare;
 pub(crate) mod dictionary;

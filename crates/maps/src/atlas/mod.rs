@@ -27,6 +27,7 @@ mod tests;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::MapsError;
@@ -208,8 +209,10 @@ impl Atlas {
                 return Err(err(format!("layer {id:?} is given twice")));
             }
         }
+        // Layers in parallel; each channel's reduction keeps its own order, so the summaries
+        // are the same as one thread's.
         self.layers
-            .iter()
+            .par_iter()
             .map(|layer| {
                 let Some((_, maps)) = given.iter().find(|(id, _)| *id == layer.id) else {
                     return Err(err(format!("layer {:?} is missing", layer.id)));

@@ -30,7 +30,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use crate::catalogue::{Catalogue, LayerInfo, LayerKind};
 use crate::error::NetError;
-use crate::model::{BasicConv2d, HeadStep, InceptionV3};
+use crate::model::{BasicConv2d, Folded, HeadStep, InceptionV3, cpu_pool};
 use crate::taps::{ReluRule, TapRequest};
 
 /// What a gradient is taken of.
@@ -526,6 +526,26 @@ pub fn conv_backward(
     g: Tensor<4>,
     input_dims: [usize; 4],
 ) -> Result<Tensor<4>, NetError> {
+    if let Some(Folded::Cpu(cpu)) = &conv.folded
+        && crate::model::cpu_kernels_serve(&g.device())
+    {
+        // The folded weights carry BatchNorm's scale: one transposed GEMM + col2im.
+        match cpu.backward_input(g, [input_dims[2], input_dims[3]]) {
+            Ok(grad) => return Ok(grad),
+            Err(back) => return conv_backward_burn(conv, info, *back, input_dims),
+        }
+    }
+    conv_backward_burn(conv, info, g, input_dims)
+}
+
+/// [`conv_backward`] with burn's ops: BatchNorm's scale, then `conv_transpose2d` with the
+/// conv's own weights.
+fn conv_backward_burn(
+    conv: &BasicConv2d,
+    info: &LayerInfo,
+    g: Tensor<4>,
+    input_dims: [usize; 4],
+) -> Result<Tensor<4>, NetError> {
     let [_, c, ho, wo] = g.dims();
     let g = g * conv.bn_scale().reshape([1, c, 1, 1]);
     let kernel = info.kernel.unwrap_or([1, 1]);
@@ -559,6 +579,10 @@ pub fn max_pool_s1_backward(x: Tensor<4>, g: Tensor<4>) -> Tensor<4> {
 
 /// Gradient at a 3x3 stride-2 max pool's input: each window's gradient goes to its argmax.
 pub fn max_pool_backward(x: Tensor<4>, g: Tensor<4>) -> Tensor<4> {
+    let g = match cpu_pool::max_pool_3x3_s2_backward(&x, g) {
+        Ok(grad) => return grad,
+        Err(g) => *g,
+    };
     let options = MaxPoolOptions::new([3, 3]).with_stride([2, 2]);
     let (_, indices) = max_pool2d_with_indices(x.clone(), options);
     max_pool2d_with_indices_backward(x, [3, 3], [2, 2], [0, 0], [1, 1], false, g, indices)
@@ -567,6 +591,14 @@ pub fn max_pool_backward(x: Tensor<4>, g: Tensor<4>) -> Tensor<4> {
 /// Gradient at a 3x3 stride-1 average pool's input (padded by one; padded zeros counted in
 /// the divisor or not, as the forward pass did).
 pub fn avg_pool_backward(x: Tensor<4>, g: Tensor<4>, counts_padding: bool) -> Tensor<4> {
+    let fits = x.dims() == g.dims() && x.dims()[2] >= 3 && x.dims()[3] >= 3;
+    let g = match fits {
+        true => match cpu_pool::avg_pool_3x3_s1_backward(g, counts_padding) {
+            Ok(grad) => return grad,
+            Err(g) => *g,
+        },
+        false => g,
+    };
     avg_pool2d_backward(x, g, [3, 3], [1, 1], [1, 1], counts_padding, false)
 }
 

@@ -98,21 +98,44 @@ impl BasicConv2d {
 
     /// Conv and BatchNorm, before the ReLU.
     pub fn pre_relu(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = match &self.folded {
-            Some(Folded::Burn(folded)) => return folded.forward(x),
+        match self.cpu_forward(x, false) {
+            Ok(y) => y,
+            Err(x) => self.burn_pre_relu(*x),
+        }
+    }
+
+    /// The CPU path's folded conv (with the ReLU fused in when `relu`), where it serves `x`.
+    fn cpu_forward(&self, x: Tensor<4>, relu: bool) -> Result<Tensor<4>, Box<Tensor<4>>> {
+        match &self.folded {
             Some(Folded::Cpu(cpu)) if crate::model::cpu_kernels_serve(&x.device()) => {
-                match cpu.forward(x) {
-                    Ok(y) => return y,
-                    Err(x) => *x,
-                }
+                cpu.forward(x, relu)
             }
-            _ => x,
-        };
-        self.bn.forward(self.conv.forward(x))
+            _ => Err(Box::new(x)),
+        }
+    }
+
+    /// Conv and BatchNorm with burn's ops: the folded conv, or the two modules.
+    fn burn_pre_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.folded {
+            Some(Folded::Burn(folded)) => folded.forward(x),
+            _ => self.bn.forward(self.conv.forward(x)),
+        }
     }
 
     /// Forward, recording the post-ReLU (and, on request, pre-ReLU) output under `id`.
     pub fn forward(&self, x: Tensor<4>, id: &str, rec: &mut Recorder) -> Tensor<4> {
+        // Without a pre-ReLU tap, the CPU path fuses the ReLU into the conv (every rule's
+        // forward is the plain ReLU).
+        let x = match rec.wants_pre_relu(id) {
+            true => x,
+            false => match self.cpu_forward(x, true) {
+                Ok(y) => {
+                    rec.tap(id, &y);
+                    return y;
+                }
+                Err(x) => *x,
+            },
+        };
         let y = self.pre_relu(x);
         if rec.wants_pre_relu(id) {
             rec.tap_pre_relu(id, &y);

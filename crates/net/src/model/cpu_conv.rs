@@ -11,8 +11,10 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use rayon::prelude::*;
+
+use super::host::{HostView, tensor_like};
 
 /// A folded conv's weights and geometry, on the host.
 #[derive(Clone, Debug)]
@@ -62,9 +64,11 @@ impl CpuConv {
         })
     }
 
-    /// The conv of `x` (NCHW, float32, on the flex device). Gives `x` back untouched (`Err`)
-    /// when its channels or dtype do not fit.
-    pub fn forward(&self, x: Tensor<4>) -> Result<Tensor<4>, Box<Tensor<4>>> {
+    /// The conv of `x` (NCHW, float32, on the flex device), followed by the ReLU when `relu`
+    /// (applied to the output in place, as burn's `relu` computes it: NaN stays NaN). `x` is
+    /// read where it lies, not copied. Gives `x` back untouched (`Err`) when its channels or
+    /// dtype do not fit.
+    pub fn forward(&self, x: Tensor<4>, relu: bool) -> Result<Tensor<4>, Box<Tensor<4>>> {
         let [n, c, h, w] = x.dims();
         let [c_out, c_in, kh, kw] = self.dims;
         let [sh, sw] = self.stride;
@@ -72,11 +76,10 @@ impl CpuConv {
         if c != c_in || h + 2 * ph < kh || w + 2 * pw < kw {
             return Err(Box::new(x));
         }
-        let device = x.device();
-        let data = x.into_data();
-        let Ok(xs) = data.as_slice::<f32>() else {
-            return Err(Box::new(Tensor::from_data(data, &device)));
+        let Some(view) = HostView::of(&x) else {
+            return Err(Box::new(x));
         };
+        let xs = view.values();
         let g = Geometry {
             h,
             w,
@@ -87,28 +90,61 @@ impl CpuConv {
             padding: self.padding,
         };
         let mut out = vec![0.0f32; n * c_out * g.ho * g.wo];
-        for (image, out) in xs
-            .chunks_exact(c * h * w)
-            .zip(out.chunks_exact_mut(c_out * g.ho * g.wo))
-        {
-            self.conv_image(image, out, &g);
+        let (images, outs) = (
+            xs.par_chunks_exact(c * h * w),
+            out.par_chunks_exact_mut(c_out * g.ho * g.wo),
+        );
+        match n {
+            // One image: its conv split over the threads.
+            1 => images
+                .zip(outs)
+                .for_each(|(image, out)| self.conv_image(image, out, &g, true)),
+            // A batch: images in parallel, each conv on one thread (no fork and join per
+            // tile: what the folder commands' batches buy on the CPU).
+            _ => images
+                .zip(outs)
+                .for_each(|(image, out)| self.conv_image(image, out, &g, false)),
         }
-        let out = TensorData::new(out, [n, c_out, g.ho, g.wo]);
-        Ok(Tensor::from_data(out, &device))
+        if relu {
+            out.par_chunks_mut(1 << 14).for_each(|chunk| {
+                // As burn's relu: negatives and −0 become 0, NaN stays NaN.
+                for v in chunk.iter_mut().filter(|v| **v <= 0.0) {
+                    *v = 0.0;
+                }
+            });
+        }
+        Ok(tensor_like(&x, out, [n, c_out, g.ho, g.wo]))
     }
 
     /// One image: `out` starts as the bias, then takes `W · col`, tile by tile.
-    fn conv_image(&self, image: &[f32], out: &mut [f32], g: &Geometry) {
+    /// `parallel`: split this image's work over rayon's threads (else the calling thread
+    /// does it all).
+    fn conv_image(&self, image: &[f32], out: &mut [f32], g: &Geometry, parallel: bool) {
         let [c_out, c_in, kh, kw] = self.dims;
         let (hw, k) = (g.ho * g.wo, c_in * kh * kw);
-        out.par_chunks_mut(hw)
-            .zip(self.bias.par_iter())
-            .for_each(|(row, &b)| row.fill(b));
+        match parallel {
+            true => out
+                .par_chunks_mut(hw)
+                .zip(self.bias.par_iter())
+                .for_each(|(row, &b)| row.fill(b)),
+            false => out
+                .chunks_mut(hw)
+                .zip(self.bias.iter())
+                .for_each(|(row, &b)| row.fill(b)),
+        }
         let dst = OutPtr(out.as_mut_ptr());
         let pointwise = kh == 1 && kw == 1 && g.stride == [1, 1] && g.padding == [0, 0];
         if pointwise {
             // The image is already the [c_in, h·w] matrix.
-            gemm_into(dst, hw, &self.weight, image, [c_out, k, hw], 0..hw, true);
+            gemm_into(
+                dst,
+                hw,
+                &self.weight,
+                image,
+                [c_out, k, hw],
+                0..hw,
+                parallel,
+            );
             return;
         }
         // Tiles of output pixels whose im2col block stays in cache; many tiles run in parallel
@@ -116,7 +152,7 @@ impl CpuConv {
         let tile = (TILE_ELEMENTS / k).max(16).min(hw);
         let tiles = hw.div_ceil(tile);
         let columns = |t: usize| t * tile..((t + 1) * tile).min(hw);
-        if tiles >= 2 * rayon::current_num_threads() {
+        if parallel && tiles >= 2 * rayon::current_num_threads() {
             (0..tiles)
                 .into_par_iter()
                 .for_each_init(Vec::new, |col: &mut Vec<f32>, t| {
@@ -131,8 +167,75 @@ impl CpuConv {
                 let cols = columns(t);
                 col.resize(k * cols.len(), 0.0);
                 im2col(image, g, cols.clone(), &mut col);
-                gemm_into(dst, hw, &self.weight, &col, [c_out, k, hw], cols, true);
+                gemm_into(dst, hw, &self.weight, &col, [c_out, k, hw], cols, parallel);
             }
+        }
+    }
+}
+
+impl CpuConv {
+    /// The gradient at the conv's input from the gradient `g` at its output (before the ReLU):
+    /// the transposed conv with the folded weights, so BatchNorm's scale is already in.
+    /// Per image, `col = Wᵀ · G` (`[c_in·kh·kw, ho·wo]`) tile by tile, each tile added back
+    /// where im2col read it from (col2im). `input` is the forward input's `[h, w]` (rows and
+    /// columns a stride dropped get zero). `Err(g)` when the sizes do not fit.
+    pub fn backward_input(
+        &self,
+        g: Tensor<4>,
+        [h, w]: [usize; 2],
+    ) -> Result<Tensor<4>, Box<Tensor<4>>> {
+        let [n, c, ho, wo] = g.dims();
+        let [c_out, c_in, kh, kw] = self.dims;
+        let [sh, sw] = self.stride;
+        let [ph, pw] = self.padding;
+        let fits = c == c_out
+            && h + 2 * ph >= kh
+            && w + 2 * pw >= kw
+            && ho == (h + 2 * ph - kh) / sh + 1
+            && wo == (w + 2 * pw - kw) / sw + 1;
+        if !fits {
+            return Err(Box::new(g));
+        }
+        let Some(view) = HostView::of(&g) else {
+            return Err(Box::new(g));
+        };
+        let gs = view.values();
+        let geometry = Geometry {
+            h,
+            w,
+            ho,
+            wo,
+            kernel: [kh, kw],
+            stride: self.stride,
+            padding: self.padding,
+        };
+        let mut out = vec![0.0f32; n * c_in * h * w];
+        for (grad, out) in gs
+            .chunks_exact(c_out * ho * wo)
+            .zip(out.chunks_exact_mut(c_in * h * w))
+        {
+            self.backward_image(grad, out, &geometry);
+        }
+        Ok(tensor_like(&g, out, [n, c_in, h, w]))
+    }
+
+    /// One image: `out` (zeros) takes `Wᵀ · grad`, through col2im unless the conv is 1x1.
+    fn backward_image(&self, grad: &[f32], out: &mut [f32], g: &Geometry) {
+        let [c_out, c_in, kh, kw] = self.dims;
+        let (hw, k) = (g.ho * g.wo, c_in * kh * kw);
+        let pointwise = kh == 1 && kw == 1 && g.stride == [1, 1] && g.padding == [0, 0];
+        if pointwise {
+            // The input's gradient is the [c_in, h·w] matrix Wᵀ · G itself.
+            gemm_weights_transposed(out, &self.weight, grad, [k, c_out, hw], 0..hw);
+            return;
+        }
+        let tile = (TILE_ELEMENTS / k).max(16).min(hw);
+        let mut col = Vec::new();
+        for start in (0..hw).step_by(tile) {
+            let cols = start..(start + tile).min(hw);
+            col.resize(k * cols.len(), 0.0);
+            gemm_weights_transposed(&mut col, &self.weight, grad, [k, c_out, hw], cols.clone());
+            col2im_add(&col, g, cols, out);
         }
     }
 }
@@ -205,6 +308,106 @@ fn fill_segment(dst: &mut [f32], src: &[f32], j: usize, x0: usize, g: &Geometry)
             .and_then(|ix| src.get(ix))
             .copied()
             .unwrap_or(0.0);
+    }
+}
+
+/// The im2col adjoint: `out[c, y·sh + i − ph, x·sw + j − pw] += col[(c, i, j), p − cols.start]`
+/// for output pixels `p = y·wo + x` in `cols` (nothing where that falls in the padding). Each
+/// input channel's plane takes only its own rows of `col`, so the planes run in parallel.
+fn col2im_add(col: &[f32], g: &Geometry, cols: Range<usize>, out: &mut [f32]) {
+    let [kh, kw] = g.kernel;
+    let n = cols.len();
+    out.par_chunks_mut(g.h * g.w)
+        .zip(col.par_chunks(kh * kw * n))
+        .for_each(|(plane, rows)| {
+            for (r, src) in rows.chunks_exact(n).enumerate() {
+                let (i, j) = (r / kw, r % kw);
+                let mut p = cols.start;
+                while p < cols.end {
+                    let (y, x0) = (p / g.wo, p % g.wo);
+                    let len = (g.wo - x0).min(cols.end - p);
+                    let seg = &src[p - cols.start..p - cols.start + len];
+                    let iy = (y * g.stride[0] + i).checked_sub(g.padding[0]);
+                    if let Some(iy) = iy.filter(|&iy| iy < g.h) {
+                        add_segment(&mut plane[iy * g.w..(iy + 1) * g.w], seg, j, x0, g);
+                    }
+                    p += len;
+                }
+            }
+        });
+}
+
+/// The adjoint of [`fill_segment`]: `dst[(x0 + t)·sw + j − pw] += src[t]` where that lies
+/// inside the row.
+fn add_segment(dst: &mut [f32], src: &[f32], j: usize, x0: usize, g: &Geometry) {
+    let (sw, pw) = (g.stride[1], g.padding[1]);
+    if sw == 1 {
+        let first = pw.saturating_sub(x0 + j).min(src.len());
+        let last = (g.w + pw).saturating_sub(x0 + j).min(src.len()).max(first);
+        if last > first {
+            let start = x0 + first + j - pw;
+            for (d, s) in dst[start..start + (last - first)]
+                .iter_mut()
+                .zip(&src[first..last])
+            {
+                *d += s;
+            }
+        }
+        return;
+    }
+    for (t, s) in src.iter().enumerate() {
+        let ix = ((x0 + t) * sw + j).checked_sub(pw);
+        if let Some(d) = ix.and_then(|ix| dst.get_mut(ix)) {
+            *d += s;
+        }
+    }
+}
+
+/// `dst = Wᵀ · rhs[:, cols]`: `weight` is the `[k, m]` row-major matrix (`m = c_in·kh·kw`
+/// columns, one row per output channel), `rhs` the `[k, n]` gradient, `dst` the dense
+/// `[m, cols.len()]` result. Split over rayon's threads when large.
+fn gemm_weights_transposed(
+    dst: &mut [f32],
+    weight: &[f32],
+    rhs: &[f32],
+    [m, k, n]: [usize; 3],
+    cols: Range<usize>,
+) {
+    let width = cols.len();
+    assert!(weight.len() == m * k && rhs.len() == k * n && cols.end <= n && dst.len() == m * width);
+    let parallelism = if m * width * k >= 1 << 20 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `dst` is a dense row-major `[m, width]` slice (asserted), written whole. The lhs
+    // is `weight` read transposed: element (r, o) at `o·m + r` (column stride m, row stride 1),
+    // within its `k·m` elements. The rhs is columns `cols` of the row-major `[k, n]` `rhs`:
+    // element (o, t) at `o·n + cols.start + t`, inside since `cols.end ≤ n`. Neither aliases
+    // `dst` (shared borrows against a unique one).
+    #[allow(unsafe_code)]
+    unsafe {
+        gemm::gemm(
+            m,
+            width,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            width as isize,
+            false,
+            weight.as_ptr(),
+            m as isize,
+            1,
+            rhs.as_ptr().add(cols.start),
+            1,
+            n as isize,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
     }
 }
 
@@ -307,7 +510,15 @@ mod tests {
             let expected = conv2d(x.clone(), wt.clone(), Some(b.clone()), options);
             let cpu =
                 CpuConv::new(host(wt), host(b), [c_out, c_in, kh, kw], [s, s], [ph, pw]).unwrap();
-            let got = cpu.forward(x).unwrap();
+            let fused = cpu.forward(x.clone(), true).unwrap();
+            assert_eq!(
+                host(fused),
+                host(burn::tensor::activation::relu(
+                    cpu.forward(x.clone(), false).unwrap()
+                )),
+                "fused ReLU {c_in}->{c_out} {kh}x{kw}/{s}"
+            );
+            let got = cpu.forward(x, false).unwrap();
             assert_eq!(got.dims(), expected.dims(), "{c_in}->{c_out} {kh}x{kw}/{s}");
             let (got, expected) = (host(got), host(expected));
             let worst = got
@@ -319,6 +530,66 @@ mod tests {
                 "{c_in}->{c_out} {kh}x{kw}/{s} pad {ph},{pw}: {worst}"
             );
         }
+    }
+
+    /// The input gradient against burn's `conv_transpose2d` (with the output padding that
+    /// restores the input size), for every geometry of the network and a batch of two.
+    #[test]
+    fn backward_equals_burn_conv_transpose2d_for_every_inception_geometry() {
+        use burn::tensor::module::conv_transpose2d;
+        use burn::tensor::ops::ConvTransposeOptions;
+        let device = Device::flex();
+        // (c_in, c_out, [kh, kw], stride, [ph, pw], [h, w], batch)
+        let cases = [
+            (3, 8, [3, 3], 2, [0, 0], [17, 19], 1),
+            (3, 8, [3, 3], 2, [0, 0], [18, 20], 1),
+            (8, 16, [3, 3], 1, [1, 1], [9, 9], 1),
+            (8, 12, [1, 7], 1, [0, 3], [11, 10], 1),
+            (8, 12, [7, 1], 1, [3, 0], [10, 11], 2),
+            (16, 8, [1, 1], 1, [0, 0], [7, 7], 2),
+            (6, 5, [5, 5], 1, [2, 2], [8, 9], 1),
+            (4, 6, [1, 3], 1, [0, 1], [5, 5], 1),
+            (4, 6, [3, 1], 1, [1, 0], [5, 5], 1),
+            (4, 6, [3, 3], 2, [0, 0], [8, 8], 2),
+            (64, 24, [3, 3], 1, [1, 1], [30, 30], 1),
+            (64, 24, [3, 3], 2, [0, 0], [61, 59], 2),
+            (96, 20, [1, 7], 1, [0, 3], [29, 31], 1),
+            (288, 64, [1, 1], 1, [0, 0], [35, 35], 1),
+        ];
+        for (c_in, c_out, [kh, kw], s, [ph, pw], [h, w], n) in cases {
+            let normal = Distribution::Normal(0.0, 1.0);
+            let [ho, wo] = [(h + 2 * ph - kh) / s + 1, (w + 2 * pw - kw) / s + 1];
+            let g = Tensor::<4>::random([n, c_out, ho, wo], normal, &device);
+            let wt = Tensor::<4>::random([c_out, c_in, kh, kw], normal, &device);
+            let padding_out = [
+                h - ((ho - 1) * s + kh - 2 * ph),
+                w - ((wo - 1) * s + kw - 2 * pw),
+            ];
+            let options = ConvTransposeOptions::new([s, s], [ph, pw], padding_out, [1, 1], 1);
+            let expected = conv_transpose2d(g.clone(), wt.clone(), None, options);
+            let cpu = CpuConv::new(
+                host(wt),
+                vec![0.0; c_out],
+                [c_out, c_in, kh, kw],
+                [s, s],
+                [ph, pw],
+            )
+            .unwrap();
+            let got = cpu.backward_input(g, [h, w]).unwrap();
+            assert_eq!(got.dims(), expected.dims(), "{c_in}->{c_out} {kh}x{kw}/{s}");
+            let (got, expected) = (host(got), host(expected));
+            let worst = got
+                .iter()
+                .zip(&expected)
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                worst < 1e-3,
+                "{c_in}->{c_out} {kh}x{kw}/{s} pad {ph},{pw} on {h}x{w}: {worst}"
+            );
+        }
+        let cpu = CpuConv::new(vec![0.0; 54], vec![0.0; 2], [2, 3, 3, 3], [1, 1], [0, 0]).unwrap();
+        let wrong = Tensor::<4>::zeros([1, 2, 4, 4], &device);
+        assert!(cpu.backward_input(wrong, [5, 5]).is_err());
     }
 
     #[test]
@@ -333,9 +604,9 @@ mod tests {
         )
         .unwrap();
         let x = Tensor::<4>::zeros([1, 4, 5, 5], &device);
-        assert_eq!(cpu.forward(x).unwrap_err().dims(), [1, 4, 5, 5]);
+        assert_eq!(cpu.forward(x, false).unwrap_err().dims(), [1, 4, 5, 5]);
         let small = Tensor::<4>::zeros([1, 3, 2, 2], &device);
-        assert!(cpu.forward(small).is_err());
+        assert!(cpu.forward(small, false).is_err());
         assert!(CpuConv::new(vec![0.0; 5], vec![0.0; 2], [2, 3, 3, 3], [1, 1], [0, 0]).is_none());
     }
 }

@@ -5,6 +5,7 @@
 pub mod blocks;
 pub mod cpu_conv;
 pub mod cpu_pool;
+pub mod host;
 
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};

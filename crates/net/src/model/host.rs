@@ -1,0 +1,37 @@
+//! The values of a tensor on burn's `flex` device, borrowed where they lie.
+//!
+//! `Tensor::into_data` moves a tensor's values out when nothing else holds them and copies them
+//! when something does. On the CPU path almost every kernel input is also a tap the recorder
+//! holds (and a block's input feeds four branches), so reading inputs that way copied each of
+//! them once per reader. A [`HostView`] shares the tensor's buffer instead (one reference count)
+//! and reads it in place.
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{Tensor, TensorData};
+
+/// A flex tensor's contiguous float32 values, shared with the tensor, read in place.
+pub struct HostView(FlexTensor);
+
+impl HostView {
+    /// A view of `x`, or `None` when it is not a contiguous float32 tensor on the `flex`
+    /// device (the caller then keeps burn's op).
+    pub fn of<const D: usize>(x: &Tensor<D>) -> Option<Self> {
+        let flex = x.clone().try_into_primitive::<Flex>().ok()?;
+        flex.as_slice::<f32>().is_some().then_some(Self(flex))
+    }
+
+    /// The values, in the tensor's (row-major) order.
+    pub fn values(&self) -> &[f32] {
+        self.0.as_slice::<f32>().unwrap_or_default()
+    }
+}
+
+/// A tensor on `x`'s device from row-major values (moved, not copied).
+pub fn tensor_like<const D: usize>(
+    x: &Tensor<D>,
+    values: Vec<f32>,
+    shape: [usize; D],
+) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), &x.device())
+}
