@@ -331,6 +331,66 @@ fn bench_json_reports_the_run_it_timed() {
     );
 }
 
+/// `bench --methods --folder` reports each row with the ratio it is named by: Grad-CAM and
+/// guided backprop of the filter asked for against the forward's median, the feature
+/// visualization step against a forward + backward, and the atlas of a folder (every image
+/// analysed, in batches of the size asked for) against the single-image forward rate; the
+/// forward's every run is listed (what `peers.py` gathers over rounds).
+#[test]
+fn bench_methods_and_folder_report_their_ratios() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, name) in ["chelsea_299.png", "coffee_299.png", "chelsea.png"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::copy(sample(name), dir.path().join(format!("{i}.png"))).unwrap();
+    }
+    let folder = dir.path().to_str().unwrap();
+    let (o, wall_ms) = bench(&[
+        "--runs",
+        "2",
+        "--json",
+        "--methods",
+        "--filter",
+        "Mixed_5b:3",
+        "--folder",
+        folder,
+        "--batch",
+        "2",
+    ]);
+    let v = json_of(&o);
+    let forward = num(&v, "forward_ms_median");
+    assert_eq!(v["forward_ms"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["filter"], "Mixed_5b:3", "{v}");
+    for method in ["gradcam", "guided"] {
+        let median = num(&v, &format!("{method}_ms_median"));
+        let ratio = num(&v, &format!("{method}_ratio_to_forward"));
+        assert!(median > 1.0 && median < wall_ms, "{method}: {v}");
+        assert!((ratio - median / forward).abs() < 1e-9, "{method}: {v}");
+    }
+    let (step, pass) = (
+        num(&v, "fvis_step_ms_median"),
+        num(&v, "forward_backward_ms_median"),
+    );
+    assert!(step > 1.0 && pass > 1.0, "{v}");
+    assert!((num(&v, "fvis_step_ratio_to_forward_backward") - step / pass).abs() < 1e-9);
+    assert_eq!(v["fvis_size"], 224, "{v}");
+    assert_eq!(v["atlas_images"], 3, "{v}");
+    assert_eq!(v["atlas_batch"], 2, "{v}");
+    let rate = num(&v, "atlas_images_per_s");
+    assert!((rate - 3.0 / num(&v, "atlas_seconds")).abs() < 1e-9, "{v}");
+    assert!((num(&v, "atlas_ratio_to_forward_rate") - rate * forward / 1e3).abs() < 1e-9);
+    let text = bench(&["--runs", "1", "--methods", "--folder", folder]).0;
+    assert!(text.status.success(), "{}", stderr(&text));
+    let out = String::from_utf8_lossy(&text.stdout);
+    for row in ["grad-cam", "guided", "fvis", "atlas", "Mixed_6e:100"] {
+        assert!(out.contains(row), "no {row} in:\n{out}");
+    }
+    let bad = bench(&["--runs", "1", "--methods", "--filter", "Mixed_5b:9999"]).0;
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("9999"), "{}", stderr(&bad));
+}
+
 /// `bench --compare-plain` times the plain burn forward beside ours and gives the ratio of
 /// the medians, in the JSON and in the text.
 #[test]

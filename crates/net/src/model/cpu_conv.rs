@@ -375,11 +375,7 @@ fn gemm_weights_transposed(
 ) {
     let width = cols.len();
     assert!(weight.len() == m * k && rhs.len() == k * n && cols.end <= n && dst.len() == m * width);
-    let parallelism = if m * width * k >= 1 << 20 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
+    let parallelism = parallelism(true, m * width * k);
     // SAFETY: `dst` is a dense row-major `[m, width]` slice (asserted), written whole. The lhs
     // is `weight` read transposed: element (r, o) at `o·m + r` (column stride m, row stride 1),
     // within its `k·m` elements. The rhs is columns `cols` of the row-major `[k, n]` `rhs`:
@@ -411,6 +407,15 @@ fn gemm_weights_transposed(
     }
 }
 
+/// A GEMM of `work` multiply-adds splits over rayon's threads when `parallel` and it is large
+/// enough to pay for the split.
+fn parallelism(parallel: bool, work: usize) -> gemm::Parallelism {
+    match parallel && work >= 1 << 20 {
+        true => gemm::Parallelism::Rayon(0),
+        false => gemm::Parallelism::None,
+    }
+}
+
 /// `dst[:, cols] += lhs · rhs`: `lhs` is `[m, k]`, `rhs` the dense `[k, cols.len()]` block of
 /// those columns, `dst` the `[m, n]` output (row stride `n`). `parallel`: split the GEMM over
 /// rayon's threads (otherwise the caller's thread alone).
@@ -425,11 +430,7 @@ fn gemm_into(
 ) {
     let width = cols.len();
     assert!(lhs.len() == m * k && rhs.len() == k * width && cols.end <= n);
-    let parallelism = if parallel && m * width * k >= 1 << 20 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
+    let parallelism = parallelism(parallel, m * width * k);
     // SAFETY: `lhs` and `rhs` are dense row-major `[m, k]` and `[k, width]` matrices (sizes
     // asserted above). `dst` points to an `[m, n]` row-major buffer (`conv_image`'s `out`, of
     // exactly `m·n` elements); this call writes its `m × width` block at column `cols.start`,
@@ -478,30 +479,50 @@ mod tests {
             .unwrap()
     }
 
+    /// Every geometry Inception-V3 has, odd and even sizes, batches of two:
+    /// (c_in, c_out, [kh, kw], stride, [ph, pw], [h, w], batch).
+    type Case = (
+        usize,
+        usize,
+        [usize; 2],
+        usize,
+        [usize; 2],
+        [usize; 2],
+        usize,
+    );
+    const GEOMETRIES: [Case; 15] = [
+        (3, 8, [3, 3], 2, [0, 0], [17, 19], 1),
+        (3, 8, [3, 3], 2, [0, 0], [18, 20], 1),
+        (8, 16, [3, 3], 1, [1, 1], [9, 9], 1),
+        (8, 12, [1, 7], 1, [0, 3], [11, 10], 1),
+        (8, 12, [7, 1], 1, [3, 0], [10, 11], 2),
+        (16, 8, [1, 1], 1, [0, 0], [7, 7], 2),
+        (6, 5, [5, 5], 1, [2, 2], [8, 9], 1),
+        (4, 6, [1, 3], 1, [0, 1], [5, 5], 1),
+        (4, 6, [3, 1], 1, [1, 0], [5, 5], 1),
+        (4, 6, [3, 3], 2, [0, 0], [8, 8], 2),
+        // k = 576: tiles of 113 pixels, 8 tiles (in parallel) and 2 (one after another).
+        (64, 24, [3, 3], 1, [1, 1], [30, 30], 1),
+        (64, 24, [3, 3], 1, [1, 1], [15, 15], 1),
+        (64, 24, [3, 3], 2, [0, 0], [61, 59], 2),
+        (96, 20, [1, 7], 1, [0, 3], [29, 31], 1),
+        (288, 64, [1, 1], 1, [0, 0], [35, 35], 1),
+    ];
+
+    fn worst(got: &[f32], expected: &[f32]) -> f32 {
+        assert_eq!(got.len(), expected.len());
+        got.iter()
+            .zip(expected)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+    }
+
     /// Every geometry Inception-V3 has (and a batch of two) against burn's own conv2d.
     #[test]
     fn equals_burn_conv2d_for_every_inception_geometry() {
         let device = Device::flex();
         assert!(crate::model::cpu_kernels_serve(&device));
         assert!(!crate::model::cpu_kernels_serve(&device.clone().autodiff()));
-        // (c_in, c_out, [kh, kw], stride, [ph, pw], [h, w], batch)
-        let cases = [
-            (3, 8, [3, 3], 2, [0, 0], [17, 19], 1),
-            (8, 16, [3, 3], 1, [1, 1], [9, 9], 1),
-            (8, 12, [1, 7], 1, [0, 3], [11, 10], 1),
-            (8, 12, [7, 1], 1, [3, 0], [10, 11], 2),
-            (16, 8, [1, 1], 1, [0, 0], [7, 7], 2),
-            (6, 5, [5, 5], 1, [2, 2], [8, 9], 1),
-            (4, 6, [1, 3], 1, [0, 1], [5, 5], 1),
-            (4, 6, [3, 1], 1, [1, 0], [5, 5], 1),
-            (4, 6, [3, 3], 2, [0, 0], [8, 8], 2),
-            // k = 576: tiles of 113 pixels, 8 tiles (in parallel) and 2 (one after another).
-            (64, 24, [3, 3], 1, [1, 1], [30, 30], 1),
-            (64, 24, [3, 3], 1, [1, 1], [15, 15], 1),
-            (64, 24, [3, 3], 2, [0, 0], [61, 59], 2),
-            (96, 20, [1, 7], 1, [0, 3], [29, 31], 1),
-        ];
-        for (c_in, c_out, [kh, kw], s, [ph, pw], [h, w], n) in cases {
+        for (c_in, c_out, [kh, kw], s, [ph, pw], [h, w], n) in GEOMETRIES {
             let normal = Distribution::Normal(0.0, 1.0);
             let x = Tensor::<4>::random([n, c_in, h, w], normal, &device);
             let wt = Tensor::<4>::random([c_out, c_in, kh, kw], normal, &device);
@@ -520,11 +541,7 @@ mod tests {
             );
             let got = cpu.forward(x, false).unwrap();
             assert_eq!(got.dims(), expected.dims(), "{c_in}->{c_out} {kh}x{kw}/{s}");
-            let (got, expected) = (host(got), host(expected));
-            let worst = got
-                .iter()
-                .zip(&expected)
-                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            let worst = worst(&host(got), &host(expected));
             assert!(
                 worst < 1e-4,
                 "{c_in}->{c_out} {kh}x{kw}/{s} pad {ph},{pw}: {worst}"
@@ -539,24 +556,7 @@ mod tests {
         use burn::tensor::module::conv_transpose2d;
         use burn::tensor::ops::ConvTransposeOptions;
         let device = Device::flex();
-        // (c_in, c_out, [kh, kw], stride, [ph, pw], [h, w], batch)
-        let cases = [
-            (3, 8, [3, 3], 2, [0, 0], [17, 19], 1),
-            (3, 8, [3, 3], 2, [0, 0], [18, 20], 1),
-            (8, 16, [3, 3], 1, [1, 1], [9, 9], 1),
-            (8, 12, [1, 7], 1, [0, 3], [11, 10], 1),
-            (8, 12, [7, 1], 1, [3, 0], [10, 11], 2),
-            (16, 8, [1, 1], 1, [0, 0], [7, 7], 2),
-            (6, 5, [5, 5], 1, [2, 2], [8, 9], 1),
-            (4, 6, [1, 3], 1, [0, 1], [5, 5], 1),
-            (4, 6, [3, 1], 1, [1, 0], [5, 5], 1),
-            (4, 6, [3, 3], 2, [0, 0], [8, 8], 2),
-            (64, 24, [3, 3], 1, [1, 1], [30, 30], 1),
-            (64, 24, [3, 3], 2, [0, 0], [61, 59], 2),
-            (96, 20, [1, 7], 1, [0, 3], [29, 31], 1),
-            (288, 64, [1, 1], 1, [0, 0], [35, 35], 1),
-        ];
-        for (c_in, c_out, [kh, kw], s, [ph, pw], [h, w], n) in cases {
+        for (c_in, c_out, [kh, kw], s, [ph, pw], [h, w], n) in GEOMETRIES {
             let normal = Distribution::Normal(0.0, 1.0);
             let [ho, wo] = [(h + 2 * ph - kh) / s + 1, (w + 2 * pw - kw) / s + 1];
             let g = Tensor::<4>::random([n, c_out, ho, wo], normal, &device);
@@ -577,11 +577,7 @@ mod tests {
             .unwrap();
             let got = cpu.backward_input(g, [h, w]).unwrap();
             assert_eq!(got.dims(), expected.dims(), "{c_in}->{c_out} {kh}x{kw}/{s}");
-            let (got, expected) = (host(got), host(expected));
-            let worst = got
-                .iter()
-                .zip(&expected)
-                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            let worst = worst(&host(got), &host(expected));
             assert!(
                 worst < 1e-3,
                 "{c_in}->{c_out} {kh}x{kw}/{s} pad {ph},{pw} on {h}x{w}: {worst}"

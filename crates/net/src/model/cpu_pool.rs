@@ -120,17 +120,36 @@ fn avg_plane_backward(grad: &[f32], dst: &mut [f32], [h, w]: [usize; 2], counts_
     }
     // Every input cell gathers the shares of the (up to) nine windows that hold it: the same
     // 3x3 box sum as the forward's.
+    box_sums(&share, dst, [h, w], |_, _| {});
+}
+
+/// `dst` = each cell's sum over its 3x3 neighbourhood in `src` (cells outside count as zero),
+/// then `finish(y, row)` on each finished output row.
+fn box_sums(src: &[f32], dst: &mut [f32], [h, w]: [usize; 2], finish: impl Fn(usize, &mut [f32])) {
     let mut rows = vec![0.0f32; h * w];
-    row_sums(&share, w, &mut rows);
+    row_sums(src, w, &mut rows);
+    vertical_3(&rows, dst, [h, w], |a, b| a + b, finish);
+}
+
+/// The 3-tall pass: `dst` row `y` = `combine` of `rows` `y − 1`, `y`, `y + 1` (those inside),
+/// then `finish(y, row)`.
+fn vertical_3(
+    rows: &[f32],
+    dst: &mut [f32],
+    [h, w]: [usize; 2],
+    combine: impl Fn(f32, f32) -> f32,
+    finish: impl Fn(usize, &mut [f32]),
+) {
     for (y, out) in dst.chunks_exact_mut(w).enumerate() {
         out.copy_from_slice(&rows[y * w..(y + 1) * w]);
         let up = y.checked_sub(1).map(|u| &rows[u * w..(u + 1) * w]);
         let down = (y + 1 < h).then(|| &rows[(y + 1) * w..(y + 2) * w]);
         for neighbour in [up, down].into_iter().flatten() {
             for (o, v) in out.iter_mut().zip(neighbour) {
-                *o += v;
+                *o = combine(*o, *v);
             }
         }
+        finish(y, out);
     }
 }
 
@@ -167,21 +186,10 @@ fn row_sums(src: &[f32], w: usize, rows: &mut [f32]) {
 }
 
 fn avg_plane(src: &[f32], dst: &mut [f32], [h, w]: [usize; 2], counts_padding: bool) {
-    let mut rows = vec![0.0f32; h * w];
-    row_sums(src, w, &mut rows);
     // Cells inside the image along one axis: 2 at either edge, 3 inside.
     let span = |i: usize, n: usize| if i == 0 || i == n - 1 { 2.0 } else { 3.0 };
     let inv_w: Vec<f32> = (0..w).map(|x| 1.0 / span(x, w)).collect();
-    for (y, out) in dst.chunks_exact_mut(w).enumerate() {
-        let mid = &rows[y * w..(y + 1) * w];
-        let up = y.checked_sub(1).map(|u| &rows[u * w..(u + 1) * w]);
-        let down = (y + 1 < h).then(|| &rows[(y + 1) * w..(y + 2) * w]);
-        out.copy_from_slice(mid);
-        for neighbour in [up, down].into_iter().flatten() {
-            for (o, v) in out.iter_mut().zip(neighbour) {
-                *o += v;
-            }
-        }
+    box_sums(src, dst, [h, w], |y, out| {
         if counts_padding {
             out.iter_mut().for_each(|o| *o /= 9.0);
         } else {
@@ -190,7 +198,7 @@ fn avg_plane(src: &[f32], dst: &mut [f32], [h, w]: [usize; 2], counts_padding: b
                 *o *= inv_h * iw;
             }
         }
-    }
+    });
 }
 
 fn max_plane_s1(src: &[f32], dst: &mut [f32], [h, w]: [usize; 2]) {
@@ -202,16 +210,7 @@ fn max_plane_s1(src: &[f32], dst: &mut [f32], [h, w]: [usize; 2]) {
         }
         r[w - 1] = s[w - 2].max(s[w - 1]);
     }
-    for (y, out) in dst.chunks_exact_mut(w).enumerate() {
-        out.copy_from_slice(&rows[y * w..(y + 1) * w]);
-        let up = y.checked_sub(1).map(|u| &rows[u * w..(u + 1) * w]);
-        let down = (y + 1 < h).then(|| &rows[(y + 1) * w..(y + 2) * w]);
-        for neighbour in [up, down].into_iter().flatten() {
-            for (o, v) in out.iter_mut().zip(neighbour) {
-                *o = o.max(*v);
-            }
-        }
-    }
+    vertical_3(&rows, dst, [h, w], f32::max, |_, _| {});
 }
 
 fn max_plane_s2(src: &[f32], dst: &mut [f32], [_, w]: [usize; 2]) {
