@@ -61,8 +61,10 @@ pub fn layer_for(job: &Job<'_>) -> Result<usize, NetError> {
 
 /// The class activation map `[N, 1, h, w]` at layer `a` of a recorded pass.
 pub fn cam(rec: &Recorded<'_>, target: &super::Target, a: usize) -> Result<Tensor<4>, NetError> {
+    // Only layer `a`'s gradient is used: the walk stops once it is complete, not at the input.
     let options = BackwardOptions {
         capture: vec![a],
+        stop_after_capture: true,
         ..BackwardOptions::default()
     };
     let mut back = rec.backward(target, ReluRule::Standard, &options)?;
