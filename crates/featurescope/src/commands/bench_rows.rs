@@ -10,11 +10,9 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result};
 use burn::tensor::{Distribution, Tensor};
 use featurescope_atlas::{BuildOptions, BuildSummary};
-use featurescope_net::attribution::visualize::{VisualizeOptions, visualize};
-use featurescope_net::attribution::{
-    BackwardOptions, Method, Options, Recorded, Target, channel_source, read,
-};
-use featurescope_net::{InputImage, LayerKind, Network, ReluRule, WeightsSource};
+use featurescope_net::attribution::visualize::{Objective, VisualizeOptions, objective, visualize};
+use featurescope_net::attribution::{BackwardOptions, Method, Options, Recorded, Target, read};
+use featurescope_net::{InputImage, Network, ReluRule, WeightsSource};
 
 use super::bench::{min_median, time_ms};
 
@@ -65,6 +63,9 @@ pub(crate) struct MethodRuns<'a> {
     filter: Filter,
     target: Target,
     fvis: VisualizeOptions,
+    /// What each feature-visualization step walks (the filter's source channel).
+    fvis_target: Target,
+    fvis_walk: BackwardOptions,
     times: [Vec<f64>; 4],
 }
 
@@ -72,6 +73,10 @@ impl<'a> MethodRuns<'a> {
     /// Check the filter and prepare.
     pub(crate) fn new(net: &'a Network, input: &'a InputImage, filter: Filter) -> Result<Self> {
         let target = Target::channel(&filter.layer, filter.channel)?;
+        let Target::Channel { layer, .. } = &target else {
+            anyhow::bail!("{}: not a filter", filter.layer);
+        };
+        let objective = objective(layer, filter.channel)?;
         let fvis = VisualizeOptions {
             steps: FVIS_STEPS,
             ..VisualizeOptions::default()
@@ -80,6 +85,8 @@ impl<'a> MethodRuns<'a> {
             net,
             input,
             filter,
+            fvis_target: Objective::target(&objective.source),
+            fvis_walk: objective.backward,
             target,
             fvis,
             times: Default::default(),
@@ -138,31 +145,10 @@ impl<'a> MethodRuns<'a> {
         let s = self.fvis.size;
         let device = &self.net.device().device;
         let x = Tensor::<4>::random([1, 3, s, s], Distribution::Uniform(-1.0, 1.0), device);
-        let (layer, channel) = channel_source(&self.filter_id()?, self.filter.channel)
-            .context("the filter has no source conv or concat")?;
-        let is_conv = featurescope_net::Catalogue::inception_v3()
-            .get(&layer)
-            .is_some_and(|l| l.kind == LayerKind::Conv);
-        let target = Target::Channel {
-            layer,
-            channel,
-            at: None,
-        };
-        let rec = Recorded::new(self.net.model(), x, &target, &[])?;
-        let options = BackwardOptions {
-            skip_target_relu: is_conv,
-            ..BackwardOptions::default()
-        };
-        let back = rec.backward(&target, ReluRule::Standard, &options)?;
+        let rec = Recorded::new(self.net.model(), x, &self.fvis_target, &[])?;
+        let back = rec.backward(&self.fvis_target, ReluRule::Standard, &self.fvis_walk)?;
         std::hint::black_box(read(back.input)?);
         Ok(())
-    }
-
-    fn filter_id(&self) -> Result<String> {
-        match &self.target {
-            Target::Channel { layer, .. } => Ok(layer.clone()),
-            Target::Class(_) => anyhow::bail!("not a filter"),
-        }
     }
 
     /// Min and median of each row.

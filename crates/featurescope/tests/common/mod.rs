@@ -57,16 +57,26 @@ pub fn interrupt_after_start(args: &[&str], signal: &str) -> bool {
     let mut first = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
     assert!(first.contains("to analyse"), "{first}");
+    signal_and_wait(&mut child, stderr, signal).0.success()
+}
+
+/// Send a running `child` `signal` (`"INT"`, `"TERM"`), read the rest of its stderr and wait
+/// for it: a failed exit must say "interrupted". Its exit status and the rest of stderr.
+pub fn signal_and_wait(
+    child: &mut std::process::Child,
+    mut stderr: impl std::io::Read,
+    signal: &str,
+) -> (std::process::ExitStatus, String) {
     let kill = Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
     let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    stderr.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
     if !status.success() {
         assert!(rest.contains("interrupted"), "{rest}");
     }
-    status.success()
+    (status, rest)
 }

@@ -73,30 +73,14 @@ pub fn visualize(
     let info = cat
         .resolve(layer)
         .ok_or_else(|| NetError::UnknownLayer(layer.to_string()))?;
-    let source = channel_source(&info.id, channel).ok_or_else(|| {
-        NetError::Attribution(format!(
-            "`{}` has {} channels; there is no channel {channel}",
-            info.id, info.shape[0]
-        ))
-    })?;
+    let Objective { source, backward } = objective(&info.id, channel)?;
+    let target = Objective::target(&source);
     if options.size < MIN_SIZE {
         return Err(NetError::Attribution(format!(
             "a visualisation needs at least {MIN_SIZE} px, not {}",
             options.size
         )));
     }
-    let is_conv = cat
-        .get(&source.0)
-        .is_some_and(|l| l.kind == LayerKind::Conv);
-    let target = Target::Channel {
-        layer: source.0.clone(),
-        channel: source.1,
-        at: None,
-    };
-    let backward = BackwardOptions {
-        skip_target_relu: is_conv,
-        ..BackwardOptions::default()
-    };
     let s = options.size;
     let mut opt = fvis::Optimisation::new(s, s, options.seed, options.learning_rate);
     let mut objective = Vec::with_capacity(options.steps);
@@ -125,6 +109,46 @@ pub fn visualize(
         rgb: fvis::to_rgb8(&opt.image(), s, s),
         objective,
     })
+}
+
+/// What a visualization of one channel ascends: the channel of the conv or concat it comes
+/// from, and the backward walk that seeds it (before a conv's ReLU, which has a gradient even
+/// where the filter is off).
+pub struct Objective {
+    /// (layer id, channel) of the source.
+    pub source: (String, usize),
+    /// The walk each step takes.
+    pub backward: BackwardOptions,
+}
+
+impl Objective {
+    /// The source channel as a target over its whole map.
+    pub fn target((layer, channel): &(String, usize)) -> Target {
+        Target::Channel {
+            layer: layer.clone(),
+            channel: *channel,
+            at: None,
+        }
+    }
+}
+
+/// The [`Objective`] of channel `channel` of layer `id`.
+pub fn objective(id: &str, channel: usize) -> Result<Objective, NetError> {
+    let cat = Catalogue::inception_v3();
+    let source = channel_source(id, channel).ok_or_else(|| {
+        let channels = cat.get(id).map_or(0, |l| l.shape[0]);
+        NetError::Attribution(format!(
+            "`{id}` has {channels} channels; there is no channel {channel}"
+        ))
+    })?;
+    let is_conv = cat
+        .get(&source.0)
+        .is_some_and(|l| l.kind == LayerKind::Conv);
+    let backward = BackwardOptions {
+        skip_target_relu: is_conv,
+        ..BackwardOptions::default()
+    };
+    Ok(Objective { source, backward })
 }
 
 /// The target channel's mean over its map (after the ReLU: what the tiles show).

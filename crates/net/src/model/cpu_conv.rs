@@ -40,6 +40,13 @@ struct Geometry {
     padding: [usize; 2],
 }
 
+impl Geometry {
+    /// A 1x1 stride-1 unpadded conv: the image is already the `[c_in, h·w]` matrix.
+    fn pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+}
+
 impl CpuConv {
     /// From folded OIHW weights `[c_out, c_in, kh, kw]` and their bias. `None` when the sizes
     /// disagree (the caller then keeps burn's conv).
@@ -70,41 +77,21 @@ impl CpuConv {
     /// dtype do not fit.
     pub fn forward(&self, x: Tensor<4>, relu: bool) -> Result<Tensor<4>, Box<Tensor<4>>> {
         let [n, c, h, w] = x.dims();
-        let [c_out, c_in, kh, kw] = self.dims;
-        let [sh, sw] = self.stride;
-        let [ph, pw] = self.padding;
-        if c != c_in || h + 2 * ph < kh || w + 2 * pw < kw {
+        let [c_out, c_in, _, _] = self.dims;
+        let (Some(g), Some(view)) = (self.geometry([h, w]), HostView::of(&x)) else {
+            return Err(Box::new(x));
+        };
+        if c != c_in {
             return Err(Box::new(x));
         }
-        let Some(view) = HostView::of(&x) else {
-            return Err(Box::new(x));
-        };
-        let xs = view.values();
-        let g = Geometry {
-            h,
-            w,
-            ho: (h + 2 * ph - kh) / sh + 1,
-            wo: (w + 2 * pw - kw) / sw + 1,
-            kernel: [kh, kw],
-            stride: self.stride,
-            padding: self.padding,
-        };
         let mut out = vec![0.0f32; n * c_out * g.ho * g.wo];
-        let (images, outs) = (
-            xs.par_chunks_exact(c * h * w),
-            out.par_chunks_exact_mut(c_out * g.ho * g.wo),
-        );
-        match n {
-            // One image: its conv split over the threads.
-            1 => images
-                .zip(outs)
-                .for_each(|(image, out)| self.conv_image(image, out, &g, true)),
-            // A batch: images in parallel, each conv on one thread (no fork and join per
-            // tile: what the folder commands' batches buy on the CPU).
-            _ => images
-                .zip(outs)
-                .for_each(|(image, out)| self.conv_image(image, out, &g, false)),
-        }
+        // One image: its conv split over the threads. A batch: images in parallel, each conv on
+        // one thread (no fork and join per tile: what the folder commands' batches buy).
+        let split_image = n == 1;
+        view.values()
+            .par_chunks_exact(c * h * w)
+            .zip(out.par_chunks_exact_mut(c_out * g.ho * g.wo))
+            .for_each(|(image, out)| self.conv_image(image, out, &g, split_image));
         if relu {
             out.par_chunks_mut(1 << 14).for_each(|chunk| {
                 // As burn's relu: negatives and −0 become 0, NaN stays NaN.
@@ -114,6 +101,23 @@ impl CpuConv {
             });
         }
         Ok(tensor_like(&x, out, [n, c_out, g.ho, g.wo]))
+    }
+
+    /// Where the conv of an `[h, w]` input reads and writes; `None` when the kernel does not
+    /// fit in the padded input.
+    fn geometry(&self, [h, w]: [usize; 2]) -> Option<Geometry> {
+        let [_, _, kh, kw] = self.dims;
+        let [sh, sw] = self.stride;
+        let [ph, pw] = self.padding;
+        Some(Geometry {
+            h,
+            w,
+            ho: (h + 2 * ph).checked_sub(kh)? / sh + 1,
+            wo: (w + 2 * pw).checked_sub(kw)? / sw + 1,
+            kernel: [kh, kw],
+            stride: self.stride,
+            padding: self.padding,
+        })
     }
 
     /// One image: `out` starts as the bias, then takes `W · col`, tile by tile.
@@ -133,8 +137,7 @@ impl CpuConv {
                 .for_each(|(row, &b)| row.fill(b)),
         }
         let dst = OutPtr(out.as_mut_ptr());
-        let pointwise = kh == 1 && kw == 1 && g.stride == [1, 1] && g.padding == [0, 0];
-        if pointwise {
+        if g.pointwise() {
             // The image is already the [c_in, h·w] matrix.
             gemm_into(
                 dst,
@@ -185,30 +188,14 @@ impl CpuConv {
         [h, w]: [usize; 2],
     ) -> Result<Tensor<4>, Box<Tensor<4>>> {
         let [n, c, ho, wo] = g.dims();
-        let [c_out, c_in, kh, kw] = self.dims;
-        let [sh, sw] = self.stride;
-        let [ph, pw] = self.padding;
-        let fits = c == c_out
-            && h + 2 * ph >= kh
-            && w + 2 * pw >= kw
-            && ho == (h + 2 * ph - kh) / sh + 1
-            && wo == (w + 2 * pw - kw) / sw + 1;
-        if !fits {
+        let [c_out, c_in, _, _] = self.dims;
+        let (Some(geometry), Some(view)) = (self.geometry([h, w]), HostView::of(&g)) else {
+            return Err(Box::new(g));
+        };
+        if c != c_out || [geometry.ho, geometry.wo] != [ho, wo] {
             return Err(Box::new(g));
         }
-        let Some(view) = HostView::of(&g) else {
-            return Err(Box::new(g));
-        };
         let gs = view.values();
-        let geometry = Geometry {
-            h,
-            w,
-            ho,
-            wo,
-            kernel: [kh, kw],
-            stride: self.stride,
-            padding: self.padding,
-        };
         let mut out = vec![0.0f32; n * c_in * h * w];
         for (grad, out) in gs
             .chunks_exact(c_out * ho * wo)
@@ -223,8 +210,7 @@ impl CpuConv {
     fn backward_image(&self, grad: &[f32], out: &mut [f32], g: &Geometry) {
         let [c_out, c_in, kh, kw] = self.dims;
         let (hw, k) = (g.ho * g.wo, c_in * kh * kw);
-        let pointwise = kh == 1 && kw == 1 && g.stride == [1, 1] && g.padding == [0, 0];
-        if pointwise {
+        if g.pointwise() {
             // The input's gradient is the [c_in, h·w] matrix Wᵀ · G itself.
             gemm_weights_transposed(out, &self.weight, grad, [k, c_out, hw], 0..hw);
             return;
