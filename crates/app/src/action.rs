@@ -230,6 +230,9 @@ pub enum Action {
     Dismiss(usize),
     /// Fault injection: the next network job fails as a lost GPU does.
     SimulateDeviceLoss,
+    /// Colour the tiles of the layer on screen on the GPU, from its tap there (the tile grid
+    /// asks once per layer, settings and size while the network shares the window's device).
+    ColourOnGpu(crate::services::gpu_tiles::TileParams),
 }
 
 /// A computation to cancel.

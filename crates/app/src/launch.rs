@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use featurescope_net::{BackendChoice, ComputeDevice};
 
+use crate::services::gpu_tiles::GpuQueue;
+
 /// The bundled sample photo (CC0, see assets/samples/CREDITS.md), analysed at first start.
 pub const SAMPLE_PHOTO: &[u8] = include_bytes!("../../../assets/samples/chelsea.png");
 
@@ -26,6 +28,9 @@ pub struct Launch {
     /// for both: [`crate::run_native`] acquires it); `None`: the worker picks its device from
     /// `backend`.
     pub device: Option<ComputeDevice>,
+    /// That device's wgpu handles, for the worker to colour tiles on the GPU from the taps it
+    /// keeps there (`services::gpu_tiles`); `None`: tiles are coloured on the CPU.
+    pub gpu: Option<GpuQueue>,
 }
 
 impl Default for Launch {
@@ -37,6 +42,7 @@ impl Default for Launch {
             restore_settings: true,
             startup_report: None,
             device: None,
+            gpu: None,
         }
     }
 }

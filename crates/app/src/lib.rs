@@ -9,6 +9,7 @@
 pub mod action;
 mod app;
 pub mod core;
+mod gpu_textures;
 pub mod inspector;
 mod keys;
 pub mod launch;
@@ -26,6 +27,7 @@ use eframe::egui_wgpu::{WgpuSetup, WgpuSetupExisting};
 
 pub use action::Action;
 pub use app::FeaturescopeApp;
+pub use gpu_textures::use_renderer;
 pub use launch::{Launch, SAMPLE_PHOTO};
 pub use services::paths::data_home;
 pub use state::{AppState, LayerRef, Notice, NoticeLevel};
@@ -54,6 +56,10 @@ pub fn run_native(launch: Launch) -> Result<(), String> {
     });
     let on_shared = Launch {
         device: Some(shared.compute),
+        gpu: Some(services::gpu_tiles::GpuQueue {
+            device: shared.setup.device.clone(),
+            queue: shared.setup.queue.clone(),
+        }),
         ..launch.clone()
     };
     open_window(on_shared, Some(setup)).or_else(|e| {
@@ -85,6 +91,9 @@ fn open_window(launch: Launch, wgpu_setup: Option<WgpuSetup>) -> Result<(), Stri
         "featurescope",
         options,
         Box::new(move |cc| {
+            if let Some(render_state) = &cc.wgpu_render_state {
+                use_renderer(&cc.egui_ctx, render_state.clone());
+            }
             Ok(Box::new(FeaturescopeApp::new(
                 &cc.egui_ctx,
                 cc.storage,

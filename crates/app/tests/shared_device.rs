@@ -8,8 +8,10 @@
 
 mod common;
 
-use eframe::egui_wgpu::{WgpuSetup, WgpuSetupExisting};
+use eframe::egui_wgpu::{RendererOptions, WgpuSetup, WgpuSetupExisting};
 use egui_kittest::Harness;
+use egui_kittest::wgpu::{WgpuTestRenderer, create_render_state};
+use featurescope_app::services::gpu_tiles::GpuQueue;
 use featurescope_app::{Action, FeaturescopeApp, Launch, LayerRef, SAMPLE_PHOTO};
 use featurescope_net::device::{self, SharedDevice};
 use featurescope_net::{BackendChoice, LayerData, Network, TapRequest, WeightsSource, preprocess};
@@ -20,10 +22,16 @@ fn select(h: &mut Harness<'_, State>, layer: &str) {
     act(h, Action::Select(LayerRef::named(layer)));
 }
 
-/// The app with the window drawing through the device, adapter and queue the network computes on.
+/// The app with the window drawing through the device, adapter and queue the network computes
+/// on, its tiles coloured there by the GPU (the renderer handed to the app, as `run_native`
+/// does with eframe's).
 fn shared_harness<'a>(shared: &SharedDevice) -> Harness<'a, State> {
     let launch = Launch {
         device: Some(shared.compute.clone()),
+        gpu: Some(GpuQueue {
+            device: shared.setup.device.clone(),
+            queue: shared.setup.queue.clone(),
+        }),
         ..Launch::headless(BackendChoice::Wgpu)
     };
     let setup = WgpuSetup::Existing(WgpuSetupExisting {
@@ -32,9 +40,12 @@ fn shared_harness<'a>(shared: &SharedDevice) -> Harness<'a, State> {
         device: shared.setup.device.clone(),
         queue: shared.setup.queue.clone(),
     });
+    let render_state = create_render_state(setup, RendererOptions::PREDICTABLE);
+    let for_app = render_state.clone();
     Harness::builder()
         .with_size(SIZE)
-        .wgpu_setup(setup)
+        .renderer(WgpuTestRenderer::from_render_state(render_state))
+        .with_context_setup(move |ctx| featurescope_app::use_renderer(ctx, for_app))
         .build_ui_state(FeaturescopeApp::driven(launch), None)
 }
 
@@ -113,6 +124,20 @@ fn the_window_and_the_network_share_one_gpu_device_and_read_back_only_the_shown_
         &on_the_cpu(a.selected.id()),
     );
 
+    // The tiles on screen were coloured by the GPU from the tap there, and none on the CPU.
+    wait_for(&mut h, "the GPU's tiles", |a| a.gpu_tiles.ready.is_some());
+    let a = app(&h);
+    let tiles = a.gpu_tiles.ready.as_ref().unwrap();
+    assert_eq!(tiles.params.layer, a.selected.id());
+    assert_eq!(tiles.channels, 64);
+    assert!(a.gpu_tiles.failed.is_none(), "{:?}", a.gpu_tiles.failed);
+    h.run();
+    assert!(
+        !app(&h).notices.iter().any(|n| n.is_error()),
+        "{:?}",
+        app(&h).notices
+    );
+
     // Another layer is read from the GPU when it is picked; the tiles wait for it, with a
     // spinner, and the UI thread never does.
     select(&mut h, "Mixed_6e");
@@ -146,7 +171,13 @@ fn the_window_and_the_network_share_one_gpu_device_and_read_back_only_the_shown_
     select(&mut h, "Mixed_6e");
     h.run();
 
-    // egui drew the tiles with the same device.
+    // egui drew the tiles with the same device, from the GPU's texture of Mixed_6e.
+    wait_for(&mut h, "the GPU's tiles of Mixed_6e", |a| {
+        a.gpu_tiles
+            .ready
+            .as_ref()
+            .is_some_and(|t| t.params.layer == "Mixed_6e")
+    });
     let frame = h.render().expect("render through the shared device");
     assert!(
         frame.pixels().any(|p| p.0 != frame.get_pixel(0, 0).0),

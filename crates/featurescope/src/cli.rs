@@ -98,6 +98,7 @@ pub fn run(args: Args) -> Result<()> {
             restore_settings: true,
             startup_report: args.startup_report.then(started),
             device: None,
+            gpu: None,
         })
         .map_err(|e| anyhow::anyhow!("{e}")),
         Some(Command::Install) => install::install(),

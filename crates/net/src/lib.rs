@@ -5,6 +5,7 @@
 pub mod attribution;
 pub mod catalogue;
 pub mod device;
+pub mod device_buffer;
 pub mod error;
 pub mod fuzzing;
 pub mod geometry;

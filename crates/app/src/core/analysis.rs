@@ -186,6 +186,7 @@ impl Core {
         state.analysis = Some(analysis);
         state.pre_relu.clear();
         state.pending = Default::default();
+        state.gpu_tiles.reset();
         state.inspector = None;
         self.rebuild_view();
         if let Some(t) = self.state.requested_at.take() {

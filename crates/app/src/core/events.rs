@@ -80,6 +80,11 @@ impl Core {
                 result,
             } => self.layer_read(generation, &layer, result),
             Event::PreRelu { generation, data } => self.pre_relu_arrived(generation, data),
+            Event::TilesColoured {
+                generation,
+                params,
+                result,
+            } => self.tiles_coloured(generation, params, result),
             Event::Pinned(result) => self.pinned_arrived(result),
             Event::ReportProgress { done, total } => self.report_progress(done, total),
             Event::ReportBuilt(result) => self.report_built(result),

@@ -8,6 +8,7 @@ mod classes;
 mod compare;
 mod events;
 mod files;
+mod gpu_tiles;
 mod layer_views;
 mod results;
 
@@ -35,9 +36,12 @@ impl Core {
     pub fn new(launch: &Launch, settings: Settings, repaint: Arc<dyn Fn() + Send + Sync>) -> Self {
         let weights = WeightsSource::from_arg(launch.weights.clone());
         let worker_repaint = repaint.clone();
-        let worker = Worker::spawn(weights, launch.backend, launch.device.clone(), move || {
-            worker_repaint();
-        });
+        let worker = Worker::spawn_on(
+            weights,
+            launch.backend,
+            (launch.device.clone(), launch.gpu.clone()),
+            move || worker_repaint(),
+        );
         Self::with_services(launch, settings, worker, Tasks::new(repaint))
     }
 
@@ -52,8 +56,10 @@ impl Core {
             .filter(|l| *l != LayerRef::Head)
             .or_else(|| LayerRef::resolve(&Settings::default().layer))
             .unwrap_or(LayerRef::Layer(0));
+        let mut state = AppState::new(settings, selected);
+        state.gpu_tiles.available = launch.gpu.is_some();
         let mut core = Self {
-            state: AppState::new(settings, selected),
+            state,
             worker,
             tasks,
         };
@@ -131,6 +137,7 @@ impl Core {
                 }
             }
             Action::SimulateDeviceLoss => self.send(Job::SimulateDeviceLoss),
+            Action::ColourOnGpu(params) => self.colour_on_gpu(params),
             action => self.apply_compare(action),
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod attribution;
 pub mod dialogs;
+pub mod gpu_tiles;
 pub mod icons;
 pub mod layer_views;
 pub mod paths;

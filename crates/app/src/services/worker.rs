@@ -17,11 +17,13 @@ use featurescope_net::{
 use image::{DynamicImage, RgbImage};
 
 use super::attribution::{ExplainKey, Explained, VisKey, Visualization};
+use super::gpu_tiles::{GpuQueue, GpuTiles, TileColourer, TileParams};
 use super::icons::IconKey;
 use super::layer_views::{SpatialDrawn, SpatialKey};
 
 mod classes;
 mod pin;
+mod tiles;
 
 pub use pin::PinnedAnalysis;
 
@@ -83,6 +85,13 @@ pub enum Job {
         /// The layer on screen: on a GPU the only tap read back with the analysis (the others
         /// stay on the device until [`Job::ReadLayer`] asks for them).
         layer: String,
+    },
+    /// Colour a layer's tiles on the GPU from its resident tap ([`Event::TilesColoured`]).
+    ColourTiles {
+        /// The analysis it belongs to.
+        generation: u64,
+        /// Which layer, how.
+        params: TileParams,
     },
     /// Read one more layer of the current analysis back from the GPU.
     ReadLayer {
@@ -261,6 +270,15 @@ pub enum Event {
         /// The values, or why they could not be read.
         result: Result<LayerData, String>,
     },
+    /// A layer's tiles, coloured on the GPU ([`Job::ColourTiles`]), or why not.
+    TilesColoured {
+        /// Which analysis.
+        generation: u64,
+        /// What was asked.
+        params: TileParams,
+        /// The texture (its work submitted, not waited for), or why there is none.
+        result: Result<Arc<GpuTiles>, String>,
+    },
     /// Pre-ReLU values arrived.
     PreRelu {
         /// Which analysis.
@@ -422,6 +440,17 @@ impl Worker {
         shared: Option<ComputeDevice>,
         repaint: impl Fn() + Send + 'static,
     ) -> Self {
+        Self::spawn_on(weights, backend, (shared, None), repaint)
+    }
+
+    /// [`Worker::spawn`] with the shared device's wgpu handles too, so tiles are coloured on
+    /// the GPU from the taps kept there.
+    pub fn spawn_on(
+        weights: WeightsSource,
+        backend: BackendChoice,
+        (shared, gpu): (Option<ComputeDevice>, Option<GpuQueue>),
+        repaint: impl Fn() + Send + 'static,
+    ) -> Self {
         let (jobs, job_rx) = sync_channel(JOB_QUEUE);
         let (event_tx, events) = sync_channel(EVENT_QUEUE);
         let spawned = std::thread::Builder::new()
@@ -435,6 +464,8 @@ impl Worker {
                     weights_serial: 0,
                     backend,
                     shared,
+                    gpu,
+                    colourer: None,
                     input: None,
                     source: None,
                     resident: None,
@@ -493,6 +524,10 @@ struct WorkerState {
     backend: BackendChoice,
     /// The window's GPU device, used while `backend` is not the CPU (a lost GPU switches it).
     shared: Option<ComputeDevice>,
+    /// The shared device's wgpu handles, to colour tiles with (`None`: tiles on the CPU).
+    gpu: Option<GpuQueue>,
+    /// The tile shader, made on first use (or why it could not be).
+    colourer: Option<Result<TileColourer, String>>,
     input: Option<InputImage>,
     source: Option<ImageSource>,
     /// The current analysis' taps, kept on the GPU (None on the CPU, where all are read back).
@@ -545,6 +580,7 @@ impl WorkerState {
                 self.analyse(generation, source);
             }
             Job::ReadLayer { generation, layer } => self.read_layer(generation, layer),
+            Job::ColourTiles { generation, params } => self.colour_tiles(generation, params),
             Job::PreRelu { generation, layer } => self.pre_relu(generation, &layer),
             Job::BuildAtlas { options, stop } => self.build_atlas(&options, &stop),
             Job::Explain { key, cancel } => self.explain(key, &cancel),

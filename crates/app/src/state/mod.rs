@@ -1,10 +1,12 @@
 //! The application's state, apart from drawing: what is analysed and selected, what is
-//! pending on the worker, notices and settings. Plain data — no egui handle, no texture — read by
-//! the panels and changed only by the core when it applies an action or an event.
+//! pending on the worker, notices and settings. Plain data — no egui handle, no egui texture (the
+//! GPU-coloured tiles are the services' wgpu texture, `gpu_tiles`) — read by the panels and
+//! changed only by the core when it applies an action or an event.
 
 pub mod atlas;
 pub mod classes;
 pub mod compare;
+pub mod gpu_tiles;
 pub mod layer_views;
 pub mod results;
 pub mod selection;
@@ -174,6 +176,8 @@ pub struct AppState {
     pub layer_views: layer_views::LayerViews,
     /// Hide timings and the machine's name (deterministic screenshots in tests).
     pub hide_machine_details: bool,
+    /// Tiles coloured on the GPU from the taps there.
+    pub gpu_tiles: gpu_tiles::GpuTilesState,
 }
 
 impl AppState {
@@ -210,6 +214,7 @@ impl AppState {
             visual: VisState::default(),
             layer_views: layer_views::LayerViews::default(),
             hide_machine_details: false,
+            gpu_tiles: gpu_tiles::GpuTilesState::default(),
         }
     }
 

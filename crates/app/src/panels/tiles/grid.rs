@@ -1,12 +1,39 @@
 //! The virtualised tile grid: only visible rows are laid out, and only their textures exist.
+//! While the network shares the window's GPU, the tiles are one texture the GPU coloured from
+//! the tap there (`services::gpu_tiles`); otherwise each visible tile is coloured on the CPU.
 
-use egui::{Color32, Sense, Stroke, pos2, vec2};
+use egui::{Color32, Rect, Sense, Stroke, TextureId, pos2, vec2};
 
 use super::TileCache;
 use crate::action::Action;
+use crate::gpu_textures::GpuTexture;
+use crate::services::gpu_tiles::{GpuTiles, TileParams};
 use crate::state::{AppState, Inspector};
 use crate::view::LayerView;
 use crate::widgets::branch_of;
+
+/// Where the grid's pixels come from this frame.
+pub struct Sources<'a> {
+    /// Tiles coloured on the CPU.
+    pub cache: &'a mut TileCache,
+    /// The GPU tiles' registration.
+    pub gpu: &'a mut GpuTexture,
+}
+
+/// The GPU colours the tiles of `view` with these parameters, when it can (the network on the
+/// window's device, a renderer to register with, post-ReLU values, no percentile clipping).
+fn gpu_params(
+    ctx: &egui::Context,
+    state: &AppState,
+    view: &LayerView,
+    factor: usize,
+) -> Option<TileParams> {
+    if !state.gpu_tiles.colours() || view.pre_relu || crate::gpu_textures::renderer(ctx).is_none() {
+        return None;
+    }
+    let norm = state.settings.norm_settings(view.pre_relu);
+    TileParams::new(&view.id, norm, view.colormap, factor)
+}
 
 /// Height of the label above each tile.
 const LABEL_H: f32 = 14.0;
@@ -38,7 +65,7 @@ pub fn ui(
     ui: &mut egui::Ui,
     state: &AppState,
     view: &LayerView,
-    cache: &mut TileCache,
+    sources: Sources<'_>,
     grid_width: f32,
     actions: &mut Vec<Action>,
 ) {
@@ -48,25 +75,74 @@ pub fn ui(
     let cols = columns(ui, grid_width, tile, SPACING);
     let rows = view.order.len().div_ceil(cols);
     let factor = view.tile_factor(tile * ctx.pixels_per_point());
+    let generation = state.analysis.as_ref().map_or(0, |a| a.generation);
+    let gpu = gpu_params(&ctx, state, view, factor);
+    let gpu_tiles = gpu
+        .as_ref()
+        .and_then(|p| state.gpu_tiles.tiles(generation, p));
+    if let Some(p) = gpu
+        .as_ref()
+        .filter(|p| state.gpu_tiles.to_ask(generation, p))
+    {
+        actions.push(Action::ColourOnGpu(p.clone()));
+    }
+    let gpu_texture = gpu_tiles.and_then(|t| Some((sources.gpu.id(&ctx, t)?, &**t)));
+    let mut images = Images {
+        on_gpu: gpu.is_some(),
+        gpu: gpu_texture,
+        cache: sources.cache,
+        view,
+        factor,
+    };
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .id_salt(("tiles", &view.id))
         .show_rows(ui, tile + LABEL_H, rows, |ui, range| {
-            let visible = visible(&view.order, &range, cols);
-            cache.prefetch(&ctx, view, &visible, factor);
+            if !images.on_gpu {
+                let visible = visible(&view.order, &range, cols);
+                images.cache.prefetch(&ctx, view, &visible, factor);
+            }
             for row in range {
                 ui.horizontal(|ui| {
                     ui.spacing_mut().item_spacing.x = SPACING;
                     let channels = view.order.iter().skip(row * cols).take(cols);
                     for &c in channels {
-                        if tile_ui(ui, view, cache, c, tile, factor) {
+                        if tile_ui(ui, view, &mut images, c, tile) {
                             actions.push(Action::Inspect(Inspector::map(c)));
                         }
                     }
                 });
             }
         });
-    cache.end_frame(view.maps.width * view.maps.height * 4);
+    images
+        .cache
+        .end_frame(view.maps.width * view.maps.height * 4);
+}
+
+/// The tiles' pixels this frame: the GPU's texture, or the CPU's.
+struct Images<'a> {
+    /// The GPU colours these tiles (`gpu`: once they are here).
+    on_gpu: bool,
+    gpu: Option<(TextureId, &'a GpuTiles)>,
+    cache: &'a mut TileCache,
+    view: &'a LayerView,
+    factor: usize,
+}
+
+impl Images<'_> {
+    /// Channel `c`'s texture and its part of it; `None` while the GPU's is on its way.
+    fn get(&mut self, ctx: &egui::Context, c: usize) -> Option<(TextureId, Rect)> {
+        let rect = |min: [f32; 2], max: [f32; 2]| {
+            Rect::from_min_max(pos2(min[0], min[1]), pos2(max[0], max[1]))
+        };
+        if self.on_gpu {
+            let (id, tiles) = self.gpu?;
+            let (min, max) = tiles.uv(c);
+            return Some((id, rect(min, max)));
+        }
+        let tex = self.cache.get(ctx, self.view, c, self.factor);
+        Some((tex.id(), rect([0.0, 0.0], [1.0, 1.0])))
+    }
 }
 
 /// Ctrl + wheel over the grid: a new tile size.
@@ -86,20 +162,24 @@ fn zoom(ui: &egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
 fn tile_ui(
     ui: &mut egui::Ui,
     view: &LayerView,
-    cache: &mut TileCache,
+    images: &mut Images<'_>,
     c: usize,
     tile: f32,
-    factor: usize,
 ) -> bool {
     let (rect, response) = ui.allocate_exact_size(vec2(tile, tile + LABEL_H), Sense::click());
     if !ui.is_rect_visible(rect) {
         return false;
     }
-    let tex = cache.get(ui.ctx(), view, c, factor);
     let img_rect = egui::Rect::from_min_size(rect.min + vec2(0.0, LABEL_H), vec2(tile, tile));
     let painter = ui.painter();
-    let uv = egui::Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0));
-    painter.image(tex.id(), img_rect, uv, Color32::WHITE);
+    match images.get(ui.ctx(), c) {
+        Some((id, uv)) => {
+            painter.image(id, img_rect, uv, Color32::WHITE);
+        }
+        None => {
+            painter.rect_filled(img_rect, 0.0, ui.visuals().faint_bg_color);
+        }
+    }
     let stats = view.stats[c];
     let (label, label_color) = if stats.dead {
         (format!("{c} dead"), Color32::from_rgb(255, 110, 110))

@@ -20,6 +20,7 @@ pub use cache::TileCache;
 #[derive(Default)]
 pub struct Tiles {
     cache: TileCache,
+    gpu: crate::gpu_textures::GpuTexture,
     legend: legend::Legend,
     pair: pair::PairCaches,
 }
@@ -52,7 +53,11 @@ impl Panel for Tiles {
             (Some(view), None) => {
                 self.legend.ui(ui, state);
                 ui.separator();
-                grid::ui(ui, state, view, &mut self.cache, grid_width, actions);
+                let sources = grid::Sources {
+                    cache: &mut self.cache,
+                    gpu: &mut self.gpu,
+                };
+                grid::ui(ui, state, view, sources, grid_width, actions);
             }
             (None, _) => {
                 ui.separator();
@@ -63,7 +68,11 @@ impl Panel for Tiles {
 
     fn textures(&self) -> (usize, usize) {
         let (n, b) = self.pair.usage();
-        (self.cache.len() + n, self.cache.bytes() + b)
+        let gpu = usize::from(self.gpu.bytes() > 0);
+        (
+            self.cache.len() + n + gpu,
+            self.cache.bytes() + b + self.gpu.bytes(),
+        )
     }
 }
 
