@@ -10,7 +10,7 @@ use egui::TextureId;
 use crate::services::gpu_tiles::GpuTiles;
 
 fn key() -> egui::Id {
-    egui::Id::new("featurescope gpu tile renderer")
+    egui::Id::unique("featurescope gpu tile renderer")
 }
 
 /// Let the tile grid register GPU-coloured tiles with `render_state`'s renderer, the one this

@@ -1,8 +1,9 @@
 //! A resident tap where it lies on the GPU: the wgpu buffer burn's cubecl runtime keeps it in,
 //! its byte offset and its strides, for a shader of the viewer's own to read in place (no copy,
-//! no readback). Only for taps on burn's wgpu backend without fusion (this build's).
+//! no readback). Only for taps on burn's wgpu backend (fused, as this build's is).
 
 use burn::backend::Wgpu;
+use burn::backend::wgpu::CubeBackend;
 use burn::tensor::Tensor;
 use cubecl_wgpu::{AutoCompiler, WgpuServer};
 
@@ -46,10 +47,16 @@ impl ResidentTaps {
 /// [`TapBuffer`] of a tensor on burn's wgpu backend.
 pub fn tap_buffer(tensor: Tensor<4>) -> Result<TapBuffer, NetError> {
     let err = |what: String| NetError::Device(format!("the tap's GPU buffer: {what}"));
-    let cube = tensor
+    // burn's wgpu backend is fused: resolving runs what the fusion stream still holds for this
+    // tensor (on the device) and gives cubecl's tensor, whose handle names its buffer.
+    let fused = tensor
         .clone()
         .try_into_primitive::<Wgpu>()
         .map_err(|e| err(format!("not a wgpu tensor ({e:?})")))?;
+    let cube = fused
+        .client
+        .clone()
+        .resolve_tensor_float::<CubeBackend>(fused);
     if cube.dtype != burn::tensor::DType::F32 {
         return Err(err(format!("{:?} values, not f32", cube.dtype)));
     }
