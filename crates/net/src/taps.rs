@@ -41,6 +41,26 @@ impl ReluRule {
             Self::Deconv => relu(grad),
         }
     }
+
+    /// [`ReluRule::backward`] on a tensor's values, in one pass (burn's ops take three and a
+    /// mask tensor): `y` the ReLU's output, `grad` the gradient there, of the same length.
+    pub fn backward_values(self, y: &[f32], grad: &[f32]) -> Vec<f32> {
+        // `!(v <= 0)`, not `v > 0`: as `mask_fill(lower_equal_elem(0))`, a NaN keeps its gradient.
+        let on = |v: f32| !(v <= 0.0);
+        match self {
+            Self::Standard => y
+                .iter()
+                .zip(grad)
+                .map(|(&y, &g)| if on(y) { g } else { 0.0 })
+                .collect(),
+            Self::Guided => y
+                .iter()
+                .zip(grad)
+                .map(|(&y, &g)| if on(y) { g.max(0.0) } else { 0.0 })
+                .collect(),
+            Self::Deconv => grad.iter().map(|&g| g.max(0.0)).collect(),
+        }
+    }
 }
 
 /// Which layers one forward pass should return.

@@ -527,6 +527,19 @@ fn concat_channels_name_their_branch() {
         Some(("Mixed_6a.branch_pool.max_pool".into(), 7))
     );
     assert_eq!(channel_source("Mixed_5b", 256), None);
+    // Gradients are walked from the conv that computes a concat's channel (the references
+    // above, Mixed_5b.10, Mixed_6e.100 and Mixed_7c.7, go that way); a pool's channel stays.
+    let source = |layer: &str, k: usize| Target::channel(layer, k).unwrap().source();
+    assert_eq!(
+        source("Mixed_6e", 100),
+        Target::channel("Mixed_6e.branch1x1", 100).unwrap()
+    );
+    assert_eq!(
+        source("mixed9", 320 + 384 + 10).at(2, 3),
+        Target::channel("Mixed_7b.branch3x3_2b", 10).unwrap().at(2, 3)
+    );
+    let pool = Target::channel("Mixed_6a", 384 + 96 + 7).unwrap();
+    assert_eq!(pool.source(), pool);
 }
 
 #[test]

@@ -30,6 +30,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use crate::catalogue::{Catalogue, LayerInfo, LayerKind};
 use crate::error::NetError;
+use crate::model::host::{HostView, tensor_like};
 use crate::model::{BasicConv2d, Folded, HeadStep, InceptionV3, cpu_pool};
 use crate::taps::{ReluRule, TapRequest};
 
@@ -78,6 +79,28 @@ impl Target {
                 at: Some([y, x]),
             },
             other => other,
+        }
+    }
+
+    /// The same quantity at the conv that computes it: a channel of a concat (a block's output)
+    /// is a channel of one branch's conv, so its gradient reaches the block's input through that
+    /// branch alone. Walking from there skips the other branches, whose gradient is zero, and
+    /// recording the forward to there skips computing them. Other targets are returned as they
+    /// are.
+    pub fn source(&self) -> Self {
+        let Self::Channel { layer, channel, at } = self else {
+            return self.clone();
+        };
+        let cat = Catalogue::inception_v3();
+        match super::channel_source(layer, *channel) {
+            Some((id, k)) if cat.resolve(&id).is_some_and(|l| l.kind == LayerKind::Conv) => {
+                Self::Channel {
+                    layer: id,
+                    channel: k,
+                    at: *at,
+                }
+            }
+            _ => self.clone(),
         }
     }
 
@@ -456,7 +479,7 @@ impl<'m> Recorded<'m> {
                 let g = if skip_relu {
                     g
                 } else {
-                    rule.backward(y.clone(), g)
+                    relu_backward(rule, y, g)
                 };
                 let conv = self
                     .model
@@ -517,6 +540,19 @@ fn check_position([y, x]: [usize; 2], [h, w]: [usize; 2]) -> Result<(), NetError
         )));
     }
     Ok(())
+}
+
+/// [`ReluRule::backward`] at a conv's ReLU (`y` its output): on the CPU kernels' path one pass
+/// over the values in place where they lie, else burn's ops.
+pub fn relu_backward(rule: ReluRule, y: &Tensor<4>, g: Tensor<4>) -> Tensor<4> {
+    if crate::model::cpu_kernels_serve(&g.device())
+        && let (Some(yv), Some(gv)) = (HostView::of(y), HostView::of(&g))
+        && y.dims() == g.dims()
+    {
+        let values = rule.backward_values(yv.values(), gv.values());
+        return tensor_like(&g, values, g.dims());
+    }
+    rule.backward(y.clone(), g)
 }
 
 /// Gradient at a conv's input from the gradient `g` at its BatchNorm's output (pre-ReLU).
@@ -773,5 +809,19 @@ mod tests {
         assert_eq!(run(ReluRule::Standard), [0.0, -1.0, 2.0, 0.0]);
         assert_eq!(run(ReluRule::Guided), [0.0, 0.0, 2.0, 0.0]);
         assert_eq!(run(ReluRule::Deconv), [1.0, 0.0, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn one_pass_relu_backward_equals_burns_ops() {
+        let d = Device::flex();
+        let shape = [2, 3, 5, 7];
+        // A ReLU's output (zeros where it was off) and a gradient of both signs.
+        let y = det(shape, 11, &d).clamp_min(0.0);
+        let g = det(shape, 12, &d);
+        for rule in [ReluRule::Standard, ReluRule::Guided, ReluRule::Deconv] {
+            let fused = read(relu_backward(rule, &y, g.clone()));
+            let ops = read(rule.backward(y.clone(), g.clone()));
+            assert_eq!(fused, ops, "{rule:?}");
+        }
     }
 }

@@ -49,8 +49,10 @@ impl AttributionMethod for IntegratedGradients {
         let base = baseline_input(job);
         let steps = job.options.steps.max(1);
         job.tick(0, steps + 1)?;
-        let ends = Recorded::new(job.model, job.batch(&[&x, &base]), job.target, &[])?;
-        let values = read(ends.target_value(job.target)?)?;
+        // Walked from the conv that computes it (the other branches' gradient is zero).
+        let target = job.target.source();
+        let ends = Recorded::new(job.model, job.batch(&[&x, &base]), &target, &[])?;
+        let values = read(ends.target_value(&target)?)?;
         drop(ends);
         let mut sum = vec![0f32; x.len()];
         let mut done = 0;
@@ -66,8 +68,8 @@ impl AttributionMethod for IntegratedGradients {
                 })
                 .collect();
             let refs: Vec<&[f32]> = points.iter().map(Vec::as_slice).collect();
-            let rec = Recorded::new(job.model, job.batch(&refs), job.target, &[])?;
-            let g = rec.backward(job.target, ReluRule::Standard, &BackwardOptions::default())?;
+            let rec = Recorded::new(job.model, job.batch(&refs), &target, &[])?;
+            let g = rec.backward(&target, ReluRule::Standard, &BackwardOptions::default())?;
             for chunk in read(g.input)?.chunks_exact(x.len()) {
                 for (s, v) in sum.iter_mut().zip(chunk) {
                     *s += v;

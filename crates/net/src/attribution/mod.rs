@@ -275,9 +275,10 @@ impl Job<'_> {
     pub fn input_gradient(&mut self, rule: ReluRule) -> Result<(Vec<f32>, f32), NetError> {
         self.tick(0, 1)?;
         let x = self.batch(&[&self.image.tensor]);
-        let rec = Recorded::new(self.model, x, self.target, &[])?;
-        let value = read(rec.target_value(self.target)?)?;
-        let grad = rec.backward(self.target, rule, &BackwardOptions::default())?;
+        let target = self.target.source();
+        let rec = Recorded::new(self.model, x, &target, &[])?;
+        let value = read(rec.target_value(&target)?)?;
+        let grad = rec.backward(&target, rule, &BackwardOptions::default())?;
         let out = read(grad.input)?;
         self.tick(1, 1)?;
         Ok((out, value.first().copied().unwrap_or(0.0)))

@@ -43,6 +43,8 @@ impl AttributionMethod for SmoothGrad {
         let mut mean_abs = vec![0f32; x.len()];
         let mut value = 0.0;
         let mut done = 0;
+        // Walked from the conv that computes it (the other branches' gradient is zero).
+        let target = job.target.source();
         job.tick(0, n)?;
         while done < n {
             let k = job.options.batch.max(1).min(n - done);
@@ -56,12 +58,11 @@ impl AttributionMethod for SmoothGrad {
                 images.push(&x);
             }
             images.extend(noisy.iter().map(Vec::as_slice));
-            let rec = Recorded::new(job.model, job.batch(&images), job.target, &[])?;
+            let rec = Recorded::new(job.model, job.batch(&images), &target, &[])?;
             if clean {
-                value = read(rec.target_value(job.target)?)?[0];
+                value = read(rec.target_value(&target)?)?[0];
             }
-            let grads =
-                rec.backward(job.target, ReluRule::Standard, &BackwardOptions::default())?;
+            let grads = rec.backward(&target, ReluRule::Standard, &BackwardOptions::default())?;
             let grads = read(grads.input)?;
             let skip = usize::from(clean) * x.len();
             for chunk in grads[skip..].chunks_exact(x.len()) {

@@ -207,21 +207,64 @@ impl CpuConv {
     }
 
     /// One image: `out` (zeros) takes `Wᵀ · grad`, through col2im unless the conv is 1x1.
+    /// A large conv splits its input channels into blocks, one task each: a task computes its
+    /// channels' rows of `Wᵀ · grad` and adds them into its own planes, so the tasks share
+    /// nothing and meet once per conv, not at every tile's GEMM and col2im. Few input channels
+    /// (the RGB input) keep one block with a parallel GEMM and col2im.
     fn backward_image(&self, grad: &[f32], out: &mut [f32], g: &Geometry) {
         let [c_out, c_in, kh, kw] = self.dims;
-        let (hw, k) = (g.ho * g.wo, c_in * kh * kw);
-        if g.pointwise() {
-            // The input's gradient is the [c_in, h·w] matrix Wᵀ · G itself.
-            gemm_weights_transposed(out, &self.weight, grad, [k, c_out, hw], 0..hw);
+        let (plane, work) = (g.h * g.w, c_in * kh * kw * c_out * g.ho * g.wo);
+        let threads = rayon::current_num_threads();
+        if threads < 2 || work < 1 << 20 || c_in < 4 * threads {
+            self.backward_channels(grad, out, g, 0..c_in, true);
             return;
         }
-        let tile = (TILE_ELEMENTS / k).max(16).min(hw);
+        let per = c_in.div_ceil(2 * threads);
+        out.par_chunks_mut(per * plane)
+            .enumerate()
+            .for_each(|(b, planes)| {
+                let channels = b * per..b * per + planes.len() / plane;
+                self.backward_channels(grad, planes, g, channels, false);
+            });
+    }
+
+    /// Input channels `channels` of one image's gradient into `planes` (zeros, those channels'
+    /// planes): their rows of `Wᵀ · grad`, tile by tile through col2im unless the conv is 1x1.
+    /// `parallel`: split each GEMM and col2im over rayon's threads.
+    fn backward_channels(
+        &self,
+        grad: &[f32],
+        planes: &mut [f32],
+        g: &Geometry,
+        channels: Range<usize>,
+        parallel: bool,
+    ) {
+        let [c_out, c_in, kh, kw] = self.dims;
+        let (hw, k, taps) = (g.ho * g.wo, c_in * kh * kw, kh * kw);
+        let rows = channels.start * taps..channels.end * taps;
+        let product = |dst: &mut [f32], cols: Range<usize>| {
+            let [rows, cols] = [rows.clone(), cols];
+            gemm_weights_transposed(
+                dst,
+                &self.weight,
+                grad,
+                [k, c_out, hw],
+                [rows, cols],
+                parallel,
+            );
+        };
+        if g.pointwise() {
+            // The planes' gradient is their rows of the [c_in, h·w] matrix Wᵀ · G itself.
+            product(planes, 0..hw);
+            return;
+        }
+        let tile = (TILE_ELEMENTS / rows.len()).max(16).min(hw);
         let mut col = Vec::new();
         for start in (0..hw).step_by(tile) {
             let cols = start..(start + tile).min(hw);
-            col.resize(k * cols.len(), 0.0);
-            gemm_weights_transposed(&mut col, &self.weight, grad, [k, c_out, hw], cols.clone());
-            col2im_add(&col, g, cols, out);
+            col.resize(rows.len() * cols.len(), 0.0);
+            product(&mut col, cols.clone());
+            col2im_add(&col, g, cols, planes, parallel);
         }
     }
 }
@@ -298,29 +341,42 @@ fn fill_segment(dst: &mut [f32], src: &[f32], j: usize, x0: usize, g: &Geometry)
 }
 
 /// The im2col adjoint: `out[c, y·sh + i − ph, x·sw + j − pw] += col[(c, i, j), p − cols.start]`
-/// for output pixels `p = y·wo + x` in `cols` (nothing where that falls in the padding). Each
-/// input channel's plane takes only its own rows of `col`, so the planes run in parallel.
-fn col2im_add(col: &[f32], g: &Geometry, cols: Range<usize>, out: &mut [f32]) {
-    let [kh, kw] = g.kernel;
+/// for output pixels `p = y·wo + x` in `cols` (nothing where that falls in the padding), over
+/// the planes of `out` (as many as `col` has channels). Each plane takes only its own rows of
+/// `col`; `parallel`: the planes run in parallel.
+fn col2im_add(col: &[f32], g: &Geometry, cols: Range<usize>, out: &mut [f32], parallel: bool) {
+    let rows_per_plane = g.kernel[0] * g.kernel[1] * cols.len();
+    let one = |(plane, rows): (&mut [f32], &[f32])| col2im_plane(rows, g, cols.clone(), plane);
+    match parallel {
+        true => out
+            .par_chunks_mut(g.h * g.w)
+            .zip(col.par_chunks(rows_per_plane))
+            .for_each(one),
+        false => out
+            .chunks_mut(g.h * g.w)
+            .zip(col.chunks(rows_per_plane))
+            .for_each(one),
+    }
+}
+
+/// [`col2im_add`] for one input channel: `rows` are its `kh·kw` rows of `col`.
+fn col2im_plane(rows: &[f32], g: &Geometry, cols: Range<usize>, plane: &mut [f32]) {
+    let kw = g.kernel[1];
     let n = cols.len();
-    out.par_chunks_mut(g.h * g.w)
-        .zip(col.par_chunks(kh * kw * n))
-        .for_each(|(plane, rows)| {
-            for (r, src) in rows.chunks_exact(n).enumerate() {
-                let (i, j) = (r / kw, r % kw);
-                let mut p = cols.start;
-                while p < cols.end {
-                    let (y, x0) = (p / g.wo, p % g.wo);
-                    let len = (g.wo - x0).min(cols.end - p);
-                    let seg = &src[p - cols.start..p - cols.start + len];
-                    let iy = (y * g.stride[0] + i).checked_sub(g.padding[0]);
-                    if let Some(iy) = iy.filter(|&iy| iy < g.h) {
-                        add_segment(&mut plane[iy * g.w..(iy + 1) * g.w], seg, j, x0, g);
-                    }
-                    p += len;
-                }
+    for (r, src) in rows.chunks_exact(n).enumerate() {
+        let (i, j) = (r / kw, r % kw);
+        let mut p = cols.start;
+        while p < cols.end {
+            let (y, x0) = (p / g.wo, p % g.wo);
+            let len = (g.wo - x0).min(cols.end - p);
+            let seg = &src[p - cols.start..p - cols.start + len];
+            let iy = (y * g.stride[0] + i).checked_sub(g.padding[0]);
+            if let Some(iy) = iy.filter(|&iy| iy < g.h) {
+                add_segment(&mut plane[iy * g.w..(iy + 1) * g.w], seg, j, x0, g);
             }
-        });
+            p += len;
+        }
+    }
 }
 
 /// The adjoint of [`fill_segment`]: `dst[(x0 + t)·sw + j − pw] += src[t]` where that lies
@@ -349,35 +405,38 @@ fn add_segment(dst: &mut [f32], src: &[f32], j: usize, x0: usize, g: &Geometry) 
     }
 }
 
-/// `dst = Wᵀ · rhs[:, cols]`: `weight` is the `[k, m]` row-major matrix (`m = c_in·kh·kw`
-/// columns, one row per output channel), `rhs` the `[k, n]` gradient, `dst` the dense
-/// `[m, cols.len()]` result. Split over rayon's threads when large.
+/// `dst = Wᵀ[rows, :] · rhs[:, cols]`: `weight` is the `[k, m]` row-major matrix (`m =
+/// c_in·kh·kw` columns, one row per output channel), `rhs` the `[k, n]` gradient, `dst` the
+/// dense `[rows.len(), cols.len()]` result. `parallel`: split over rayon's threads when large.
 fn gemm_weights_transposed(
     dst: &mut [f32],
     weight: &[f32],
     rhs: &[f32],
     [m, k, n]: [usize; 3],
-    cols: Range<usize>,
+    [rows, cols]: [Range<usize>; 2],
+    parallel: bool,
 ) {
-    let width = cols.len();
-    assert!(weight.len() == m * k && rhs.len() == k * n && cols.end <= n && dst.len() == m * width);
-    let parallelism = parallelism(true, m * width * k);
-    // SAFETY: `dst` is a dense row-major `[m, width]` slice (asserted), written whole. The lhs
-    // is `weight` read transposed: element (r, o) at `o·m + r` (column stride m, row stride 1),
-    // within its `k·m` elements. The rhs is columns `cols` of the row-major `[k, n]` `rhs`:
-    // element (o, t) at `o·n + cols.start + t`, inside since `cols.end ≤ n`. Neither aliases
-    // `dst` (shared borrows against a unique one).
+    let (height, width) = (rows.len(), cols.len());
+    assert!(weight.len() == m * k && rhs.len() == k * n);
+    assert!(rows.end <= m && cols.end <= n && dst.len() == height * width);
+    let parallelism = parallelism(parallel, height * width * k);
+    // SAFETY: `dst` is a dense row-major `[height, width]` slice (asserted), written whole. The
+    // lhs is rows `rows` of `weight` read transposed: element (r, o) at `o·m + rows.start + r`
+    // (column stride m, row stride 1), inside its `k·m` elements since `rows.end ≤ m`. The rhs
+    // is columns `cols` of the row-major `[k, n]` `rhs`: element (o, t) at
+    // `o·n + cols.start + t`, inside since `cols.end ≤ n`. Neither aliases `dst` (shared
+    // borrows against a unique one).
     #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(
-            m,
+            height,
             width,
             k,
             dst.as_mut_ptr(),
             1,
             width as isize,
             false,
-            weight.as_ptr(),
+            weight.as_ptr().add(rows.start),
             m as isize,
             1,
             rhs.as_ptr().add(cols.start),
@@ -393,8 +452,6 @@ fn gemm_weights_transposed(
     }
 }
 
-/// A GEMM of `work` multiply-adds splits over rayon's threads when `parallel` and it is large
-/// enough to pay for the split.
 fn parallelism(parallel: bool, work: usize) -> gemm::Parallelism {
     match parallel && work >= 1 << 20 {
         true => gemm::Parallelism::Rayon(0),
@@ -476,7 +533,7 @@ mod tests {
         [usize; 2],
         usize,
     );
-    const GEOMETRIES: [Case; 15] = [
+    const GEOMETRIES: [Case; 16] = [
         (3, 8, [3, 3], 2, [0, 0], [17, 19], 1),
         (3, 8, [3, 3], 2, [0, 0], [18, 20], 1),
         (8, 16, [3, 3], 1, [1, 1], [9, 9], 1),
@@ -493,6 +550,8 @@ mod tests {
         (64, 24, [3, 3], 2, [0, 0], [61, 59], 2),
         (96, 20, [1, 7], 1, [0, 3], [29, 31], 1),
         (288, 64, [1, 1], 1, [0, 0], [35, 35], 1),
+        // The backward's channel blocks (2 per thread) of unequal sizes: 8, 8, 8 and 6 on two.
+        (30, 16, [3, 3], 1, [1, 1], [40, 40], 1),
     ];
 
     fn worst(got: &[f32], expected: &[f32]) -> f32 {
