@@ -536,7 +536,9 @@ fn concat_channels_name_their_branch() {
     );
     assert_eq!(
         source("mixed9", 320 + 384 + 10).at(2, 3),
-        Target::channel("Mixed_7b.branch3x3_2b", 10).unwrap().at(2, 3)
+        Target::channel("Mixed_7b.branch3x3_2b", 10)
+            .unwrap()
+            .at(2, 3)
     );
     let pool = Target::channel("Mixed_6a", 384 + 96 + 7).unwrap();
     assert_eq!(pool.source(), pool);
