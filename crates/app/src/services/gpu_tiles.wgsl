@@ -44,6 +44,21 @@ fn at(c: u32, y: u32, x: u32) -> f32 {
 var<workgroup> lo_part: array<f32, 64>;
 var<workgroup> hi_part: array<f32, 64>;
 
+// The union of the 64 invocations' (lo, hi), returned to each of them.
+fn workgroup_range(i: u32, lo: f32, hi: f32) -> vec2<f32> {
+    lo_part[i] = lo;
+    hi_part[i] = hi;
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        if (i < s) {
+            lo_part[i] = min(lo_part[i], lo_part[i + s]);
+            hi_part[i] = max(hi_part[i], hi_part[i + s]);
+        }
+        workgroupBarrier();
+    }
+    return vec2<f32>(lo_part[0], hi_part[0]);
+}
+
 // Finite min and max of channel `wg.x`; (+inf, -inf) when it has no finite value.
 @compute @workgroup_size(64)
 fn channel_ranges(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) i: u32) {
@@ -58,18 +73,9 @@ fn channel_ranges(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
             hi = max(hi, v);
         }
     }
-    lo_part[i] = lo;
-    hi_part[i] = hi;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (i < s) {
-            lo_part[i] = min(lo_part[i], lo_part[i + s]);
-            hi_part[i] = max(hi_part[i], hi_part[i + s]);
-        }
-        workgroupBarrier();
-    }
+    let r = workgroup_range(i, lo, hi);
     if (i == 0u) {
-        ranges[c] = vec2<f32>(lo_part[0], hi_part[0]);
+        ranges[c] = r;
     }
 }
 
@@ -82,18 +88,9 @@ fn layer_range(@builtin(local_invocation_index) i: u32) {
         lo = min(lo, ranges[c].x);
         hi = max(hi, ranges[c].y);
     }
-    lo_part[i] = lo;
-    hi_part[i] = hi;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (i < s) {
-            lo_part[i] = min(lo_part[i], lo_part[i + s]);
-            hi_part[i] = max(hi_part[i], hi_part[i + s]);
-        }
-        workgroupBarrier();
-    }
+    let r = workgroup_range(i, lo, hi);
     if (i == 0u) {
-        ranges[p.shape.x] = vec2<f32>(lo_part[0], hi_part[0]);
+        ranges[p.shape.x] = r;
     }
 }
 
