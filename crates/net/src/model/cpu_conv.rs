@@ -91,15 +91,7 @@ impl CpuConv {
         view.values()
             .par_chunks_exact(c * h * w)
             .zip(out.par_chunks_exact_mut(c_out * g.ho * g.wo))
-            .for_each(|(image, out)| self.conv_image(image, out, &g, split_image));
-        if relu {
-            out.par_chunks_mut(1 << 14).for_each(|chunk| {
-                // As burn's relu: negatives and −0 become 0, NaN stays NaN.
-                for v in chunk.iter_mut().filter(|v| **v <= 0.0) {
-                    *v = 0.0;
-                }
-            });
-        }
+            .for_each(|(image, out)| self.conv_image(image, out, &g, [split_image, relu]));
         Ok(tensor_like(&x, out, [n, c_out, g.ho, g.wo]))
     }
 
@@ -120,23 +112,20 @@ impl CpuConv {
         })
     }
 
-    /// One image: `out` starts as the bias, then takes `W · col`, tile by tile.
-    /// `parallel`: split this image's work over rayon's threads (else the calling thread
-    /// does it all).
-    fn conv_image(&self, image: &[f32], out: &mut [f32], g: &Geometry, parallel: bool) {
+    /// One image: `out` takes `W · col` tile by tile, then the bias and (`relu`) the ReLU while
+    /// the tile is still in cache (the epilogue). `parallel`: split this image's work over
+    /// rayon's threads (else the calling thread does it all).
+    fn conv_image(
+        &self,
+        image: &[f32],
+        out: &mut [f32],
+        g: &Geometry,
+        [parallel, relu]: [bool; 2],
+    ) {
         let [c_out, c_in, kh, kw] = self.dims;
         let (hw, k) = (g.ho * g.wo, c_in * kh * kw);
-        match parallel {
-            true => out
-                .par_chunks_mut(hw)
-                .zip(self.bias.par_iter())
-                .for_each(|(row, &b)| row.fill(b)),
-            false => out
-                .chunks_mut(hw)
-                .zip(self.bias.iter())
-                .for_each(|(row, &b)| row.fill(b)),
-        }
         let dst = OutPtr(out.as_mut_ptr());
+        let epilogue = |cols: Range<usize>| bias_relu(dst, hw, &self.bias, cols, relu);
         if g.pointwise() {
             // The image is already the [c_in, h·w] matrix.
             gemm_into(
@@ -148,6 +137,13 @@ impl CpuConv {
                 0..hw,
                 parallel,
             );
+            match parallel {
+                true => (0..hw)
+                    .into_par_iter()
+                    .step_by(EPILOGUE_COLUMNS)
+                    .for_each(|s| epilogue(s..(s + EPILOGUE_COLUMNS).min(hw))),
+                false => epilogue(0..hw),
+            }
             return;
         }
         // Tiles of output pixels whose im2col block stays in cache; many tiles run in parallel
@@ -162,7 +158,16 @@ impl CpuConv {
                     let cols = columns(t);
                     col.resize(k * cols.len(), 0.0);
                     im2col(image, g, cols.clone(), col);
-                    gemm_into(dst, hw, &self.weight, col, [c_out, k, hw], cols, false);
+                    gemm_into(
+                        dst,
+                        hw,
+                        &self.weight,
+                        col,
+                        [c_out, k, hw],
+                        cols.clone(),
+                        false,
+                    );
+                    epilogue(cols);
                 });
         } else {
             let mut col = Vec::new();
@@ -170,8 +175,40 @@ impl CpuConv {
                 let cols = columns(t);
                 col.resize(k * cols.len(), 0.0);
                 im2col(image, g, cols.clone(), &mut col);
-                gemm_into(dst, hw, &self.weight, &col, [c_out, k, hw], cols, parallel);
+                gemm_into(
+                    dst,
+                    hw,
+                    &self.weight,
+                    &col,
+                    [c_out, k, hw],
+                    cols.clone(),
+                    parallel,
+                );
+                epilogue(cols);
             }
+        }
+    }
+}
+
+/// Output columns per task of a 1x1 conv's epilogue.
+const EPILOGUE_COLUMNS: usize = 256;
+
+/// The conv's epilogue on columns `cols` of the `[c_out, n]` output at `dst`: each row's bias
+/// added, then (`relu`) the ReLU as burn's computes it (negatives and −0 become 0, NaN stays).
+fn bias_relu(dst: OutPtr, n: usize, bias: &[f32], cols: Range<usize>, relu: bool) {
+    assert!(cols.end <= n);
+    for (r, &b) in bias.iter().enumerate() {
+        // SAFETY: `dst` points to the `[bias.len(), n]` row-major output of `conv_image`; row
+        // `r`'s columns `cols` lie inside it (`cols.end ≤ n`), and no other thread touches
+        // those columns meanwhile (the callers' column ranges are disjoint and their GEMMs
+        // into them have returned).
+        #[allow(unsafe_code)]
+        let row = unsafe {
+            std::slice::from_raw_parts_mut(dst.get().add(r * n + cols.start), cols.len())
+        };
+        for v in row.iter_mut() {
+            let x = *v + b;
+            *v = if relu && x <= 0.0 { 0.0 } else { x };
         }
     }
 }
@@ -459,7 +496,7 @@ fn parallelism(parallel: bool, work: usize) -> gemm::Parallelism {
     }
 }
 
-/// `dst[:, cols] += lhs · rhs`: `lhs` is `[m, k]`, `rhs` the dense `[k, cols.len()]` block of
+/// `dst[:, cols] = lhs · rhs`: `lhs` is `[m, k]`, `rhs` the dense `[k, cols.len()]` block of
 /// those columns, `dst` the `[m, n]` output (row stride `n`). `parallel`: split the GEMM over
 /// rayon's threads (otherwise the caller's thread alone).
 fn gemm_into(
@@ -488,7 +525,7 @@ fn gemm_into(
             dst.get().add(cols.start),
             1,
             n as isize,
-            true,
+            false,
             lhs.as_ptr(),
             1,
             k as isize,
