@@ -45,8 +45,8 @@ impl ReluRule {
     /// [`ReluRule::backward`] on a tensor's values, in one pass (burn's ops take three and a
     /// mask tensor): `y` the ReLU's output, `grad` the gradient there, of the same length.
     pub fn backward_values(self, y: &[f32], grad: &[f32]) -> Vec<f32> {
-        // `!(v <= 0)`, not `v > 0`: as `mask_fill(lower_equal_elem(0))`, a NaN keeps its gradient.
-        let on = |v: f32| !(v <= 0.0);
+        // As `mask_fill(lower_equal_elem(0))`: a NaN output keeps its gradient.
+        let on = |v: f32| v > 0.0 || v.is_nan();
         match self {
             Self::Standard => y
                 .iter()
