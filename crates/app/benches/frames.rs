@@ -4,7 +4,7 @@
 //! with its ratio to the named baseline: the 16.7 ms frame budget of a 60 Hz display, or 50 ms
 //! for the image → tiles overhead.
 //!
-//! Run: `cargo bench -p featurescope-app --bench frames` (release profile).
+//! Run: `cargo bench --workspace --bench frames` (release profile).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 //! - `export/*`: the PNG grid of `Mixed_7c` (render + encode + atomic write), the CLI's and the
 //!   app's export path.
 //!
-//! Run: `cargo bench -p featurescope-app --bench hot_paths`.
+//! Run: `cargo bench --workspace --bench hot_paths`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
