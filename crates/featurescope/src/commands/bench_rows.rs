@@ -102,24 +102,15 @@ impl<'a> MethodRuns<'a> {
     pub(crate) fn run_once(&mut self) -> Result<()> {
         let no_progress = &mut |_: usize, _: usize| true;
         let options = Options::default();
-        let (gradcam, _) = time_ms(|| {
-            Ok(self.net.attribute(
-                self.input,
-                &self.target,
-                Method::GradCam,
-                &options,
-                no_progress,
-            )?)
-        })?;
-        let (guided, _) = time_ms(|| {
-            Ok(self.net.attribute(
-                self.input,
-                &self.target,
-                Method::Guided,
-                &options,
-                no_progress,
-            )?)
-        })?;
+        let mut method = |m: Method| {
+            time_ms(|| {
+                Ok(self
+                    .net
+                    .attribute(self.input, &self.target, m, &options, no_progress)?)
+            })
+            .map(|(ms, _)| ms)
+        };
+        let (gradcam, guided) = (method(Method::GradCam)?, method(Method::Guided)?);
         let (fvis, _) = time_ms(|| {
             let f = &self.filter;
             let (model, device) = (self.net.model(), &self.net.device().device);

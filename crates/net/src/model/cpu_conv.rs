@@ -336,19 +336,37 @@ fn im2col(image: &[f32], g: &Geometry, cols: Range<usize>, col: &mut [f32]) {
     for (row, dst) in col.chunks_exact_mut(n).enumerate() {
         let (c, i, j) = (row / (kh * kw), (row / kw) % kh, row % kw);
         let plane = &image[c * g.h * g.w..(c + 1) * g.h * g.w];
-        let mut p = cols.start;
-        while p < cols.end {
-            let (y, x0) = (p / g.wo, p % g.wo);
-            let len = (g.wo - x0).min(cols.end - p);
-            let seg = &mut dst[p - cols.start..p - cols.start + len];
-            let iy = (y * g.stride[0] + i).checked_sub(g.padding[0]);
-            match iy.filter(|&iy| iy < g.h) {
+        for (at, x0, iy) in segments(g, cols.clone(), i) {
+            let seg = &mut dst[at];
+            match iy {
                 Some(iy) => fill_segment(seg, &plane[iy * g.w..(iy + 1) * g.w], j, x0, g),
                 None => seg.fill(0.0),
             }
-            p += len;
         }
     }
+}
+
+/// Columns `cols` of im2col's matrix cut at output rows, for kernel row `i`: each piece's place
+/// in the tile, its first output column `x0`, and the input row it reads (`None` in the
+/// padding). im2col and its adjoint walk the same pieces.
+fn segments(
+    g: &Geometry,
+    cols: Range<usize>,
+    i: usize,
+) -> impl Iterator<Item = (Range<usize>, usize, Option<usize>)> + '_ {
+    let mut p = cols.start;
+    std::iter::from_fn(move || {
+        (p < cols.end).then(|| {
+            let (y, x0) = (p / g.wo, p % g.wo);
+            let len = (g.wo - x0).min(cols.end - p);
+            let at = p - cols.start;
+            let iy = (y * g.stride[0] + i)
+                .checked_sub(g.padding[0])
+                .filter(|&iy| iy < g.h);
+            p += len;
+            (at..at + len, x0, iy)
+        })
+    })
 }
 
 /// Output pixels `x0 ..` of one output row from one input row: `dst[t] = src[(x0 + t)·sw + j −
@@ -402,16 +420,10 @@ fn col2im_plane(rows: &[f32], g: &Geometry, cols: Range<usize>, plane: &mut [f32
     let n = cols.len();
     for (r, src) in rows.chunks_exact(n).enumerate() {
         let (i, j) = (r / kw, r % kw);
-        let mut p = cols.start;
-        while p < cols.end {
-            let (y, x0) = (p / g.wo, p % g.wo);
-            let len = (g.wo - x0).min(cols.end - p);
-            let seg = &src[p - cols.start..p - cols.start + len];
-            let iy = (y * g.stride[0] + i).checked_sub(g.padding[0]);
-            if let Some(iy) = iy.filter(|&iy| iy < g.h) {
-                add_segment(&mut plane[iy * g.w..(iy + 1) * g.w], seg, j, x0, g);
+        for (at, x0, iy) in segments(g, cols.clone(), i) {
+            if let Some(iy) = iy {
+                add_segment(&mut plane[iy * g.w..(iy + 1) * g.w], &src[at], j, x0, g);
             }
-            p += len;
         }
     }
 }

@@ -251,17 +251,20 @@ mod tests {
         a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
     }
 
-    /// Against burn's own pools, on odd and even sizes, a batch of two, both pad semantics.
+    /// Odd and even sizes, a batch of two, a map barely larger than the window.
+    const SHAPES: [[usize; 4]; 5] = [
+        [1, 3, 35, 35],
+        [2, 4, 17, 16],
+        [1, 2, 8, 8],
+        [1, 5, 3, 4],
+        [1, 1, 147, 147],
+    ];
+
+    /// Against burn's own pools, on every shape, both pad semantics.
     #[test]
     fn equal_burn_pools() {
         let device = Device::flex();
-        for [n, c, h, w] in [
-            [1, 3, 35, 35],
-            [2, 4, 17, 16],
-            [1, 2, 8, 8],
-            [1, 5, 3, 4],
-            [1, 1, 147, 147],
-        ] {
+        for [n, c, h, w] in SHAPES {
             let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
             for counts in [true, false] {
                 let opts = AvgPoolOptions::new([3, 3])
@@ -299,12 +302,7 @@ mod tests {
             avg_pool2d_backward, max_pool2d_with_indices, max_pool2d_with_indices_backward,
         };
         let device = Device::flex();
-        for [n, c, h, w] in [
-            [1, 3, 35, 35],
-            [2, 4, 17, 16],
-            [1, 2, 8, 8],
-            [1, 1, 147, 147],
-        ] {
+        for [n, c, h, w] in SHAPES {
             let normal = Distribution::Normal(0.0, 1.0);
             let x = Tensor::<4>::random([n, c, h, w], normal, &device);
             // Ties as after a ReLU: a third of the values exactly zero.
