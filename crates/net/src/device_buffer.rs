@@ -35,12 +35,7 @@ impl ResidentTaps {
     /// Where post-activation tap `id` lies on the GPU. Work burn queued for it is submitted to
     /// the device's queue first, so commands submitted after this call see its values.
     pub fn device_buffer(&self, id: &str) -> Result<TapBuffer, NetError> {
-        let (_, t) = self
-            .layers
-            .iter()
-            .find(|(l, _)| l == id)
-            .ok_or_else(|| NetError::UnknownLayer(id.to_string()))?;
-        tap_buffer(t.clone())
+        tap_buffer(self.tap(id)?.1.clone())
     }
 }
 

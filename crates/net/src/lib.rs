@@ -377,13 +377,17 @@ impl ResidentTaps {
         self.layers.iter().map(|(id, _)| id.as_str())
     }
 
-    /// Read one post-activation tap back to the host (the tap stays on the device).
-    pub fn read(&self, id: &str) -> Result<LayerData, NetError> {
-        let (id, t) = self
-            .layers
+    /// Post-activation tap `id` where it lies, with its id.
+    pub(crate) fn tap(&self, id: &str) -> Result<&(String, Tensor<4>), NetError> {
+        self.layers
             .iter()
             .find(|(l, _)| l == id)
-            .ok_or_else(|| NetError::UnknownLayer(id.to_string()))?;
+            .ok_or_else(|| NetError::UnknownLayer(id.to_string()))
+    }
+
+    /// Read one post-activation tap back to the host (the tap stays on the device).
+    pub fn read(&self, id: &str) -> Result<LayerData, NetError> {
+        let (id, t) = self.tap(id)?;
         read_back(id.clone(), t.clone())
     }
 
