@@ -39,6 +39,7 @@ fn network(choice: BackendChoice) -> Option<Network> {
 }
 
 fn forward(c: &mut Criterion) {
+    featurescope_net::memory::keep_freed_memory();
     let input = sample();
     let mut backends = vec![BackendChoice::Cpu];
     if std::env::var("FEATURESCOPE_BENCH_WGPU").as_deref() != Ok("0") {

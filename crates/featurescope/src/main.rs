@@ -34,6 +34,7 @@ fn quiet_gpu_probe() {
 fn main() -> ExitCode {
     common::started();
     quiet_gpu_probe();
+    featurescope_net::memory::keep_freed_memory();
     let args = cli::Args::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ pub mod device_buffer;
 pub mod error;
 pub mod fuzzing;
 pub mod geometry;
+pub mod memory;
 pub mod model;
 pub mod preprocess;
 pub mod taps;

@@ -8,12 +8,14 @@
 //! burn-flex itself uses) writes NCHW directly and starts from the bias. Everything else (pools,
 //! concatenation, ReLU, the taps) stays burn's.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
+use super::cpu_gemm::{Dst, MR, NR, Operand, Packed};
 use super::host::{HostView, tensor_like};
 
 /// A folded conv's weights and geometry, on the host.
@@ -27,6 +29,11 @@ pub struct CpuConv {
     dims: [usize; 4],
     stride: [usize; 2],
     padding: [usize; 2],
+    /// The weights packed for `cpu_gemm`'s kernel, where this CPU has one.
+    packed: Option<Arc<Packed>>,
+    /// Their transpose packed the same way, for the backward: at its first use (a forward
+    /// alone never needs it), shared by the clones.
+    transposed: Arc<OnceLock<Option<Packed>>>,
 }
 
 /// Where one output row of the im2col matrix reads from.
@@ -44,6 +51,15 @@ impl Geometry {
     /// A 1x1 stride-1 unpadded conv: the image is already the `[c_in, h·w]` matrix.
     fn pointwise(&self) -> bool {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+
+    /// The padded input's width, for a stride-1 conv that the packed kernel reads straight
+    /// from its padded input: its output is then computed on rows of that width and the
+    /// columns past `wo` dropped, so only where that adds at most an eighth (not the 1x7 and
+    /// 3x3 convs on 17x17 and 8x8 maps).
+    fn padded_width(&self) -> Option<usize> {
+        let wp = self.w + 2 * self.padding[1];
+        (self.stride == [1, 1] && !self.pointwise() && wp <= self.wo + self.wo / 8).then_some(wp)
     }
 }
 
@@ -63,12 +79,24 @@ impl CpuConv {
             && stride.iter().all(|&s| s > 0)
             && kh * kw > 0;
         ok.then(|| Self {
+            packed: Packed::new(&weight, c_out, c_in * kh * kw).map(Arc::new),
+            transposed: Arc::default(),
             weight: Arc::new(weight),
             bias: Arc::new(bias),
             dims,
             stride,
             padding,
         })
+    }
+
+    /// The same conv through the `gemm` crate, as CPUs without AVX-512 run it (the kernels'
+    /// bench and tests compare the two paths).
+    pub fn without_packing(self) -> Self {
+        Self {
+            packed: None,
+            transposed: Arc::new(OnceLock::from(None)),
+            ..self
+        }
     }
 
     /// The conv of `x` (NCHW, float32, on the flex device), followed by the ReLU when `relu`
@@ -84,7 +112,7 @@ impl CpuConv {
         if c != c_in {
             return Err(Box::new(x));
         }
-        let mut out = vec![0.0f32; n * c_out * g.ho * g.wo];
+        let mut out = unwritten(n * c_out * g.ho * g.wo);
         // One image: its conv split over the threads. A batch: images in parallel, each conv on
         // one thread (no fork and join per tile: what the folder commands' batches buy).
         let split_image = n == 1;
@@ -92,6 +120,9 @@ impl CpuConv {
             .par_chunks_exact(c * h * w)
             .zip(out.par_chunks_exact_mut(c_out * g.ho * g.wo))
             .for_each(|(image, out)| self.conv_image(image, out, &g, [split_image, relu]));
+        // SAFETY: `conv_image` wrote each image's `[c_out, ho·wo]` output whole.
+        #[allow(unsafe_code)]
+        let out = unsafe { written(out) };
         Ok(tensor_like(&x, out, [n, c_out, g.ho, g.wo]))
     }
 
@@ -112,19 +143,24 @@ impl CpuConv {
         })
     }
 
-    /// One image: `out` takes `W · col` tile by tile, then the bias and (`relu`) the ReLU while
-    /// the tile is still in cache (the epilogue). `parallel`: split this image's work over
-    /// rayon's threads (else the calling thread does it all).
+    /// One image: `out` (all of it written here) takes `W · col` tile by tile, then the bias
+    /// and (`relu`) the ReLU while the tile is still in cache (the epilogue): through the packed
+    /// kernel where this CPU has one, else the `gemm` crate. `parallel`: split this image's
+    /// work over rayon's threads (else the calling thread does it all).
     fn conv_image(
         &self,
         image: &[f32],
-        out: &mut [f32],
+        out: &mut [MaybeUninit<f32>],
         g: &Geometry,
         [parallel, relu]: [bool; 2],
     ) {
+        if let Some(packed) = &self.packed {
+            self.conv_image_packed(packed, image, out, g, [parallel, relu]);
+            return;
+        }
         let [c_out, c_in, kh, kw] = self.dims;
         let (hw, k) = (g.ho * g.wo, c_in * kh * kw);
-        let dst = OutPtr(out.as_mut_ptr());
+        let dst = OutPtr(out.as_mut_ptr().cast::<f32>());
         let epilogue = |cols: Range<usize>| bias_relu(dst, hw, &self.bias, cols, relu);
         if g.pointwise() {
             // The image is already the [c_in, h·w] matrix.
@@ -188,6 +224,226 @@ impl CpuConv {
             }
         }
     }
+}
+
+impl CpuConv {
+    /// [`Self::conv_image`] through the packed weights, in items of whole 64-pixel panels times
+    /// channel groups, bias and ReLU in the kernel. `A` is the image itself for a 1x1 conv;
+    /// with enough tiles for every thread, each item builds its own im2col tile; with few (the
+    /// 17x17 and 8x8 layers) the image's whole im2col matrix is built once, in parallel, and
+    /// the items split its panels and the channel groups between them.
+    fn conv_image_packed(
+        &self,
+        packed: &Packed,
+        image: &[f32],
+        out: &mut [MaybeUninit<f32>],
+        g: &Geometry,
+        [parallel, relu]: [bool; 2],
+    ) {
+        let [_, c_in, kh, kw] = self.dims;
+        let (hw, k) = (g.ho * g.wo, c_in * kh * kw);
+        let threads = if parallel {
+            rayon::current_num_threads()
+        } else {
+            1
+        };
+        let tile = (TILE_ELEMENTS / k / MR).clamp(1, hw.div_ceil(MR)) * MR;
+        let job = Products {
+            dst: OutPtr(out.as_mut_ptr().cast::<f32>()),
+            hw,
+            items: ITEMS_PER_THREAD * threads,
+            parallel,
+            relu,
+        };
+        if g.pointwise() {
+            self.products(packed, Source::Matrix(image), &job);
+        } else if let Some(wp) = g.padded_width() {
+            self.conv_padded(packed, image, out, g, wp, job);
+        } else if hw.div_ceil(tile) >= job.items {
+            self.products(packed, Source::Tiles(image, g, tile), &job);
+        } else {
+            let mut col = vec![0.0f32; k * hw];
+            let rows = kh * kw * hw;
+            let plane = g.h * g.w;
+            let one = |(col, image): (&mut [f32], &[f32])| im2col(image, g, 0..hw, col);
+            match parallel {
+                true => col
+                    .par_chunks_mut(rows)
+                    .zip(image.par_chunks(plane))
+                    .for_each(one),
+                false => col.chunks_mut(rows).zip(image.chunks(plane)).for_each(one),
+            }
+            self.products(packed, Source::Matrix(&col), &job);
+        }
+    }
+
+    /// A stride-1 conv without im2col: row `(c, i, j)` of its `A` is the zero-padded input
+    /// plane `c` from row `i`, column `j`, when the output is laid out on the padded width `wp`
+    /// (`[c_out, ho·wp]`); the columns past `wo` are dropped on the way into `out`.
+    fn conv_padded(
+        &self,
+        packed: &Packed,
+        image: &[f32],
+        out: &mut [MaybeUninit<f32>],
+        g: &Geometry,
+        wp: usize,
+        job: Products,
+    ) {
+        let [c_out, c_in, kh, kw] = self.dims;
+        let [ph, pw] = g.padding;
+        let plane = (g.h + 2 * ph) * wp;
+        // The last row of the last plane reads up to kw − 1 values past the planes.
+        let mut padded = vec![0.0f32; c_in * plane + kw];
+        let fill = |(padded, image): (&mut [f32], &[f32])| {
+            for (y, row) in image.chunks_exact(g.w).enumerate() {
+                padded[(y + ph) * wp + pw..][..g.w].copy_from_slice(row);
+            }
+        };
+        let offsets: Vec<usize> = (0..c_in)
+            .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| c * plane + i * wp + j)))
+            .collect();
+        let wide_len = g.ho * wp;
+        let mut wide = unwritten(c_out * wide_len);
+        let dropped = |(out, wide): (&mut [MaybeUninit<f32>], &[MaybeUninit<f32>])| {
+            for (out, wide) in out.chunks_exact_mut(g.wo).zip(wide.chunks_exact(wp)) {
+                out.copy_from_slice(&wide[..g.wo]);
+            }
+        };
+        let job = Products {
+            dst: OutPtr(wide.as_mut_ptr().cast::<f32>()),
+            hw: wide_len,
+            ..job
+        };
+        let hw = g.ho * g.wo;
+        match job.parallel {
+            true => padded
+                .par_chunks_mut(plane)
+                .zip(image.par_chunks(g.h * g.w))
+                .for_each(fill),
+            false => padded
+                .chunks_mut(plane)
+                .zip(image.chunks(g.h * g.w))
+                .for_each(fill),
+        }
+        self.products(packed, Source::Gathered(&padded, &offsets), &job);
+        match job.parallel {
+            true => out
+                .par_chunks_mut(hw)
+                .zip(wide.par_chunks(wide_len))
+                .for_each(dropped),
+            false => out
+                .chunks_mut(hw)
+                .zip(wide.chunks(wide_len))
+                .for_each(dropped),
+        }
+    }
+
+    /// The items of one image's packed conv: its pixel tiles times, when there are fewer tiles
+    /// than `job.items`, chunks of the channel groups.
+    fn products(&self, packed: &Packed, source: Source, job: &Products) {
+        let hw = job.hw;
+        let tile = match source {
+            Source::Matrix(_) | Source::Gathered(..) => MR,
+            Source::Tiles(_, _, tile) => tile,
+        };
+        let (tiles, groups) = (hw.div_ceil(tile), packed.groups());
+        let chunks = job.items.div_ceil(tiles).clamp(1, groups);
+        let per = groups.div_ceil(chunks);
+        let item = |i: usize| {
+            let (t, c) = (i / chunks, i % chunks);
+            let cols = t * tile..((t + 1) * tile).min(hw);
+            let part = c * per..((c + 1) * per).min(groups);
+            let to = Dst {
+                // SAFETY: row `part.start·NR < c_out`, column `cols.start < hw` of the
+                // `[c_out, hw]` output.
+                #[allow(unsafe_code)]
+                ptr: unsafe { job.dst.get().add(part.start * NR * hw + cols.start) },
+                ldc: hw,
+            };
+            let product = |a: Operand| {
+                // SAFETY: `to` is columns `cols` of the `[c_out, hw]` output (`cols.end ≤
+                // hw`); each item writes its own columns and channel groups, no others.
+                #[allow(unsafe_code)]
+                unsafe {
+                    packed.tile(a, cols.len(), part.clone(), to, Some(&self.bias), job.relu);
+                }
+            };
+            match source {
+                Source::Matrix(a) => product(Operand::Strided(&a[cols.start..], hw)),
+                Source::Gathered(a, offsets) => {
+                    product(Operand::Gathered(&a[cols.start..], offsets))
+                }
+                Source::Tiles(image, g, _) => COLUMNS.with_borrow_mut(|col| {
+                    col.resize(
+                        g.kernel[0] * g.kernel[1] * (image.len() / (g.h * g.w)) * cols.len(),
+                        0.0,
+                    );
+                    im2col(image, g, cols.clone(), col);
+                    product(Operand::Strided(col, cols.len()));
+                }),
+            }
+        };
+        match job.parallel {
+            true => (0..tiles * chunks).into_par_iter().for_each(item),
+            false => (0..tiles * chunks).for_each(item),
+        }
+    }
+}
+
+/// Work items per thread of a packed conv: enough that the threads end together.
+const ITEMS_PER_THREAD: usize = 8;
+
+/// Where a packed conv's `A` comes from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// The whole `[k, hw]` matrix: a 1x1 conv's image, or an im2col built in advance.
+    Matrix(&'a [f32]),
+    /// The image, each tile of this many pixels through its own im2col.
+    Tiles(&'a [f32], &'a Geometry, usize),
+    /// Rows at their own offsets into one buffer (`conv_padded`).
+    Gathered(&'a [f32], &'a [usize]),
+}
+
+/// One image's packed conv: its output (`[c_out, hw]`), how many items to split it into,
+/// whether they run in parallel, and whether the ReLU follows.
+#[derive(Clone, Copy)]
+struct Products {
+    dst: OutPtr,
+    hw: usize,
+    items: usize,
+    parallel: bool,
+    relu: bool,
+}
+
+thread_local! {
+    /// Each thread's im2col tile, kept between tiles and convs.
+    static COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The convs' output before the kernels write it: every value is written (by the GEMM, which
+/// does not read its destination, or the packed kernel) before anything reads it, so it is
+/// not zeroed first.
+fn unwritten(len: usize) -> Vec<MaybeUninit<f32>> {
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: the capacity holds `len` elements, and `MaybeUninit` needs no initialisation.
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(len);
+    }
+    out
+}
+
+/// [`unwritten`]'s buffer once the kernels have written all of it.
+///
+/// # Safety
+/// Every element must have been written.
+#[allow(unsafe_code)]
+unsafe fn written(out: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+    let mut out = std::mem::ManuallyDrop::new(out);
+    let (ptr, len, capacity) = (out.as_mut_ptr(), out.len(), out.capacity());
+    // SAFETY: `MaybeUninit<f32>` and `f32` have one layout; the allocation is handed over
+    // whole (pointer, length, capacity) and every element is initialised (the contract).
+    unsafe { Vec::from_raw_parts(ptr.cast::<f32>(), len, capacity) }
 }
 
 /// Output columns per task of a 1x1 conv's epilogue.
@@ -256,13 +512,33 @@ impl CpuConv {
             self.backward_channels(grad, out, g, 0..c_in, true);
             return;
         }
-        let per = c_in.div_ceil(2 * threads);
+        // Blocks start on a group of the packed transpose's rows (kh·kw per channel).
+        let align = NR / gcd(kh * kw, NR);
+        let per = c_in.div_ceil(2 * threads).next_multiple_of(align);
         out.par_chunks_mut(per * plane)
             .enumerate()
             .for_each(|(b, planes)| {
                 let channels = b * per..b * per + planes.len() / plane;
                 self.backward_channels(grad, planes, g, channels, false);
             });
+    }
+
+    /// `Wᵀ` (`[c_in·kh·kw, c_out]`) packed for the kernel, once, where this CPU has one.
+    fn transposed_packed(&self) -> Option<&Packed> {
+        self.transposed
+            .get_or_init(|| {
+                let [c_out, c_in, kh, kw] = self.dims;
+                let k = c_in * kh * kw;
+                self.packed.as_ref()?;
+                let mut t = vec![0.0f32; k * c_out];
+                for (o, row) in self.weight.chunks_exact(k).enumerate() {
+                    for (r, &w) in row.iter().enumerate() {
+                        t[r * c_out + o] = w;
+                    }
+                }
+                Packed::new(&t, k, c_out)
+            })
+            .as_ref()
     }
 
     /// Input channels `channels` of one image's gradient into `planes` (zeros, those channels'
@@ -279,16 +555,38 @@ impl CpuConv {
         let [c_out, c_in, kh, kw] = self.dims;
         let (hw, k, taps) = (g.ho * g.wo, c_in * kh * kw, kh * kw);
         let rows = channels.start * taps..channels.end * taps;
-        let product = |dst: &mut [f32], cols: Range<usize>| {
-            let [rows, cols] = [rows.clone(), cols];
-            gemm_weights_transposed(
+        let aligned = rows.start % NR == 0 && (rows.end % NR == 0 || rows.end == k);
+        let transposed = self.transposed_packed().filter(|_| aligned);
+        let product = |dst: &mut [f32], cols: Range<usize>| match transposed {
+            Some(t) => {
+                let groups = rows.start / NR..rows.end.div_ceil(NR);
+                let to = Dst {
+                    ptr: dst.as_mut_ptr(),
+                    ldc: cols.len(),
+                };
+                // SAFETY: `dst` is the dense `[rows.len(), cols.len()]` block, and the groups
+                // cover exactly `rows` (aligned: they start on a group and end on one or at
+                // the matrix's last row).
+                #[allow(unsafe_code)]
+                unsafe {
+                    t.tile(
+                        Operand::Strided(&grad[cols.start..], hw),
+                        cols.len(),
+                        groups,
+                        to,
+                        None,
+                        false,
+                    );
+                }
+            }
+            None => gemm_weights_transposed(
                 dst,
                 &self.weight,
                 grad,
                 [k, c_out, hw],
-                [rows, cols],
+                [rows.clone(), cols],
                 parallel,
-            );
+            ),
         };
         if g.pointwise() {
             // The planes' gradient is their rows of the [c_in, h·w] matrix Wᵀ · G itself.
@@ -304,6 +602,11 @@ impl CpuConv {
             col2im_add(&col, g, cols, planes, parallel);
         }
     }
+}
+
+/// The greatest common divisor.
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// im2col elements per tile: 256 KiB of f32, about a core's share of L2.
@@ -563,6 +866,7 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
     use super::*;
+    use crate::model::cpu_gemm;
 
     fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data()
@@ -582,7 +886,7 @@ mod tests {
         [usize; 2],
         usize,
     );
-    const GEOMETRIES: [Case; 16] = [
+    const GEOMETRIES: [Case; 18] = [
         (3, 8, [3, 3], 2, [0, 0], [17, 19], 1),
         (3, 8, [3, 3], 2, [0, 0], [18, 20], 1),
         (8, 16, [3, 3], 1, [1, 1], [9, 9], 1),
@@ -601,7 +905,46 @@ mod tests {
         (288, 64, [1, 1], 1, [0, 0], [35, 35], 1),
         // The backward's channel blocks (2 per thread) of unequal sizes: 8, 8, 8 and 6 on two.
         (30, 16, [3, 3], 1, [1, 1], [40, 40], 1),
+        // One image with a 64-pixel tile of im2col per item (18 tiles, the last of one pixel),
+        // the packed kernel's last channel group short (20 = 3·6 + 2).
+        (64, 20, [3, 3], 2, [0, 0], [67, 67], 1),
+        // A 5x5 read straight from the padded input (35 + 4 columns).
+        (16, 8, [5, 5], 1, [2, 2], [35, 35], 1),
     ];
+
+    /// The conv in float64, straight from its definition: `[n, c_out, ho, wo]` values.
+    fn exact(x: &[f32], weight: &[f32], bias: &[f32], case: Case) -> Vec<f64> {
+        let (c_in, c_out, [kh, kw], s, [ph, pw], [h, w], n) = case;
+        let [ho, wo] = [(h + 2 * ph - kh) / s + 1, (w + 2 * pw - kw) / s + 1];
+        let mut out = Vec::with_capacity(n * c_out * ho * wo);
+        for b in 0..n {
+            for o in 0..c_out {
+                for (y, x0) in (0..ho).flat_map(|y| (0..wo).map(move |x0| (y, x0))) {
+                    let mut sum = f64::from(bias[o]);
+                    for (c, i, j) in (0..c_in)
+                        .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| (c, i, j))))
+                    {
+                        let (iy, ix) =
+                            ((y * s + i).wrapping_sub(ph), (x0 * s + j).wrapping_sub(pw));
+                        if iy < h && ix < w {
+                            let v = x[((b * c_in + c) * h + iy) * w + ix];
+                            sum += f64::from(weight[((o * c_in + c) * kh + i) * kw + j])
+                                * f64::from(v);
+                        }
+                    }
+                    out.push(sum);
+                }
+            }
+        }
+        out
+    }
+
+    fn worst64(got: &[f32], expected: &[f64]) -> f64 {
+        assert_eq!(got.len(), expected.len());
+        got.iter()
+            .zip(expected)
+            .fold(0.0f64, |m, (&a, b)| m.max((f64::from(a) - b).abs()))
+    }
 
     fn worst(got: &[f32], expected: &[f32]) -> f32 {
         assert_eq!(got.len(), expected.len());
@@ -610,7 +953,8 @@ mod tests {
             .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
     }
 
-    /// Every geometry Inception-V3 has (and a batch of two) against burn's own conv2d.
+    /// Every geometry Inception-V3 has (and a batch of two) against burn's own conv2d and the
+    /// float64 conv, through the packed kernel (where the CPU has AVX-512) and the `gemm` crate.
     #[test]
     fn equals_burn_conv2d_for_every_inception_geometry() {
         let device = Device::flex();
@@ -623,28 +967,49 @@ mod tests {
             let b = Tensor::<1>::random([c_out], normal, &device);
             let options = ConvOptions::new([s, s], [ph, pw], [1, 1], 1);
             let expected = conv2d(x.clone(), wt.clone(), Some(b.clone()), options);
+            let truth = exact(
+                &host(x.clone()),
+                &host(wt.clone()),
+                &host(b.clone()),
+                (c_in, c_out, [kh, kw], s, [ph, pw], [h, w], n),
+            );
             let cpu =
                 CpuConv::new(host(wt), host(b), [c_out, c_in, kh, kw], [s, s], [ph, pw]).unwrap();
-            let fused = cpu.forward(x.clone(), true).unwrap();
-            assert_eq!(
-                host(fused),
-                host(burn::tensor::activation::relu(
-                    cpu.forward(x.clone(), false).unwrap()
-                )),
-                "fused ReLU {c_in}->{c_out} {kh}x{kw}/{s}"
-            );
-            let got = cpu.forward(x, false).unwrap();
-            assert_eq!(got.dims(), expected.dims(), "{c_in}->{c_out} {kh}x{kw}/{s}");
-            let worst = worst(&host(got), &host(expected));
-            assert!(
-                worst < 1e-4,
-                "{c_in}->{c_out} {kh}x{kw}/{s} pad {ph},{pw}: {worst}"
-            );
+            assert_eq!(cpu.packed.is_some(), cpu_gemm::available());
+            for cpu in [cpu.clone(), cpu.without_packing()] {
+                let path = if cpu.packed.is_some() {
+                    "packed"
+                } else {
+                    "gemm"
+                };
+                let fused = cpu.forward(x.clone(), true).unwrap();
+                assert_eq!(
+                    host(fused),
+                    host(burn::tensor::activation::relu(
+                        cpu.forward(x.clone(), false).unwrap()
+                    )),
+                    "{path}: fused ReLU {c_in}->{c_out} {kh}x{kw}/{s}"
+                );
+                let got = cpu.forward(x.clone(), false).unwrap();
+                assert_eq!(got.dims(), expected.dims(), "{c_in}->{c_out} {kh}x{kw}/{s}");
+                // Against the float64 conv too: the kernels change rounding, not results.
+                let off = worst64(&host(got.clone()), &truth);
+                assert!(
+                    off < 1e-4,
+                    "{path} vs float64: {c_in}->{c_out} {kh}x{kw}/{s}: {off}"
+                );
+                let worst = worst(&host(got), &host(expected.clone()));
+                assert!(
+                    worst < 1e-4,
+                    "{path}: {c_in}->{c_out} {kh}x{kw}/{s} pad {ph},{pw} on {h}x{w}: {worst}"
+                );
+            }
         }
     }
 
     /// The input gradient against burn's `conv_transpose2d` (with the output padding that
-    /// restores the input size), for every geometry of the network and a batch of two.
+    /// restores the input size), for every geometry of the network and a batch of two, through
+    /// the packed transpose (where the CPU has AVX-512) and the `gemm` crate.
     #[test]
     fn backward_equals_burn_conv_transpose2d_for_every_inception_geometry() {
         use burn::tensor::module::conv_transpose2d;
@@ -669,13 +1034,20 @@ mod tests {
                 [ph, pw],
             )
             .unwrap();
-            let got = cpu.backward_input(g, [h, w]).unwrap();
-            assert_eq!(got.dims(), expected.dims(), "{c_in}->{c_out} {kh}x{kw}/{s}");
-            let worst = worst(&host(got), &host(expected));
-            assert!(
-                worst < 1e-3,
-                "{c_in}->{c_out} {kh}x{kw}/{s} pad {ph},{pw} on {h}x{w}: {worst}"
-            );
+            assert_eq!(cpu.transposed_packed().is_some(), cpu_gemm::available());
+            for cpu in [cpu.clone(), cpu.without_packing()] {
+                let path = match cpu.transposed_packed() {
+                    Some(_) => "packed",
+                    None => "gemm",
+                };
+                let got = cpu.backward_input(g.clone(), [h, w]).unwrap();
+                assert_eq!(got.dims(), expected.dims(), "{c_in}->{c_out} {kh}x{kw}/{s}");
+                let worst = worst(&host(got), &host(expected.clone()));
+                assert!(
+                    worst < 1e-3,
+                    "{path}: {c_in}->{c_out} {kh}x{kw}/{s} pad {ph},{pw} on {h}x{w}: {worst}"
+                );
+            }
         }
         let cpu = CpuConv::new(vec![0.0; 54], vec![0.0; 2], [2, 3, 3, 3], [1, 1], [0, 0]).unwrap();
         let wrong = Tensor::<4>::zeros([1, 2, 4, 4], &device);

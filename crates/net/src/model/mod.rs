@@ -4,6 +4,7 @@
 
 pub mod blocks;
 pub mod cpu_conv;
+mod cpu_gemm;
 pub mod cpu_pool;
 pub mod host;
 
