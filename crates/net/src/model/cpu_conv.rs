@@ -992,10 +992,12 @@ mod tests {
                 );
                 let got = cpu.forward(x.clone(), false).unwrap();
                 assert_eq!(got.dims(), expected.dims(), "{c_in}->{c_out} {kh}x{kw}/{s}");
-                // Against the float64 conv too: the kernels change rounding, not results.
+                // Against the float64 conv too: the kernels change rounding, not results. (The
+                // k = 576 cases' sums of normal products reach ~100: burn's conv and the gemm
+                // crate are up to ~1e-4 from float64 there, the packed kernel ~3e-5.)
                 let off = worst64(&host(got.clone()), &truth);
                 assert!(
-                    off < 1e-4,
+                    off < 2e-4,
                     "{path} vs float64: {c_in}->{c_out} {kh}x{kw}/{s}: {off}"
                 );
                 let worst = worst(&host(got), &host(expected.clone()));
