@@ -34,6 +34,8 @@ pub struct CpuConv {
     /// Their transpose packed the same way, for the backward: at its first use (a forward
     /// alone never needs it), shared by the clones.
     transposed: Arc<OnceLock<Option<Packed>>>,
+    /// A stride-1 conv's transpose as a conv ([`Self::flipped`]), at its first use.
+    flipped: Arc<OnceLock<Option<CpuConv>>>,
 }
 
 /// Where one output row of the im2col matrix reads from.
@@ -81,6 +83,7 @@ impl CpuConv {
         ok.then(|| Self {
             packed: Packed::new(&weight, c_out, c_in * kh * kw).map(Arc::new),
             transposed: Arc::default(),
+            flipped: Arc::default(),
             weight: Arc::new(weight),
             bias: Arc::new(bias),
             dims,
@@ -95,6 +98,7 @@ impl CpuConv {
         Self {
             packed: None,
             transposed: Arc::new(OnceLock::from(None)),
+            flipped: Arc::new(OnceLock::from(None)),
             ..self
         }
     }
@@ -488,6 +492,11 @@ impl CpuConv {
         if c != c_out || [geometry.ho, geometry.wo] != [ho, wo] {
             return Err(Box::new(g));
         }
+        if let Some(flipped) = self.flipped().filter(|_| !geometry.pointwise()) {
+            // A stride-1 conv's transpose is a stride-1 conv of `g` (see `flipped`).
+            drop(view);
+            return flipped.forward(g, false);
+        }
         let gs = view.values();
         let mut out = vec![0.0f32; n * c_in * h * w];
         for (grad, out) in gs
@@ -521,6 +530,40 @@ impl CpuConv {
                 let channels = b * per..b * per + planes.len() / plane;
                 self.backward_channels(grad, planes, g, channels, false);
             });
+    }
+
+    /// For a stride-1 conv on a CPU with the packed kernel: its transpose as a conv of its own,
+    /// built at its first use. The input gradient of `y = W ∗ x` (padding `p`) is the
+    /// stride-1 conv of the output gradient with `W` swapped in its two channel axes and
+    /// flipped in both spatial ones, padded by `k − 1 − p`: the same `[h, w]` back, through
+    /// the forward's kernels (the padded input read in place, no col2im), with no bias.
+    fn flipped(&self) -> Option<&CpuConv> {
+        self.flipped
+            .get_or_init(|| {
+                let [c_out, c_in, kh, kw] = self.dims;
+                let [ph, pw] = self.padding;
+                if self.stride != [1, 1] || self.packed.is_none() || ph >= kh || pw >= kw {
+                    return None;
+                }
+                let mut weight = vec![0.0f32; self.weight.len()];
+                for (o, c, i, j) in (0..c_out).flat_map(|o| {
+                    (0..c_in).flat_map(move |c| {
+                        (0..kh).flat_map(move |i| (0..kw).map(move |j| (o, c, i, j)))
+                    })
+                }) {
+                    let to = ((c * c_out + o) * kh + (kh - 1 - i)) * kw + (kw - 1 - j);
+                    weight[to] = self.weight[((o * c_in + c) * kh + i) * kw + j];
+                }
+                let padding = [kh - 1 - ph, kw - 1 - pw];
+                CpuConv::new(
+                    weight,
+                    vec![0.0; c_in],
+                    [c_in, c_out, kh, kw],
+                    [1, 1],
+                    padding,
+                )
+            })
+            .as_ref()
     }
 
     /// `Wᵀ` (`[c_in·kh·kw, c_out]`) packed for the kernel, once, where this CPU has one.
