@@ -8,6 +8,7 @@
 //! burn-flex itself uses) writes NCHW directly and starts from the bias. Everything else (pools,
 //! concatenation, ReLU, the taps) stays burn's.
 
+use std::borrow::Cow;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
@@ -21,8 +22,9 @@ use super::host::{HostView, tensor_like};
 /// A folded conv's weights and geometry, on the host.
 #[derive(Clone, Debug)]
 pub struct CpuConv {
-    /// OIHW weights: row `o` of the `[c_out, c_in·kh·kw]` matrix.
-    weight: Arc<Vec<f32>>,
+    /// OIHW weights: row `o` of the `[c_out, c_in·kh·kw]` matrix; `None` when `packed` holds
+    /// them (one copy in memory, not two; [`Self::plain_weight`] unpacks them).
+    weight: Option<Arc<Vec<f32>>>,
     /// One bias per output channel.
     bias: Arc<Vec<f32>>,
     /// `[c_out, c_in, kh, kw]`.
@@ -80,11 +82,15 @@ impl CpuConv {
             && bias.len() == c_out
             && stride.iter().all(|&s| s > 0)
             && kh * kw > 0;
+        let packed = ok
+            .then(|| Packed::new(&weight, c_out, c_in * kh * kw))
+            .flatten()
+            .map(Arc::new);
         ok.then(|| Self {
-            packed: Packed::new(&weight, c_out, c_in * kh * kw).map(Arc::new),
+            weight: packed.is_none().then(|| Arc::new(weight)),
+            packed,
             transposed: Arc::default(),
             flipped: Arc::default(),
-            weight: Arc::new(weight),
             bias: Arc::new(bias),
             dims,
             stride,
@@ -96,6 +102,7 @@ impl CpuConv {
     /// bench and tests compare the two paths).
     pub fn without_packing(self) -> Self {
         Self {
+            weight: Some(Arc::new(self.plain_weight().into_owned())),
             packed: None,
             transposed: Arc::new(OnceLock::from(None)),
             flipped: Arc::new(OnceLock::from(None)),
@@ -164,19 +171,12 @@ impl CpuConv {
         }
         let [c_out, c_in, kh, kw] = self.dims;
         let (hw, k) = (g.ho * g.wo, c_in * kh * kw);
+        let weight = self.plain_weight();
         let dst = OutPtr(out.as_mut_ptr().cast::<f32>());
         let epilogue = |cols: Range<usize>| bias_relu(dst, hw, &self.bias, cols, relu);
         if g.pointwise() {
             // The image is already the [c_in, h·w] matrix.
-            gemm_into(
-                dst,
-                hw,
-                &self.weight,
-                image,
-                [c_out, k, hw],
-                0..hw,
-                parallel,
-            );
+            gemm_into(dst, hw, &weight, image, [c_out, k, hw], 0..hw, parallel);
             match parallel {
                 true => (0..hw)
                     .into_par_iter()
@@ -198,15 +198,7 @@ impl CpuConv {
                     let cols = columns(t);
                     col.resize(k * cols.len(), 0.0);
                     im2col(image, g, cols.clone(), col);
-                    gemm_into(
-                        dst,
-                        hw,
-                        &self.weight,
-                        col,
-                        [c_out, k, hw],
-                        cols.clone(),
-                        false,
-                    );
+                    gemm_into(dst, hw, &weight, col, [c_out, k, hw], cols.clone(), false);
                     epilogue(cols);
                 });
         } else {
@@ -218,7 +210,7 @@ impl CpuConv {
                 gemm_into(
                     dst,
                     hw,
-                    &self.weight,
+                    &weight,
                     &col,
                     [c_out, k, hw],
                     cols.clone(),
@@ -532,6 +524,15 @@ impl CpuConv {
             });
     }
 
+    /// The OIHW weights (`[c_out, c_in·kh·kw]`), unpacked when only the packed copy is kept.
+    fn plain_weight(&self) -> Cow<'_, [f32]> {
+        match (&self.weight, &self.packed) {
+            (Some(weight), _) => Cow::Borrowed(weight.as_slice()),
+            (None, Some(packed)) => Cow::Owned(packed.unpack()),
+            (None, None) => Cow::Borrowed(&[]),
+        }
+    }
+
     /// For a stride-1 conv on a CPU with the packed kernel: its transpose as a conv of its own,
     /// built at its first use. The input gradient of `y = W ∗ x` (padding `p`) is the
     /// stride-1 conv of the output gradient with `W` swapped in its two channel axes and
@@ -545,14 +546,15 @@ impl CpuConv {
                 if self.stride != [1, 1] || self.packed.is_none() || ph >= kh || pw >= kw {
                     return None;
                 }
-                let mut weight = vec![0.0f32; self.weight.len()];
+                let plain = self.plain_weight();
+                let mut weight = vec![0.0f32; plain.len()];
                 for (o, c, i, j) in (0..c_out).flat_map(|o| {
                     (0..c_in).flat_map(move |c| {
                         (0..kh).flat_map(move |i| (0..kw).map(move |j| (o, c, i, j)))
                     })
                 }) {
                     let to = ((c * c_out + o) * kh + (kh - 1 - i)) * kw + (kw - 1 - j);
-                    weight[to] = self.weight[((o * c_in + c) * kh + i) * kw + j];
+                    weight[to] = plain[((o * c_in + c) * kh + i) * kw + j];
                 }
                 let padding = [kh - 1 - ph, kw - 1 - pw];
                 CpuConv::new(
@@ -574,7 +576,7 @@ impl CpuConv {
                 let k = c_in * kh * kw;
                 self.packed.as_ref()?;
                 let mut t = vec![0.0f32; k * c_out];
-                for (o, row) in self.weight.chunks_exact(k).enumerate() {
+                for (o, row) in self.plain_weight().chunks_exact(k).enumerate() {
                     for (r, &w) in row.iter().enumerate() {
                         t[r * c_out + o] = w;
                     }
@@ -624,7 +626,7 @@ impl CpuConv {
             }
             None => gemm_weights_transposed(
                 dst,
-                &self.weight,
+                &self.plain_weight(),
                 grad,
                 [k, c_out, hw],
                 [rows.clone(), cols],

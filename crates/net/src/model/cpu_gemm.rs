@@ -55,6 +55,18 @@ impl Packed {
         Some(Self { data, c_out, k })
     }
 
+    /// The row-major `[c_out, k]` matrix back.
+    pub fn unpack(&self) -> Vec<f32> {
+        let mut weight = vec![0.0f32; self.c_out * self.k];
+        for (o, row) in weight.chunks_exact_mut(self.k).enumerate() {
+            let block = &self.data[(o / NR) * self.k * NR..];
+            for (kk, w) in row.iter_mut().enumerate() {
+                *w = block[kk * NR + o % NR];
+            }
+        }
+        weight
+    }
+
     /// How many groups of [`NR`] output channels.
     pub fn groups(&self) -> usize {
         self.c_out.div_ceil(NR)
