@@ -57,6 +57,20 @@ impl Geometry {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
     }
 
+    /// The same conv on planes transposed (rows for columns): a 1xN conv becomes an Nx1.
+    fn transposed(&self) -> Geometry {
+        let swap = |[a, b]: [usize; 2]| [b, a];
+        Geometry {
+            h: self.w,
+            w: self.h,
+            ho: self.wo,
+            wo: self.ho,
+            kernel: swap(self.kernel),
+            stride: swap(self.stride),
+            padding: swap(self.padding),
+        }
+    }
+
     /// The padded input's width, for a stride-1 conv that the packed kernel reads straight
     /// from its padded input: its output is then computed on rows of that width and the
     /// columns past `wo` dropped, so only where that adds at most an eighth (not the 1x7 and
@@ -255,6 +269,8 @@ impl CpuConv {
             self.products(packed, Source::Matrix(image), &job);
         } else if let Some(wp) = g.padded_width() {
             self.conv_padded(packed, image, out, g, wp, job);
+        } else if let Some(wp) = g.transposed().padded_width().filter(|_| g.kernel[0] == 1) {
+            self.conv_transposed(packed, image, out, g, wp, job);
         } else if hw.div_ceil(tile) >= job.items {
             self.products(packed, Source::Tiles(image, g, tile), &job);
         } else {
@@ -285,8 +301,8 @@ impl CpuConv {
         wp: usize,
         job: Products,
     ) {
-        let [c_out, c_in, kh, kw] = self.dims;
-        let [ph, pw] = g.padding;
+        let [c_out, c_in, _, _] = self.dims;
+        let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
         let plane = (g.h + 2 * ph) * wp;
         // The last row of the last plane reads up to kw − 1 values past the planes.
         let mut padded = vec![0.0f32; c_in * plane + kw];
@@ -332,6 +348,26 @@ impl CpuConv {
                 .zip(wide.chunks(wide_len))
                 .for_each(dropped),
         }
+    }
+
+    /// A 1xN stride-1 conv whose padded width would add too much (the 1x7s on 17x17 maps, the
+    /// 1x3s on 8x8): on transposed planes it is an Nx1 conv, whose padding adds rows instead,
+    /// so it runs as [`Self::conv_padded`] between two transposes. The packed weights serve
+    /// as they are: row `(c, 0, j)` of a 1xN is row `(c, j, 0)` of the Nx1.
+    fn conv_transposed(
+        &self,
+        packed: &Packed,
+        image: &[f32],
+        out: &mut [MaybeUninit<f32>],
+        g: &Geometry,
+        wp: usize,
+        job: Products,
+    ) {
+        let mut planes = vec![0.0f32; image.len()];
+        transpose_planes(image, &mut planes, [g.h, g.w], job.parallel);
+        let mut flipped = unwritten(out.len());
+        self.conv_padded(packed, &planes, &mut flipped, &g.transposed(), wp, job);
+        transpose_planes(&flipped, out, [g.wo, g.ho], job.parallel);
     }
 
     /// The items of one image's packed conv: its pixel tiles times, when there are fewer tiles
@@ -646,6 +682,31 @@ impl CpuConv {
             product(&mut col, cols.clone());
             col2im_add(&col, g, cols, planes, parallel);
         }
+    }
+}
+
+/// Each `[rows, cols]` plane of `from` into `to` as `[cols, rows]`; `parallel`: the planes in
+/// parallel.
+fn transpose_planes<T: Copy + Send + Sync>(
+    from: &[T],
+    to: &mut [T],
+    [rows, cols]: [usize; 2],
+    parallel: bool,
+) {
+    let one = |(from, to): (&[T], &mut [T])| {
+        for (r, row) in from.chunks_exact(cols).enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                to[c * rows + r] = v;
+            }
+        }
+    };
+    let plane = rows * cols;
+    match parallel {
+        true => from
+            .par_chunks(plane)
+            .zip(to.par_chunks_mut(plane))
+            .for_each(one),
+        false => from.chunks(plane).zip(to.chunks_mut(plane)).for_each(one),
     }
 }
 
