@@ -314,6 +314,23 @@ impl CpuConv {
         let offsets: Vec<usize> = (0..c_in)
             .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| c * plane + i * wp + j)))
             .collect();
+        match job.parallel {
+            true => padded
+                .par_chunks_mut(plane)
+                .zip(image.par_chunks(g.h * g.w))
+                .for_each(fill),
+            false => padded
+                .chunks_mut(plane)
+                .zip(image.chunks(g.h * g.w))
+                .for_each(fill),
+        }
+        let source = Source::Gathered(&padded, &offsets);
+        if wp == g.wo {
+            // No padding columns (the Nx1 convs): the output rows are the padded width already.
+            let dst = OutPtr(out.as_mut_ptr().cast::<f32>());
+            self.products(packed, source, &Products { dst, ..job });
+            return;
+        }
         let wide_len = g.ho * wp;
         let mut wide = unwritten(c_out * wide_len);
         let dropped = |(out, wide): (&mut [MaybeUninit<f32>], &[MaybeUninit<f32>])| {
@@ -327,17 +344,7 @@ impl CpuConv {
             ..job
         };
         let hw = g.ho * g.wo;
-        match job.parallel {
-            true => padded
-                .par_chunks_mut(plane)
-                .zip(image.par_chunks(g.h * g.w))
-                .for_each(fill),
-            false => padded
-                .chunks_mut(plane)
-                .zip(image.chunks(g.h * g.w))
-                .for_each(fill),
-        }
-        self.products(packed, Source::Gathered(&padded, &offsets), &job);
+        self.products(packed, source, &job);
         match job.parallel {
             true => out
                 .par_chunks_mut(hw)
