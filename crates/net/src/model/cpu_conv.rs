@@ -1,12 +1,15 @@
 //! The CPU path's convolution (burn's `flex` device, no autodiff): a folded conv as one GEMM per
-//! image, `out[c_out, h·w] = W[c_out, c_in·kh·kw] · col[c_in·kh·kw, h·w] + bias`.
+//! image, `out[c_out, h·w] = W[c_out, c_in·kh·kw] · col[c_in·kh·kw, h·w] + bias`, and its input
+//! gradient for the backward engine.
 //!
 //! burn-flex 0.22's generic convolution re-lays the weights out and converts the input to NHWC
 //! on every call, single-threaded, then scatters the GEMM's result back to NCHW
-//! (docs/PERFORMANCE.md). Here the weights stay as loaded (OIHW is already the `[c_out, K]`
-//! matrix), the im2col rows are built in parallel straight from NCHW, the GEMM (the `gemm` crate
-//! burn-flex itself uses) writes NCHW directly and starts from the bias. Everything else (pools,
-//! concatenation, ReLU, the taps) stays burn's.
+//! (docs/PERFORMANCE.md). Here the GEMM writes NCHW directly, with the bias and ReLU in its
+//! epilogue. Where the CPU has AVX-512 it is `cpu_gemm`'s kernel with the weights packed at
+//! load, and stride-1 convs read their padded input in place instead of an im2col; elsewhere
+//! the weights stay as loaded (OIHW is already the `[c_out, K]` matrix) for the `gemm` crate
+//! (which burn-flex itself uses), with im2col rows built in parallel straight from NCHW.
+//! Everything else (pools, concatenation, the taps) stays burn's.
 
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
@@ -270,7 +273,14 @@ impl CpuConv {
         } else if let Some(wp) = g.padded_width() {
             self.conv_padded(packed, image, out, g, wp, job);
         } else if let Some(wp) = g.transposed().padded_width().filter(|_| g.kernel[0] == 1) {
-            self.conv_transposed(packed, image, out, g, wp, job);
+            // A 1xN whose padded width would add too much (the 1x7s on 17x17 maps, the 1x3s on
+            // 8x8) is an Nx1 on transposed planes, whose padding adds rows instead. The packed
+            // weights serve as they are: row `(c, 0, j)` of the 1xN is row `(c, j, 0)` of the Nx1.
+            let mut planes = vec![0.0f32; image.len()];
+            transpose_planes(image, &mut planes, [g.h, g.w], parallel);
+            let mut flipped = unwritten(out.len());
+            self.conv_padded(packed, &planes, &mut flipped, &g.transposed(), wp, job);
+            transpose_planes(&flipped, out, [g.wo, g.ho], parallel);
         } else if hw.div_ceil(tile) >= job.items {
             self.products(packed, Source::Tiles(image, g, tile), &job);
         } else {
@@ -357,26 +367,6 @@ impl CpuConv {
         }
     }
 
-    /// A 1xN stride-1 conv whose padded width would add too much (the 1x7s on 17x17 maps, the
-    /// 1x3s on 8x8): on transposed planes it is an Nx1 conv, whose padding adds rows instead,
-    /// so it runs as [`Self::conv_padded`] between two transposes. The packed weights serve
-    /// as they are: row `(c, 0, j)` of a 1xN is row `(c, j, 0)` of the Nx1.
-    fn conv_transposed(
-        &self,
-        packed: &Packed,
-        image: &[f32],
-        out: &mut [MaybeUninit<f32>],
-        g: &Geometry,
-        wp: usize,
-        job: Products,
-    ) {
-        let mut planes = vec![0.0f32; image.len()];
-        transpose_planes(image, &mut planes, [g.h, g.w], job.parallel);
-        let mut flipped = unwritten(out.len());
-        self.conv_padded(packed, &planes, &mut flipped, &g.transposed(), wp, job);
-        transpose_planes(&flipped, out, [g.wo, g.ho], job.parallel);
-    }
-
     /// The items of one image's packed conv: its pixel tiles times, when there are fewer tiles
     /// than `job.items`, chunks of the channel groups.
     fn products(&self, packed: &Packed, source: Source, job: &Products) {
@@ -413,10 +403,7 @@ impl CpuConv {
                     product(Operand::Gathered(&a[cols.start..], offsets))
                 }
                 Source::Tiles(image, g, _) => COLUMNS.with_borrow_mut(|col| {
-                    col.resize(
-                        g.kernel[0] * g.kernel[1] * (image.len() / (g.h * g.w)) * cols.len(),
-                        0.0,
-                    );
+                    col.resize(packed.k() * cols.len(), 0.0);
                     im2col(image, g, cols.clone(), col);
                     product(Operand::Strided(col, cols.len()));
                 }),
@@ -510,9 +497,10 @@ fn bias_relu(dst: OutPtr, n: usize, bias: &[f32], cols: Range<usize>, relu: bool
 
 impl CpuConv {
     /// The gradient at the conv's input from the gradient `g` at its output (before the ReLU):
-    /// the transposed conv with the folded weights, so BatchNorm's scale is already in.
-    /// Per image, `col = Wᵀ · G` (`[c_in·kh·kw, ho·wo]`) tile by tile, each tile added back
-    /// where im2col read it from (col2im). `input` is the forward input's `[h, w]` (rows and
+    /// the transposed conv with the folded weights, so BatchNorm's scale is already in. A
+    /// stride-1 conv with the packed kernel runs it as a conv of its own ([`Self::flipped`]);
+    /// otherwise, per image, `col = Wᵀ · G` (`[c_in·kh·kw, ho·wo]`) tile by tile, each tile
+    /// added back where im2col read it from (col2im). `input` is the forward input's `[h, w]` (rows and
     /// columns a stride dropped get zero). `Err(g)` when the sizes do not fit.
     pub fn backward_input(
         &self,
@@ -527,7 +515,7 @@ impl CpuConv {
         if c != c_out || [geometry.ho, geometry.wo] != [ho, wo] {
             return Err(Box::new(g));
         }
-        if let Some(flipped) = self.flipped().filter(|_| !geometry.pointwise()) {
+        if let Some(flipped) = self.flipped() {
             // A stride-1 conv's transpose is a stride-1 conv of `g` (see `flipped`).
             drop(view);
             return flipped.forward(g, false);
@@ -576,7 +564,8 @@ impl CpuConv {
         }
     }
 
-    /// For a stride-1 conv on a CPU with the packed kernel: its transpose as a conv of its own,
+    /// For a stride-1 conv on a CPU with the packed kernel (not a 1x1, whose transpose is the
+    /// plain `Wᵀ · G`): its transpose as a conv of its own,
     /// built at its first use. The input gradient of `y = W ∗ x` (padding `p`) is the
     /// stride-1 conv of the output gradient with `W` swapped in its two channel axes and
     /// flipped in both spatial ones, padded by `k − 1 − p`: the same `[h, w]` back, through
@@ -586,7 +575,13 @@ impl CpuConv {
             .get_or_init(|| {
                 let [c_out, c_in, kh, kw] = self.dims;
                 let [ph, pw] = self.padding;
-                if self.stride != [1, 1] || self.packed.is_none() || ph >= kh || pw >= kw {
+                let pointwise = [kh, kw, ph, pw] == [1, 1, 0, 0];
+                if self.stride != [1, 1]
+                    || pointwise
+                    || self.packed.is_none()
+                    || ph >= kh
+                    || pw >= kw
+                {
                     return None;
                 }
                 let plain = self.plain_weight();
@@ -645,6 +640,8 @@ impl CpuConv {
         let rows = channels.start * taps..channels.end * taps;
         let aligned = rows.start % NR == 0 && (rows.end % NR == 0 || rows.end == k);
         let transposed = self.transposed_packed().filter(|_| aligned);
+        // Unpacked once per call, and only where the packed transpose does not serve.
+        let plain = transposed.is_none().then(|| self.plain_weight());
         let product = |dst: &mut [f32], cols: Range<usize>| match transposed {
             Some(t) => {
                 let groups = rows.start / NR..rows.end.div_ceil(NR);
@@ -669,7 +666,7 @@ impl CpuConv {
             }
             None => gemm_weights_transposed(
                 dst,
-                &self.plain_weight(),
+                plain.as_deref().unwrap_or_default(),
                 grad,
                 [k, c_out, hw],
                 [rows.clone(), cols],
@@ -976,7 +973,10 @@ mod tests {
 
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::ConvOptions;
-    use burn::tensor::{Device, Distribution, Tensor};
+    use burn::tensor::{Device, Tensor, TensorData};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::{Distribution, Normal};
 
     use super::*;
     use crate::model::cpu_gemm;
@@ -1059,6 +1059,22 @@ mod tests {
             .fold(0.0f64, |m, (&a, b)| m.max((f64::from(a) - b).abs()))
     }
 
+    /// The tests' random values: fixed, so a failure reproduces.
+    const SEED: u64 = 23;
+
+    /// A tensor of standard normal values from `rng`.
+    fn normal<const D: usize>(
+        shape: [usize; D],
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Tensor<D> {
+        let dist = Normal::new(0.0f32, 1.0).unwrap();
+        let values: Vec<f32> = (0..shape.iter().product())
+            .map(|_| dist.sample(rng))
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
     fn worst(got: &[f32], expected: &[f32]) -> f32 {
         assert_eq!(got.len(), expected.len());
         got.iter()
@@ -1074,10 +1090,10 @@ mod tests {
         assert!(crate::model::cpu_kernels_serve(&device));
         assert!(!crate::model::cpu_kernels_serve(&device.clone().autodiff()));
         for (c_in, c_out, [kh, kw], s, [ph, pw], [h, w], n) in GEOMETRIES {
-            let normal = Distribution::Normal(0.0, 1.0);
-            let x = Tensor::<4>::random([n, c_in, h, w], normal, &device);
-            let wt = Tensor::<4>::random([c_out, c_in, kh, kw], normal, &device);
-            let b = Tensor::<1>::random([c_out], normal, &device);
+            let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+            let x = normal([n, c_in, h, w], &mut rng, &device);
+            let wt = normal([c_out, c_in, kh, kw], &mut rng, &device);
+            let b = normal([c_out], &mut rng, &device);
             let options = ConvOptions::new([s, s], [ph, pw], [1, 1], 1);
             let expected = conv2d(x.clone(), wt.clone(), Some(b.clone()), options);
             let truth = exact(
@@ -1131,10 +1147,10 @@ mod tests {
         use burn::tensor::ops::ConvTransposeOptions;
         let device = Device::flex();
         for (c_in, c_out, [kh, kw], s, [ph, pw], [h, w], n) in GEOMETRIES {
-            let normal = Distribution::Normal(0.0, 1.0);
+            let mut rng = ChaCha8Rng::seed_from_u64(SEED);
             let [ho, wo] = [(h + 2 * ph - kh) / s + 1, (w + 2 * pw - kw) / s + 1];
-            let g = Tensor::<4>::random([n, c_out, ho, wo], normal, &device);
-            let wt = Tensor::<4>::random([c_out, c_in, kh, kw], normal, &device);
+            let g = normal([n, c_out, ho, wo], &mut rng, &device);
+            let wt = normal([c_out, c_in, kh, kw], &mut rng, &device);
             let padding_out = [
                 h - ((ho - 1) * s + kh - 2 * ph),
                 w - ((wo - 1) * s + kw - 2 * pw),

@@ -1,8 +1,8 @@
 //! The conv's GEMM with its weights packed once at load (as ONNX Runtime's MLAS does) and its
 //! epilogue (bias, ReLU) applied in registers before the one store, on x86-64 with AVX-512.
 //!
-//! `out[c, p] = relu(Σ_k W[c, k] · A[k, p] + bias[c])`, with `A` an im2col tile or, for a
-//! 1x1 conv, the image itself. The microkernel holds 64 pixels × 6 output channels in 24
+//! `out[c, p] = relu(Σ_k W[c, k] · A[k, p] + bias[c])`, with `A` an im2col tile, a 1x1 conv's
+//! image itself, or a stride-1 conv's padded input read at per-row offsets. The microkernel holds 64 pixels × 6 output channels in 24
 //! registers: per `k` it loads 64 values of `A` and broadcasts 6 of the packed weights. `k` runs
 //! in blocks of [`KC`] so that one 64-pixel panel of `A` stays in L1 while every channel group
 //! passes over it; partial sums between blocks go to the output itself.
@@ -29,7 +29,8 @@ pub struct Packed {
     k: usize,
 }
 
-/// Where a tile's product goes: the `[c_out, ldc]` row-major output, from column `col0`.
+/// Where a tile's product goes: a row-major output with row stride `ldc`, `ptr` at the tile's
+/// first column of its first channel group's first row.
 #[derive(Clone, Copy)]
 pub struct Dst {
     pub ptr: *mut f32,
@@ -53,6 +54,11 @@ impl Packed {
             }
         }
         Some(Self { data, c_out, k })
+    }
+
+    /// The length of the weights' rows (`c_in·kh·kw`).
+    pub fn k(&self) -> usize {
+        self.k
     }
 
     /// The row-major `[c_out, k]` matrix back.
