@@ -54,8 +54,9 @@ pub(crate) struct BenchArgs {
     /// forward runs, and set its images/s against the single-image forward rate.
     #[arg(long, value_name = "DIR", conflicts_with = "soak")]
     folder: Option<PathBuf>,
-    /// Images per forward pass of the `--folder` atlas.
-    #[arg(long, default_value_t = 1, requires = "folder")]
+    /// Images per forward pass of the `--folder` atlas; above 1, also time a forward of that
+    /// many copies of the image (every tap read back), interleaved with the single-image runs.
+    #[arg(long, default_value_t = 1)]
     batch: usize,
     /// With --soak: through the CLI's own path, or the app's worker.
     #[arg(long, value_enum, default_value_t = soak::Via::Cli, requires = "soak")]
@@ -152,6 +153,8 @@ struct BenchReport {
     methods: Option<MethodTimes>,
     /// `--folder`.
     folder: Option<FolderRun>,
+    /// `--batch` above 1: every timed batch forward (ms per image), in order.
+    batched: Vec<f64>,
 }
 
 /// The layer `--read-only` names, as its id.
@@ -203,6 +206,12 @@ fn measure(image: &std::path::Path, a: &BenchArgs) -> Result<BenchReport> {
         m.run_once()?;
         m.clear();
     }
+    // `--batch`: copies of the image in one pass, warmed up like the rest.
+    let batch = (a.batch > 1 && read_only.is_none()).then(|| vec![input.clone(); a.batch]);
+    if let Some(inputs) = &batch {
+        net.run_batch(inputs, &request)?;
+    }
+    let mut batched = Vec::new();
     let bar = progress(runs, "bench");
     let (mut times, mut plain_times) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     // Interleaved, so both see the same machine state (clock, other load).
@@ -215,6 +224,9 @@ fn measure(image: &std::path::Path, a: &BenchArgs) -> Result<BenchReport> {
         }
         if let Some(m) = methods.as_mut() {
             m.run_once()?;
+        }
+        if let Some(inputs) = &batch {
+            batched.push(time_ms(|| Ok(net.run_batch(inputs, &request)?))?.0 / inputs.len() as f64);
         }
         bar.inc(1);
     }
@@ -242,6 +254,7 @@ fn measure(image: &std::path::Path, a: &BenchArgs) -> Result<BenchReport> {
         }),
         methods: methods.map(MethodRuns::finish),
         folder,
+        batched,
     })
 }
 
@@ -270,6 +283,12 @@ impl BenchReport {
             obj.insert("plain_ms_median".into(), pmedian.into());
             obj.insert("plain_ms".into(), self.plain_all.clone().into());
             obj.insert("ratio_to_plain_median".into(), (median / pmedian).into());
+        }
+        if let (false, Some(obj)) = (self.batched.is_empty(), out.as_object_mut()) {
+            let (_, per_image) = min_median(self.batched.clone());
+            obj.insert("batch_ms_per_image".into(), self.batched.clone().into());
+            obj.insert("batch_ms_per_image_median".into(), per_image.into());
+            obj.insert("batch_ratio_to_forward".into(), (per_image / median).into());
         }
         let rows = [
             self.methods.as_ref().map(|m| m.json(median)),
@@ -310,6 +329,14 @@ impl BenchReport {
             println!(
                 "ratio     {:.2}x plain (median, ours with all taps / plain)",
                 median / pmedian
+            );
+        }
+        if !self.batched.is_empty() {
+            let (min, per_image) = min_median(self.batched.clone());
+            println!(
+                "batch     min {min:.1} ms, median {per_image:.1} ms per image (copies of the image \
+                 in one pass, every tap read back) = {:.2}x the single-image forward",
+                per_image / median
             );
         }
         if let Some(m) = &self.methods {

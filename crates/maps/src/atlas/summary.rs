@@ -31,39 +31,195 @@ impl ChannelSummary {
     }
 }
 
-/// Summaries of every channel of `maps`, in channel order.
+/// Summaries of every channel of `maps`, in channel order. Eight channels at a time go through
+/// vector lanes where the CPU has AVX-512 (one lane per channel, each in the scalar order: the
+/// same bits), the rest one by one.
 pub fn channel_summaries(maps: &LayerMaps) -> Vec<ChannelSummary> {
-    (0..maps.channels)
-        .map(|c| summarize(maps.channel(c), maps.width))
-        .collect()
+    let (plane, width) = (maps.height * maps.width, maps.width);
+    let mut out = Vec::with_capacity(maps.channels);
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+    let mut c = 0;
+    #[cfg(target_arch = "x86_64")]
+    if lanes::available(plane) {
+        while c + lanes::LANES <= maps.channels {
+            let values = &maps.data[c * plane..(c + lanes::LANES) * plane];
+            out.extend(lanes::summarize(values, plane).map(|r| r.finish(width)));
+            c += lanes::LANES;
+        }
+    }
+    out.extend((c..maps.channels).map(|c| summarize(maps.channel(c), width)));
+    out
+}
+
+/// One channel's reduction so far, value by value in row-major order.
+#[derive(Clone, Copy, Debug)]
+struct Running {
+    max: f32,
+    at: usize,
+    sum: f64,
+    finite: usize,
+}
+
+impl Running {
+    const START: Self = Self {
+        max: f32::NEG_INFINITY,
+        at: 0,
+        sum: 0.0,
+        finite: 0,
+    };
+
+    /// Take value `v` at index `i`.
+    #[inline(always)]
+    fn push(&mut self, i: usize, v: f32) {
+        if !v.is_finite() {
+            return;
+        }
+        // Strict `>`: the first maximum wins (and -0.0 does not displace an earlier 0.0).
+        if v > self.max {
+            self.max = v;
+            self.at = i;
+        }
+        self.sum += f64::from(v);
+        self.finite += 1;
+    }
+
+    fn finish(self, width: usize) -> ChannelSummary {
+        if self.finite == 0 || width == 0 {
+            return ChannelSummary::EMPTY;
+        }
+        let coord = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        ChannelSummary {
+            max: self.max,
+            argmax: (coord(self.at / width), coord(self.at % width)),
+            mean: (self.sum / self.finite as f64) as f32,
+        }
+    }
 }
 
 /// The summary of one row-major channel of the given width.
 fn summarize(values: &[f32], width: usize) -> ChannelSummary {
-    let mut max = f32::NEG_INFINITY;
-    let mut at = 0usize;
-    let mut sum = 0.0f64;
-    let mut finite = 0usize;
+    let mut run = Running::START;
     for (i, &v) in values.iter().enumerate() {
-        if !v.is_finite() {
-            continue;
-        }
-        // Strict `>`: the first maximum wins (and -0.0 does not displace an earlier 0.0).
-        if v > max {
-            max = v;
-            at = i;
-        }
-        sum += f64::from(v);
-        finite += 1;
+        run.push(i, v);
     }
-    if finite == 0 || width == 0 {
-        return ChannelSummary::EMPTY;
+    run.finish(width)
+}
+
+/// Eight channels in the eight `f64` lanes of AVX-512 registers. A lane does what
+/// [`Running::push`] does, in the same order, so its sum is the scalar sum bit for bit; the
+/// values are converted to `f64` (exactly) before they are compared, which orders them as
+/// `f32` does (−0 and 0 equal, NaN unordered).
+#[cfg(target_arch = "x86_64")]
+mod lanes {
+    use super::Running;
+    use std::arch::x86_64::*;
+
+    /// Channels per call.
+    pub(super) const LANES: usize = 8;
+
+    /// Whether this CPU has the lanes (and positions fit their `i64` indices).
+    pub(super) fn available(plane: usize) -> bool {
+        plane > 0 && i64::try_from(plane).is_ok() && std::arch::is_x86_feature_detected!("avx512f")
     }
-    let coord = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-    ChannelSummary {
-        max,
-        argmax: (coord(at / width), coord(at % width)),
-        mean: (sum / finite as f64) as f32,
+
+    /// The reductions of the eight planes of `plane` values each in `values`.
+    pub(super) fn summarize(values: &[f32], plane: usize) -> [Running; LANES] {
+        assert!(plane > 0 && values.len() == LANES * plane);
+        // SAFETY: AVX-512F is present (`available`); `values` holds the eight planes.
+        #[allow(unsafe_code)]
+        let mut runs = unsafe { blocks(values, plane) };
+        // The last positions (fewer than eight), lane by lane, continuing each lane's order.
+        let done = plane - plane % LANES;
+        for (run, values) in runs.iter_mut().zip(values.chunks_exact(plane)) {
+            for (i, &v) in values.iter().enumerate().skip(done) {
+                run.push(i, v);
+            }
+        }
+        runs
+    }
+
+    /// Positions in blocks of eight: eight loads of eight values, transposed so that each
+    /// register holds one position of the eight channels.
+    ///
+    /// # Safety
+    /// AVX-512F must be present; `values.len() == LANES * plane`.
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn blocks(values: &[f32], plane: usize) -> [Running; LANES] {
+        let p = values.as_ptr();
+        let inf = _mm512_set1_pd(f64::INFINITY);
+        let one = _mm512_set1_epi64(1);
+        let mut max = _mm512_set1_pd(f64::NEG_INFINITY);
+        let mut sum = _mm512_setzero_pd();
+        let mut at = _mm512_setzero_si512();
+        let mut finite = _mm512_setzero_si512();
+        for i in (0..plane - plane % LANES).step_by(LANES) {
+            // SAFETY: `c·plane + i + 8 ≤ (c + 1)·plane` for every lane `c`.
+            let rows: [__m256; LANES] =
+                std::array::from_fn(|c| unsafe { _mm256_loadu_ps(p.add(c * plane + i)) });
+            for (j, x) in transpose(rows).into_iter().enumerate() {
+                let x = _mm512_cvtps_pd(x);
+                let ok = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(x), inf);
+                let greater = _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(ok, x, max);
+                max = _mm512_mask_blend_pd(greater, max, x);
+                let index = _mm512_set1_epi64((i + j) as i64);
+                at = _mm512_mask_blend_epi64(greater, at, index);
+                sum = _mm512_mask_add_pd(sum, ok, sum, x);
+                finite = _mm512_mask_add_epi64(finite, ok, finite, one);
+            }
+        }
+        let (mut maxs, mut sums) = ([0.0f64; LANES], [0.0f64; LANES]);
+        let (mut ats, mut counts) = ([0i64; LANES], [0i64; LANES]);
+        // SAFETY: each array holds eight 64-bit lanes.
+        unsafe {
+            _mm512_storeu_pd(maxs.as_mut_ptr(), max);
+            _mm512_storeu_pd(sums.as_mut_ptr(), sum);
+            _mm512_storeu_si512(ats.as_mut_ptr().cast(), at);
+            _mm512_storeu_si512(counts.as_mut_ptr().cast(), finite);
+        }
+        std::array::from_fn(|c| Running {
+            // Exact: the lane holds an `f32` value (or −∞).
+            max: maxs[c] as f32,
+            at: ats[c] as usize,
+            sum: sums[c],
+            finite: counts[c] as usize,
+        })
+    }
+
+    /// The 8x8 transpose: lane `c` of output `j` is lane `j` of input `c`.
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx512f")]
+    fn transpose(r: [__m256; LANES]) -> [__m256; LANES] {
+        let t = [
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+            _mm256_unpacklo_ps(r[4], r[5]),
+            _mm256_unpackhi_ps(r[4], r[5]),
+            _mm256_unpacklo_ps(r[6], r[7]),
+            _mm256_unpackhi_ps(r[6], r[7]),
+        ];
+        let u = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        [
+            _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+            _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+            _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+            _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+            _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+            _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+            _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+            _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+        ]
     }
 }
 
@@ -119,5 +275,52 @@ mod tests {
         let s = channel_summaries(&maps)[0];
         assert_eq!(s.argmax, (0, 0));
         assert!(s.max.is_sign_negative());
+    }
+
+    /// The lanes give the scalar reduction's bits: every plane size around the blocks of eight,
+    /// channel counts around the lanes, with NaN, ±∞, ±0, ties and one channel without finite
+    /// values.
+    #[test]
+    fn lanes_match_the_scalar_reduction_bit_for_bit() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 3.0];
+        for (height, width) in [
+            (1, 1),
+            (1, 7),
+            (2, 4),
+            (3, 3),
+            (1, 9),
+            (8, 8),
+            (17, 17),
+            (35, 35),
+        ] {
+            for channels in [1, 7, 8, 9, 17] {
+                let plane = height * width;
+                let data: Vec<f32> = (0..channels * plane)
+                    .map(|i| match next() % 16 {
+                        0 => specials[(next() % 6) as usize],
+                        _ if i / plane == 3 => f32::NAN,
+                        r => (r as f32 - 7.5) * 1e-3 * (next() % 10_000) as f32,
+                    })
+                    .collect();
+                let maps = LayerMaps::new(channels, height, width, data).unwrap();
+                let got = channel_summaries(&maps);
+                for (c, got) in got.iter().enumerate() {
+                    let want = summarize(maps.channel(c), width);
+                    let bits = |s: &ChannelSummary| (s.max.to_bits(), s.argmax, s.mean.to_bits());
+                    assert_eq!(
+                        bits(got),
+                        bits(&want),
+                        "{channels}x{height}x{width}, channel {c}"
+                    );
+                }
+            }
+        }
     }
 }
