@@ -187,10 +187,12 @@ impl Atlas {
         self.images.push(path.to_string());
         self.index.insert(path.to_string(), id);
         self.skipped.remove(path);
+        // Layers in parallel: each keeps its own rankings and statistics.
         let cmp = path_cmp(&self.images);
-        for (layer, sums) in self.layers.iter_mut().zip(&summaries) {
-            layer.add(id, sums, cmp);
-        }
+        self.layers
+            .par_iter_mut()
+            .zip(&summaries)
+            .for_each(|(layer, sums)| layer.add(id, sums, cmp));
         Ok(())
     }
 

@@ -98,6 +98,13 @@ impl TopK {
         if !e.score.is_finite() || self.k == 0 {
             return false;
         }
+        // Not better than the last of a full list: not better than an entry of its own image
+        // either (that ranks at or above the last), so nothing changes.
+        if self.entries.len() >= self.k
+            && self.entries.last().is_some_and(|last| cmp(&e, last) != Ordering::Less)
+        {
+            return false;
+        }
         if let Some(pos) = self.entries.iter().position(|x| x.image == e.image) {
             if cmp(&e, &self.entries[pos]) != Ordering::Less {
                 return false;
