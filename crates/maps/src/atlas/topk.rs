@@ -101,7 +101,10 @@ impl TopK {
         // Not better than the last of a full list: not better than an entry of its own image
         // either (that ranks at or above the last), so nothing changes.
         if self.entries.len() >= self.k
-            && self.entries.last().is_some_and(|last| cmp(&e, last) != Ordering::Less)
+            && self
+                .entries
+                .last()
+                .is_some_and(|last| cmp(&e, last) != Ordering::Less)
         {
             return false;
         }

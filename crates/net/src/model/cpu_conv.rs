@@ -20,6 +20,7 @@ use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::cpu_gemm::{Dst, MR, NR, Operand, Packed};
+use super::cpu_winograd::{Epilogue, Winograd};
 use super::host::{HostView, tensor_like};
 
 /// A folded conv's weights and geometry, on the host.
@@ -41,6 +42,8 @@ pub struct CpuConv {
     transposed: Arc<OnceLock<Option<Packed>>>,
     /// A stride-1 conv's transpose as a conv ([`Self::flipped`]), at its first use.
     flipped: Arc<OnceLock<Option<CpuConv>>>,
+    /// A 3x3 stride-1 conv's weights for Winograd F(2x2, 3x3), beside `packed`.
+    winograd: Option<Arc<Winograd>>,
 }
 
 /// Where one output row of the im2col matrix reads from.
@@ -103,11 +106,16 @@ impl CpuConv {
             .then(|| Packed::new(&weight, c_out, c_in * kh * kw))
             .flatten()
             .map(Arc::new);
+        let winograd = (packed.is_some() && [kh, kw] == [3, 3] && stride == [1, 1])
+            .then(|| Winograd::new(&weight, c_out, c_in))
+            .flatten()
+            .map(Arc::new);
         ok.then(|| Self {
             weight: packed.is_none().then(|| Arc::new(weight)),
             packed,
             transposed: Arc::default(),
             flipped: Arc::default(),
+            winograd,
             bias: Arc::new(bias),
             dims,
             stride,
@@ -123,6 +131,7 @@ impl CpuConv {
             packed: None,
             transposed: Arc::new(OnceLock::from(None)),
             flipped: Arc::new(OnceLock::from(None)),
+            winograd: None,
             ..self
         }
     }
@@ -268,7 +277,17 @@ impl CpuConv {
             parallel,
             relu,
         };
-        if g.pointwise() {
+        let winograd = self
+            .winograd
+            .as_ref()
+            .filter(|_| Winograd::tiles([g.ho, g.wo]) >= WINOGRAD_TILES);
+        if let Some(winograd) = winograd {
+            let epilogue = Epilogue {
+                bias: &self.bias,
+                relu,
+            };
+            winograd.conv(image, out, [g.h, g.w], g.padding, &epilogue, parallel);
+        } else if g.pointwise() {
             self.products(packed, Source::Matrix(image), &job);
         } else if let Some(wp) = g.padded_width() {
             self.conv_padded(packed, image, out, g, wp, job);
@@ -415,6 +434,10 @@ impl CpuConv {
         }
     }
 }
+
+/// The fewest tiles a 3x3 stride-1 conv goes through Winograd with: one panel of the kernel
+/// (the 8x8 maps' 16 tiles stay direct).
+const WINOGRAD_TILES: usize = MR;
 
 /// Work items per thread of a packed conv: enough that the threads end together.
 const ITEMS_PER_THREAD: usize = 8;
@@ -999,7 +1022,7 @@ mod tests {
         [usize; 2],
         usize,
     );
-    const GEOMETRIES: [Case; 18] = [
+    const GEOMETRIES: [Case; 20] = [
         (3, 8, [3, 3], 2, [0, 0], [17, 19], 1),
         (3, 8, [3, 3], 2, [0, 0], [18, 20], 1),
         (8, 16, [3, 3], 1, [1, 1], [9, 9], 1),
@@ -1023,6 +1046,10 @@ mod tests {
         (64, 20, [3, 3], 2, [0, 0], [67, 67], 1),
         // A 5x5 read straight from the padded input (35 + 4 columns).
         (16, 8, [5, 5], 1, [2, 2], [35, 35], 1),
+        // Winograd: unpadded, odd output (a last row and column of half tiles), and padded by
+        // two (a valid 3x3's backward), batches of two.
+        (16, 12, [3, 3], 1, [0, 0], [33, 37], 2),
+        (12, 16, [3, 3], 1, [2, 2], [31, 30], 2),
     ];
 
     /// The conv in float64, straight from its definition: `[n, c_out, ho, wo]` values.

@@ -6,6 +6,7 @@ pub mod blocks;
 pub mod cpu_conv;
 mod cpu_gemm;
 pub mod cpu_pool;
+mod cpu_winograd;
 pub mod host;
 
 use burn::module::Module;
