@@ -131,12 +131,22 @@ impl Packed {
             };
             for panel in (0..job.width).step_by(MR) {
                 let pixels = MR.min(job.width - panel);
+                let last_panel = panel + MR >= job.width;
                 for g in job.groups.clone() {
                     let channels = NR.min(self.c_out - g * NR);
+                    // The weights the next call reads (the next group's, or the first group's
+                    // of the next `k` block), fetched ahead while this one runs: they come from
+                    // memory, one stream per group.
+                    let next = match (g + 1 < job.groups.end, last_panel) {
+                        (true, _) => (g + 1) * k * NR + kb * NR,
+                        (false, true) => job.groups.start * k * NR + (kb + KC) * NR,
+                        (false, false) => usize::MAX,
+                    };
                     let block = Block {
                         a,
                         rows: kb..kb + kc,
                         panel,
+                        next: self.data.as_ptr().wrapping_add(next),
                         b: &self.data[g * k * NR + kb * NR..][..kc * NR],
                         // SAFETY: the group's `channels` rows and columns panel .. panel +
                         // pixels lie inside `dst` (the caller's contract).
@@ -232,6 +242,8 @@ struct Block<'a, R> {
     a: R,
     rows: Range<usize>,
     panel: usize,
+    /// Weights to fetch into the cache meanwhile (any address: a prefetch never faults).
+    next: *const f32,
     b: &'a [f32],
     c: *mut f32,
     ldc: usize,
@@ -283,7 +295,13 @@ unsafe fn kernel<const V: usize, const FULL: bool, R: Rows>(
             false => _mm512_maskz_loadu_ps(masks[j], p),
         };
         let mut acc = [[_mm512_setzero_ps(); V]; NR];
-        for (kk, b) in block.rows.clone().zip(block.b.chunks_exact(NR)) {
+        for (i, (kk, b)) in block.rows.clone().zip(block.b.chunks_exact(NR)).enumerate() {
+            if i % 8 == 0 {
+                // One 64-byte line ahead every 8 steps of 6 weights (48 values): the stream.
+                _mm_prefetch::<_MM_HINT_T0>(block.next.wrapping_add(i * NR).cast());
+                _mm_prefetch::<_MM_HINT_T0>(block.next.wrapping_add(i * NR + 16).cast());
+                _mm_prefetch::<_MM_HINT_T0>(block.next.wrapping_add(i * NR + 32).cast());
+            }
             let a = block.a.row(kk).add(block.panel);
             let x: [__m512; V] = std::array::from_fn(|j| load(a.add(16 * j), j));
             for (row, &w) in acc.iter_mut().zip(b) {
