@@ -87,6 +87,17 @@ impl Geometry {
     }
 }
 
+impl Geometry {
+    /// The width of the phase planes a stride-2 conv reads straight from (see
+    /// [`CpuConv::conv_phases`]): its output is computed on rows of that width, so only where
+    /// that adds at most a sixteenth (`Conv2d_1a_3x3`, `Mixed_6a`; the 17 → 8 convs of
+    /// `Mixed_7a` were slower so than through im2col).
+    fn phase_width(&self) -> Option<usize> {
+        let wp = (self.w + 2 * self.padding[1]).div_ceil(2);
+        (self.stride == [2, 2] && wp <= self.wo + self.wo / 16).then_some(wp)
+    }
+}
+
 impl CpuConv {
     /// From folded OIHW weights `[c_out, c_in, kh, kw]` and their bias. `None` when the sizes
     /// disagree (the caller then keeps burn's conv).
@@ -291,6 +302,8 @@ impl CpuConv {
             self.products(packed, Source::Matrix(image), &job);
         } else if let Some(wp) = g.padded_width() {
             self.conv_padded(packed, image, out, g, wp, job);
+        } else if let Some(wp) = g.phase_width() {
+            self.conv_phases(packed, image, out, g, wp, job);
         } else if let Some(wp) = g.transposed().padded_width().filter(|_| g.kernel[0] == 1) {
             // A 1xN whose padded width would add too much (the 1x7s on 17x17 maps, the 1x3s on
             // 8x8) is an Nx1 on transposed planes, whose padding adds rows instead. The packed
@@ -330,7 +343,7 @@ impl CpuConv {
         wp: usize,
         job: Products,
     ) {
-        let [c_out, c_in, _, _] = self.dims;
+        let [_, c_in, _, _] = self.dims;
         let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
         let plane = (g.h + 2 * ph) * wp;
         // The last row of the last plane reads up to kw − 1 values past the planes.
@@ -353,7 +366,66 @@ impl CpuConv {
                 .zip(image.chunks(g.h * g.w))
                 .for_each(fill),
         }
-        let source = Source::Gathered(&padded, &offsets);
+        self.wide_products(packed, Source::Gathered(&padded, &offsets), out, g, wp, job);
+    }
+
+    /// A stride-2 conv without im2col: the zero-padded input split into its four phase planes
+    /// (even and odd rows times even and odd columns, each `wp` wide); row `(c, i, j)` of its
+    /// `A` is phase `(i mod 2, j mod 2)` of plane `c` from row `i / 2`, column `j / 2`, when the
+    /// output is laid out on the phases' width.
+    fn conv_phases(
+        &self,
+        packed: &Packed,
+        image: &[f32],
+        out: &mut [MaybeUninit<f32>],
+        g: &Geometry,
+        wp: usize,
+        job: Products,
+    ) {
+        let [_, c_in, _, _] = self.dims;
+        let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
+        let hp = (g.h + 2 * ph).div_ceil(2);
+        let phase = hp * wp;
+        // The last row of the last phase reads up to (kw − 1) / 2 values past the planes.
+        let mut phases = vec![0.0f32; c_in * 4 * phase + kw];
+        let fill = |(phases, image): (&mut [f32], &[f32])| {
+            for (y, row) in image.chunks_exact(g.w).enumerate() {
+                let (py, yy) = ((y + ph) % 2, (y + ph) / 2);
+                for (x, &v) in row.iter().enumerate() {
+                    let (px, xx) = ((x + pw) % 2, (x + pw) / 2);
+                    phases[(2 * py + px) * phase + yy * wp + xx] = v;
+                }
+            }
+        };
+        match job.parallel {
+            true => phases[..c_in * 4 * phase]
+                .par_chunks_mut(4 * phase)
+                .zip(image.par_chunks(g.h * g.w))
+                .for_each(fill),
+            false => phases[..c_in * 4 * phase]
+                .chunks_mut(4 * phase)
+                .zip(image.chunks(g.h * g.w))
+                .for_each(fill),
+        }
+        let offsets: Vec<usize> = (0..c_in)
+            .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| (c, i, j))))
+            .map(|(c, i, j)| (4 * c + 2 * (i % 2) + j % 2) * phase + (i / 2) * wp + j / 2)
+            .collect();
+        self.wide_products(packed, Source::Gathered(&phases, &offsets), out, g, wp, job);
+    }
+
+    /// [`Self::products`] of an output laid out on rows `wp` wide, the columns past `wo`
+    /// dropped on the way into `out` (written directly when `wp` is `wo`).
+    fn wide_products(
+        &self,
+        packed: &Packed,
+        source: Source,
+        out: &mut [MaybeUninit<f32>],
+        g: &Geometry,
+        wp: usize,
+        job: Products,
+    ) {
+        let [c_out, _, _, _] = self.dims;
         if wp == g.wo {
             // No padding columns (the Nx1 convs): the output rows are the padded width already.
             let dst = OutPtr(out.as_mut_ptr().cast::<f32>());
@@ -1022,7 +1094,7 @@ mod tests {
         [usize; 2],
         usize,
     );
-    const GEOMETRIES: [Case; 20] = [
+    const GEOMETRIES: [Case; 21] = [
         (3, 8, [3, 3], 2, [0, 0], [17, 19], 1),
         (3, 8, [3, 3], 2, [0, 0], [18, 20], 1),
         (8, 16, [3, 3], 1, [1, 1], [9, 9], 1),
@@ -1050,6 +1122,8 @@ mod tests {
         // two (a valid 3x3's backward), batches of two.
         (16, 12, [3, 3], 1, [0, 0], [33, 37], 2),
         (12, 16, [3, 3], 1, [2, 2], [31, 30], 2),
+        // A padded stride-2 conv read from its phase planes (odd and even sizes).
+        (8, 12, [3, 3], 2, [1, 1], [41, 40], 2),
     ];
 
     /// The conv in float64, straight from its definition: `[n, c_out, ho, wo]` values.
