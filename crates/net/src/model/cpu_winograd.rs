@@ -289,11 +289,10 @@ unsafe fn transform_input(padded: &[f32], grid: &Grid, block: &Block, c_in: usiz
                 // Over the rows, column by column (`e[j][i]`), then over the columns.
                 let e: [[__m512; 4]; 4] =
                     std::array::from_fn(|j| bt([d[0][j], d[1][j], d[2][j], d[3][j]]));
-                for i in 0..4 {
-                    for (j, x) in bt([e[0][i], e[1][i], e[2][i], e[3][i]])
-                        .into_iter()
-                        .enumerate()
-                    {
+                let rows: [[__m512; 4]; 4] =
+                    std::array::from_fn(|i| bt([e[0][i], e[1][i], e[2][i], e[3][i]]));
+                for (i, row) in rows.into_iter().enumerate() {
+                    for (j, x) in row.into_iter().enumerate() {
                         let at = ((4 * i + j) * c_in + c) * MR + t0 + s;
                         // SAFETY: `t0 + s + 16 ≤ MR` wherever `mask` is set.
                         unsafe { _mm512_mask_storeu_ps(v.as_mut_ptr().add(at), mask, x) };
@@ -355,12 +354,14 @@ unsafe fn transform_output(
                 let ox = 2 * (tx0 + s);
                 let columns = (2 * (len - s).min(LANES)).min(grid.wo - ox);
                 let wide = (1u64 << columns) - 1;
-                for dy in 0..2 {
+                let rows: [[__m512; 2]; 2] =
+                    std::array::from_fn(|dy| at([sj[0][dy], sj[1][dy], sj[2][dy], sj[3][dy]]));
+                for (dy, y) in rows.into_iter().enumerate() {
                     let oy = 2 * ty + dy;
                     if oy >= grid.ho {
                         break;
                     }
-                    let y = at([sj[0][dy], sj[1][dy], sj[2][dy], sj[3][dy]]).map(finish);
+                    let y = y.map(finish);
                     let row = dst.wrapping_add((o * grid.ho + oy) * grid.wo + ox);
                     // SAFETY: the first `columns` pixels from `(o, oy, ox)` lie in the row.
                     unsafe {
