@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use featurescope_maps::atlas::{self, Atlas, LayerSpec, RfGeometry};
-use featurescope_maps::{LayerMaps, Overwrite, write_atomic};
+use featurescope_maps::{Overwrite, write_atomic};
 use featurescope_net::catalogue::INPUT_SIZE;
 use featurescope_net::geometry::receptive_fields;
 use featurescope_net::{
@@ -276,19 +276,21 @@ impl Run {
         if batch.inputs.is_empty() {
             return Ok(());
         }
-        let acts = net.run_batch(&batch.inputs, &self.request)?;
-        for ((rel, input), acts) in batch.names.iter().zip(&batch.inputs).zip(acts) {
-            let maps: Vec<(String, LayerMaps)> = acts
-                .layers
-                .into_iter()
+        // The batch's layers whole; each image's summaries read its own slice of them.
+        let layers = net.run_batch_layers(&batch.inputs, &self.request)?;
+        for (i, (rel, input)) in batch.names.iter().zip(&batch.inputs).enumerate() {
+            let values = layers
+                .iter()
                 .map(|l| {
-                    let [_, c, h, w] = l.shape;
-                    LayerMaps::new(c, h, w, l.data).map(|m| (l.id, m))
+                    let [n, c, h, w] = l.shape;
+                    let per = c * h * w;
+                    let values = l.data.get(i * per..(i + 1) * per).filter(|_| i < n);
+                    let values = values
+                        .with_context(|| format!("layer {} holds no image {i} of {n}", l.id))?;
+                    Ok((l.id.as_str(), [c, h, w], values))
                 })
-                .collect::<Result<_, _>>()?;
-            let refs: Vec<(&str, &LayerMaps)> =
-                maps.iter().map(|(id, m)| (id.as_str(), m)).collect();
-            self.atlas.add_image(rel, &refs)?;
+                .collect::<Result<Vec<_>>>()?;
+            self.atlas.add_image_values(rel, &values)?;
             let path = atlas::input_image_path(&self.out, rel);
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)

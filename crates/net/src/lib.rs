@@ -207,17 +207,7 @@ impl Network {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let mut data = Vec::with_capacity(n * 3 * INPUT_SIZE * INPUT_SIZE);
-        for input in inputs {
-            data.extend_from_slice(&input.tensor);
-        }
-        let x = Tensor::from_data(
-            TensorData::new(data, [n, 3, INPUT_SIZE, INPUT_SIZE]),
-            &self.device.device,
-        );
-        let taps = self
-            .model
-            .forward_taps(x, &self.request_for(request), ReluRule::Standard);
+        let taps = self.batch_taps(inputs, request);
         let mut out = vec![Activations::default(); n];
         for (id, t) in taps.layers {
             for (acts, layer) in out.iter_mut().zip(split_batch(read_back(id, t)?)) {
@@ -236,6 +226,39 @@ impl Network {
             }
         }
         Ok(out)
+    }
+
+    /// [`Network::run_batch`]'s layers read back whole, `[N, C, H, W]` each, not split per
+    /// image (no copy: a folder command reads each image's slice); no pre-ReLU taps, no head.
+    pub fn run_batch_layers(
+        &self,
+        inputs: &[InputImage],
+        request: &TapRequest,
+    ) -> Result<Vec<LayerData>, NetError> {
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = request.clone().with_head(false);
+        let taps = self.batch_taps(inputs, &request);
+        taps.layers
+            .into_iter()
+            .map(|(id, t)| read_back(id, t))
+            .collect()
+    }
+
+    /// One recorded pass over a (non-empty) batch.
+    fn batch_taps(&self, inputs: &[InputImage], request: &TapRequest) -> DeviceTaps {
+        let n = inputs.len();
+        let mut data = Vec::with_capacity(n * 3 * INPUT_SIZE * INPUT_SIZE);
+        for input in inputs {
+            data.extend_from_slice(&input.tensor);
+        }
+        let x = Tensor::from_data(
+            TensorData::new(data, [n, 3, INPUT_SIZE, INPUT_SIZE]),
+            &self.device.device,
+        );
+        self.model
+            .forward_taps(x, &self.request_for(request), ReluRule::Standard)
     }
 
     /// Softmax and read back a `[N, classes]` head output, one [`HeadOutput`] per image.

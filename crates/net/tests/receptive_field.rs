@@ -139,4 +139,16 @@ fn batched_pass_equals_single_passes() {
             assert!((u - v).abs() < 1e-5);
         }
     }
+    // The same pass read back whole (what the atlas slices per image): the same bits.
+    let whole = net.run_batch_layers(&[a, b], &request).unwrap();
+    assert_eq!(whole.len(), batch[0].layers.len());
+    for layer in &whole {
+        let [n, c, h, w] = layer.shape;
+        assert_eq!(n, 2, "{}", layer.id);
+        for (i, acts) in batch.iter().enumerate() {
+            let split = acts.layers.iter().find(|l| l.id == layer.id).unwrap();
+            assert_eq!(split.shape, [1, c, h, w]);
+            assert_eq!(split.data, layer.data[i * c * h * w..(i + 1) * c * h * w]);
+        }
+    }
 }

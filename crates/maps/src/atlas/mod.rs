@@ -39,7 +39,12 @@ pub use geometry::{CropBox, RfGeometry};
 pub use inputs::{INPUTS_DIR, crop_image, fnv1a64, input_image_path, merge_dirs, prune_inputs};
 pub use layers::LayerAtlas;
 pub use store::{ATLAS_FILE, MAX_FILE_BYTES};
+use summary::summaries_of;
 pub use summary::{ChannelSummary, channel_summaries};
+
+/// One layer of one image for [`Atlas::add_image_values`]: its id, `[channels, height,
+/// width]` and its channel-major values.
+pub type LayerValues<'a> = (&'a str, [usize; 3], &'a [f32]);
 pub use topk::{Entry, Rank, TopK};
 
 /// Version of the atlas data model and file format.
@@ -173,6 +178,20 @@ impl Atlas {
         path: &str,
         layers: &[(&str, &LayerMaps)],
     ) -> Result<(), MapsError> {
+        let values: Vec<LayerValues> = layers
+            .iter()
+            .map(|(id, m)| (*id, [m.channels, m.height, m.width], m.data.as_slice()))
+            .collect();
+        self.add_image_values(path, &values)
+    }
+
+    /// [`Self::add_image`] from borrowed values: `(layer id, [channels, height, width],
+    /// values)` (one image's slice of a batch, without a copy).
+    pub fn add_image_values(
+        &mut self,
+        path: &str,
+        layers: &[LayerValues],
+    ) -> Result<(), MapsError> {
         check_text("image path", path).map_err(MapsError::Atlas)?;
         if self.has_image(path) {
             return Err(MapsError::Atlas(format!(
@@ -200,14 +219,14 @@ impl Atlas {
     fn summaries_for(
         &self,
         path: &str,
-        given: &[(&str, &LayerMaps)],
+        given: &[LayerValues],
     ) -> Result<Vec<Vec<ChannelSummary>>, MapsError> {
         let err = |msg: String| MapsError::Atlas(format!("image {path:?}: {msg}"));
-        for (i, (id, _)) in given.iter().enumerate() {
+        for (i, (id, ..)) in given.iter().enumerate() {
             if self.layer(id).is_none() {
                 return Err(err(format!("layer {id:?} is not in the atlas")));
             }
-            if given[..i].iter().any(|(other, _)| other == id) {
+            if given[..i].iter().any(|(other, ..)| other == id) {
                 return Err(err(format!("layer {id:?} is given twice")));
             }
         }
@@ -216,22 +235,21 @@ impl Atlas {
         self.layers
             .par_iter()
             .map(|layer| {
-                let Some((_, maps)) = given.iter().find(|(id, _)| *id == layer.id) else {
+                let Some(&(_, got, values)) = given.iter().find(|(id, ..)| *id == layer.id) else {
                     return Err(err(format!("layer {:?} is missing", layer.id)));
                 };
-                let got = [maps.channels, maps.height, maps.width];
                 let consistent =
-                    got.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) == Some(maps.data.len());
+                    got.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) == Some(values.len());
                 if got != layer.shape() || !consistent {
                     return Err(err(format!(
                         "layer {:?} has shape {:?} with {} values, the atlas expects {:?}",
                         layer.id,
                         got,
-                        maps.data.len(),
+                        values.len(),
                         layer.shape()
                     )));
                 }
-                Ok(channel_summaries(maps))
+                Ok(summaries_of(got, values))
             })
             .collect()
     }

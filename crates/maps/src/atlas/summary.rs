@@ -35,19 +35,31 @@ impl ChannelSummary {
 /// vector lanes where the CPU has AVX-512 (one lane per channel, each in the scalar order: the
 /// same bits), the rest one by one.
 pub fn channel_summaries(maps: &LayerMaps) -> Vec<ChannelSummary> {
-    let (plane, width) = (maps.height * maps.width, maps.width);
-    let mut out = Vec::with_capacity(maps.channels);
+    summaries_of([maps.channels, maps.height, maps.width], &maps.data)
+}
+
+/// [`channel_summaries`] of `[channels, height, width]` channel-major `values` (as many as the
+/// shape holds, checked by the caller).
+pub(crate) fn summaries_of(
+    [channels, height, width]: [usize; 3],
+    values: &[f32],
+) -> Vec<ChannelSummary> {
+    let plane = height * width;
+    let channel = |c: usize| values.get(c * plane..(c + 1) * plane).unwrap_or(&[]);
+    let mut out = Vec::with_capacity(channels);
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut c = 0;
     #[cfg(target_arch = "x86_64")]
     if lanes::available(plane) {
-        while c + lanes::LANES <= maps.channels {
-            let values = &maps.data[c * plane..(c + lanes::LANES) * plane];
+        while c + lanes::LANES <= channels {
+            let Some(values) = values.get(c * plane..(c + lanes::LANES) * plane) else {
+                break;
+            };
             out.extend(lanes::summarize(values, plane).map(|r| r.finish(width)));
             c += lanes::LANES;
         }
     }
-    out.extend((c..maps.channels).map(|c| summarize(maps.channel(c), width)));
+    out.extend((c..channels).map(|c| summarize(channel(c), width)));
     out
 }
 
