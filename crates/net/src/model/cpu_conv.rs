@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::cpu_gemm::{Dst, MR, NR, Operand, Packed};
 use super::cpu_winograd::{Epilogue, Winograd};
-use super::host::{HostView, tensor_like};
+use super::host::{HostView, fill_planes, tensor_like};
 
 /// A folded conv's weights and geometry, on the host.
 #[derive(Clone, Debug)]
@@ -89,7 +89,7 @@ impl Geometry {
 
 impl Geometry {
     /// The width of the phase planes a stride-2 conv reads straight from (see
-    /// [`CpuConv::conv_phases`]): its output is computed on rows of that width, so only where
+    /// [`phase_rows`]): its output is computed on rows of that width, so only where
     /// that adds at most a sixteenth (`Conv2d_1a_3x3`, `Mixed_6a`; the 17 → 8 convs of
     /// `Mixed_7a` were slower so than through im2col).
     fn phase_width(&self) -> Option<usize> {
@@ -301,9 +301,11 @@ impl CpuConv {
         } else if g.pointwise() {
             self.products(packed, Source::Matrix(image), &job);
         } else if let Some(wp) = g.padded_width() {
-            self.conv_padded(packed, image, out, g, wp, job);
+            let (rows, offsets) = padded_rows(image, g, wp, job.parallel);
+            self.wide_products(packed, Source::Gathered(&rows, &offsets), out, g, wp, job);
         } else if let Some(wp) = g.phase_width() {
-            self.conv_phases(packed, image, out, g, wp, job);
+            let (rows, offsets) = phase_rows(image, g, wp, job.parallel);
+            self.wide_products(packed, Source::Gathered(&rows, &offsets), out, g, wp, job);
         } else if let Some(wp) = g.transposed().padded_width().filter(|_| g.kernel[0] == 1) {
             // A 1xN whose padded width would add too much (the 1x7s on 17x17 maps, the 1x3s on
             // 8x8) is an Nx1 on transposed planes, whose padding adds rows instead. The packed
@@ -311,7 +313,16 @@ impl CpuConv {
             let mut planes = vec![0.0f32; image.len()];
             transpose_planes(image, &mut planes, [g.h, g.w], parallel);
             let mut flipped = unwritten(out.len());
-            self.conv_padded(packed, &planes, &mut flipped, &g.transposed(), wp, job);
+            let t = g.transposed();
+            let (rows, offsets) = padded_rows(&planes, &t, wp, job.parallel);
+            self.wide_products(
+                packed,
+                Source::Gathered(&rows, &offsets),
+                &mut flipped,
+                &t,
+                wp,
+                job,
+            );
             transpose_planes(&flipped, out, [g.wo, g.ho], parallel);
         } else if hw.div_ceil(tile) >= job.items {
             self.products(packed, Source::Tiles(image, g, tile), &job);
@@ -329,89 +340,6 @@ impl CpuConv {
             }
             self.products(packed, Source::Matrix(&col), &job);
         }
-    }
-
-    /// A stride-1 conv without im2col: row `(c, i, j)` of its `A` is the zero-padded input
-    /// plane `c` from row `i`, column `j`, when the output is laid out on the padded width `wp`
-    /// (`[c_out, ho·wp]`); the columns past `wo` are dropped on the way into `out`.
-    fn conv_padded(
-        &self,
-        packed: &Packed,
-        image: &[f32],
-        out: &mut [MaybeUninit<f32>],
-        g: &Geometry,
-        wp: usize,
-        job: Products,
-    ) {
-        let [_, c_in, _, _] = self.dims;
-        let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
-        let plane = (g.h + 2 * ph) * wp;
-        // The last row of the last plane reads up to kw − 1 values past the planes.
-        let mut padded = vec![0.0f32; c_in * plane + kw];
-        let fill = |(padded, image): (&mut [f32], &[f32])| {
-            for (y, row) in image.chunks_exact(g.w).enumerate() {
-                padded[(y + ph) * wp + pw..][..g.w].copy_from_slice(row);
-            }
-        };
-        let offsets: Vec<usize> = (0..c_in)
-            .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| c * plane + i * wp + j)))
-            .collect();
-        match job.parallel {
-            true => padded
-                .par_chunks_mut(plane)
-                .zip(image.par_chunks(g.h * g.w))
-                .for_each(fill),
-            false => padded
-                .chunks_mut(plane)
-                .zip(image.chunks(g.h * g.w))
-                .for_each(fill),
-        }
-        self.wide_products(packed, Source::Gathered(&padded, &offsets), out, g, wp, job);
-    }
-
-    /// A stride-2 conv without im2col: the zero-padded input split into its four phase planes
-    /// (even and odd rows times even and odd columns, each `wp` wide); row `(c, i, j)` of its
-    /// `A` is phase `(i mod 2, j mod 2)` of plane `c` from row `i / 2`, column `j / 2`, when the
-    /// output is laid out on the phases' width.
-    fn conv_phases(
-        &self,
-        packed: &Packed,
-        image: &[f32],
-        out: &mut [MaybeUninit<f32>],
-        g: &Geometry,
-        wp: usize,
-        job: Products,
-    ) {
-        let [_, c_in, _, _] = self.dims;
-        let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
-        let hp = (g.h + 2 * ph).div_ceil(2);
-        let phase = hp * wp;
-        // The last row of the last phase reads up to (kw − 1) / 2 values past the planes.
-        let mut phases = vec![0.0f32; c_in * 4 * phase + kw];
-        let fill = |(phases, image): (&mut [f32], &[f32])| {
-            for (y, row) in image.chunks_exact(g.w).enumerate() {
-                let (py, yy) = ((y + ph) % 2, (y + ph) / 2);
-                for (x, &v) in row.iter().enumerate() {
-                    let (px, xx) = ((x + pw) % 2, (x + pw) / 2);
-                    phases[(2 * py + px) * phase + yy * wp + xx] = v;
-                }
-            }
-        };
-        match job.parallel {
-            true => phases[..c_in * 4 * phase]
-                .par_chunks_mut(4 * phase)
-                .zip(image.par_chunks(g.h * g.w))
-                .for_each(fill),
-            false => phases[..c_in * 4 * phase]
-                .chunks_mut(4 * phase)
-                .zip(image.chunks(g.h * g.w))
-                .for_each(fill),
-        }
-        let offsets: Vec<usize> = (0..c_in)
-            .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| (c, i, j))))
-            .map(|(c, i, j)| (4 * c + 2 * (i % 2) + j % 2) * phase + (i / 2) * wp + j / 2)
-            .collect();
-        self.wide_products(packed, Source::Gathered(&phases, &offsets), out, g, wp, job);
     }
 
     /// [`Self::products`] of an output laid out on rows `wp` wide, the columns past `wo`
@@ -521,7 +449,7 @@ enum Source<'a> {
     Matrix(&'a [f32]),
     /// The image, each tile of this many pixels through its own im2col.
     Tiles(&'a [f32], &'a Geometry, usize),
-    /// Rows at their own offsets into one buffer (`conv_padded`).
+    /// Rows at their own offsets into one buffer ([`padded_rows`], [`phase_rows`]).
     Gathered(&'a [f32], &'a [usize]),
 }
 
@@ -807,6 +735,70 @@ fn transpose_planes<T: Copy + Send + Sync>(
             .for_each(one),
         false => from.chunks(plane).zip(to.chunks_mut(plane)).for_each(one),
     }
+}
+
+/// A stride-1 conv's `A` without im2col: row `(c, i, j)` is the zero-padded input plane `c`
+/// from row `i`, column `j`, when the output is laid out on the padded width `wp`
+/// (`[c_out, ho·wp]`; the columns past `wo` are dropped later). The padded planes, and each
+/// row's offset into them.
+fn padded_rows(image: &[f32], g: &Geometry, wp: usize, parallel: bool) -> (Vec<f32>, Vec<usize>) {
+    let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
+    let c_in = image.len() / (g.h * g.w);
+    let plane = (g.h + 2 * ph) * wp;
+    // The last row of the last plane reads up to kw − 1 values past the planes.
+    let mut padded = vec![0.0f32; c_in * plane + kw];
+    let fill = |(padded, image): (&mut [f32], &[f32])| {
+        for (y, row) in image.chunks_exact(g.w).enumerate() {
+            padded[(y + ph) * wp + pw..][..g.w].copy_from_slice(row);
+        }
+    };
+    fill_planes(
+        &mut padded[..c_in * plane],
+        plane,
+        image,
+        g.h * g.w,
+        parallel,
+        fill,
+    );
+    let offsets = (0..c_in)
+        .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| c * plane + i * wp + j)))
+        .collect();
+    (padded, offsets)
+}
+
+/// A stride-2 conv's `A` without im2col: the zero-padded input split into its four phase
+/// planes (even and odd rows times even and odd columns, each `wp` wide); row `(c, i, j)` is
+/// phase `(i mod 2, j mod 2)` of plane `c` from row `i / 2`, column `j / 2`, when the output is
+/// laid out on the phases' width. The phase planes, and each row's offset into them.
+fn phase_rows(image: &[f32], g: &Geometry, wp: usize, parallel: bool) -> (Vec<f32>, Vec<usize>) {
+    let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
+    let c_in = image.len() / (g.h * g.w);
+    let phase = (g.h + 2 * ph).div_ceil(2) * wp;
+    // The last row of the last phase reads up to (kw − 1) / 2 values past the planes.
+    let mut phases = vec![0.0f32; c_in * 4 * phase + kw];
+    let fill = |(phases, image): (&mut [f32], &[f32])| {
+        for (y, row) in image.chunks_exact(g.w).enumerate() {
+            let (py, yy) = ((y + ph) % 2, (y + ph) / 2);
+            for (x, &v) in row.iter().enumerate() {
+                let (px, xx) = ((x + pw) % 2, (x + pw) / 2);
+                phases[(2 * py + px) * phase + yy * wp + xx] = v;
+            }
+        }
+    };
+    let planes = c_in * 4 * phase;
+    fill_planes(
+        &mut phases[..planes],
+        4 * phase,
+        image,
+        g.h * g.w,
+        parallel,
+        fill,
+    );
+    let offsets = (0..c_in)
+        .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| (c, i, j))))
+        .map(|(c, i, j)| (4 * c + 2 * (i % 2) + j % 2) * phase + (i / 2) * wp + j / 2)
+        .collect();
+    (phases, offsets)
 }
 
 /// The greatest common divisor.

@@ -18,6 +18,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::cpu_gemm::{Dst, MR, Operand, Packed};
+use super::host::fill_planes;
 
 /// Transformed values per tile.
 const XI: usize = 16;
@@ -91,16 +92,14 @@ impl Winograd {
                 padded[(y + ph) * grid.wp + pw..][..w].copy_from_slice(row);
             }
         };
-        match parallel {
-            true => padded[..self.c_in * plane]
-                .par_chunks_mut(plane)
-                .zip(image.par_chunks(h * w))
-                .for_each(fill),
-            false => padded[..self.c_in * plane]
-                .chunks_mut(plane)
-                .zip(image.chunks(h * w))
-                .for_each(fill),
-        }
+        fill_planes(
+            &mut padded[..self.c_in * plane],
+            plane,
+            image,
+            h * w,
+            parallel,
+            fill,
+        );
         let tiles = grid.tw * ho.div_ceil(2);
         let dst = OutPtr(out.as_mut_ptr().cast::<f32>());
         let block = |b: usize| {

@@ -4,11 +4,12 @@
 //! when something does. On the CPU path almost every kernel input is also a tap the recorder
 //! holds (and a block's input feeds four branches), so reading inputs that way copied each of
 //! them once per reader. A [`HostView`] shares the tensor's buffer instead (one reference count)
-//! and reads it in place.
+//! and reads it in place. [`fill_planes`]: the convs' per-plane buffers, filled in parallel.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Tensor, TensorData};
+use rayon::prelude::*;
 
 /// A flex tensor's contiguous float32 values, shared with the tensor, read in place.
 pub struct HostView(FlexTensor);
@@ -34,4 +35,26 @@ pub fn tensor_like<const D: usize>(
     shape: [usize; D],
 ) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), &x.device())
+}
+
+/// `fill` each `chunk` values of `dst` from the matching `plane` values of `image` (one input
+/// plane each), over rayon's threads when `parallel`.
+pub fn fill_planes(
+    dst: &mut [f32],
+    chunk: usize,
+    image: &[f32],
+    plane: usize,
+    parallel: bool,
+    fill: impl Fn((&mut [f32], &[f32])) + Send + Sync,
+) {
+    match parallel {
+        true => dst
+            .par_chunks_mut(chunk)
+            .zip(image.par_chunks(plane))
+            .for_each(fill),
+        false => dst
+            .chunks_mut(chunk)
+            .zip(image.chunks(plane))
+            .for_each(fill),
+    }
 }
