@@ -36,6 +36,12 @@ pub const COLLECTION_FILE: &str = "collection.json";
 /// Checkpoint at most this often (and at the end, and when stopped).
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(20);
 
+/// Images per forward pass unless asked otherwise, on a GPU and on the CPU alike: on the CPU a
+/// batch's images run in parallel, each conv on one thread, and their taps are read back whole
+/// (64 JPEGs: 15.4 images/s at 8, 13.1 at 1; docs/PERFORMANCE.md). The atlas does not depend
+/// on it.
+pub const DEFAULT_BATCH: usize = 8;
+
 /// The collection folder an atlas was built from, if recorded.
 pub fn read_root(dir: &Path) -> Option<PathBuf> {
     let text = std::fs::read_to_string(dir.join(COLLECTION_FILE)).ok()?;
@@ -390,7 +396,10 @@ pub fn build(
             }
         }
         event(BuildEvent::Advanced);
-        if batch.inputs.len() >= batch_size {
+        // A batch is full at `batch_size` images, or where `stop_after` falls (so it stops
+        // after exactly that many images, whatever the batch).
+        let queued = run.analysed + batch.inputs.len();
+        if batch.inputs.len() >= batch_size || opts.stop_after.is_some_and(|n| queued >= n) {
             run.add(net, &batch)?;
             batch.clear();
         }

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use featurescope_atlas::{BuildOptions, BuildSummary, Rank};
+use featurescope_atlas::{BuildOptions, BuildSummary, DEFAULT_BATCH, Rank};
 use featurescope_maps::atlas::{AtlasHit, input_image_path};
-use featurescope_net::Backend;
 use image::RgbImage;
 
 use super::Core;
@@ -23,18 +22,13 @@ impl Core {
         if self.state.atlas_build.is_some() {
             return self.state.notify_error("an atlas is already being built");
         }
-        let on_gpu = self
-            .state
-            .weights
-            .as_ref()
-            .is_some_and(|w| w.device.backend == Backend::Wgpu);
         let stop = Arc::new(AtomicBool::new(false));
         let options = BuildOptions {
             out: out.unwrap_or_else(|| default_atlas_dir(&root)),
             root,
             layers: None,
             top: 9,
-            batch: if on_gpu { 8 } else { 1 },
+            batch: DEFAULT_BATCH,
             shard: None,
             stop_after: None,
         };
