@@ -288,7 +288,7 @@ fn count_pass(
             (Err(reason), _) => skip(run, rel, reason, event)?,
         }
         event(BuildEvent::Advanced);
-        if batch.inputs.len() >= opts.batch.max(1) {
+        if batch.full(opts.batch, run.analysed, opts.stop_after) {
             run.add(&batch, &classes)?;
             batch.clear();
             classes.clear();

@@ -266,6 +266,14 @@ impl Batch {
         self.names.clear();
         self.inputs.clear();
     }
+
+    /// Whether to run the batch now: it holds `size` images, or `stop_after` falls here (with
+    /// `analysed` images done before it), so a run stops after exactly that many images
+    /// whatever the batch.
+    fn full(&self, size: usize, analysed: usize, stop_after: Option<usize>) -> bool {
+        let queued = analysed + self.inputs.len();
+        self.inputs.len() >= size.max(1) || stop_after.is_some_and(|n| queued >= n)
+    }
 }
 
 struct Run {
@@ -290,7 +298,7 @@ impl Run {
                 .map(|l| {
                     let [n, c, h, w] = l.shape;
                     let per = c * h * w;
-                    let values = l.data.get(i * per..(i + 1) * per).filter(|_| i < n);
+                    let values = l.data.get(i * per..(i + 1) * per);
                     let values = values
                         .with_context(|| format!("layer {} holds no image {i} of {n}", l.id))?;
                     Ok((l.id.as_str(), [c, h, w], values))
@@ -378,7 +386,6 @@ pub fn build(
     };
     let started = Instant::now();
     let mut stopped = false;
-    let batch_size = opts.batch.max(1);
     let mut batch = Batch::default();
     for (rel, input) in decoders(&opts.root, todo).iter() {
         if stop.load(Ordering::SeqCst) || opts.stop_after.is_some_and(|n| run.analysed >= n) {
@@ -396,10 +403,7 @@ pub fn build(
             }
         }
         event(BuildEvent::Advanced);
-        // A batch is full at `batch_size` images, or where `stop_after` falls (so it stops
-        // after exactly that many images, whatever the batch).
-        let queued = run.analysed + batch.inputs.len();
-        if batch.inputs.len() >= batch_size || opts.stop_after.is_some_and(|n| queued >= n) {
+        if batch.full(opts.batch, run.analysed, opts.stop_after) {
             run.add(net, &batch)?;
             batch.clear();
         }

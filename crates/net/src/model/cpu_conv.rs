@@ -6,7 +6,9 @@
 //! on every call, single-threaded, then scatters the GEMM's result back to NCHW
 //! (docs/PERFORMANCE.md). Here the GEMM writes NCHW directly, with the bias and ReLU in its
 //! epilogue. Where the CPU has AVX-512 it is `cpu_gemm`'s kernel with the weights packed at
-//! load, and stride-1 convs read their padded input in place instead of an im2col; elsewhere
+//! load; stride-1 convs read their padded input and stride-2 convs its phase planes in place
+//! instead of an im2col, and the larger 3x3 stride-1 convs are Winograd's (`cpu_winograd`);
+//! elsewhere
 //! the weights stay as loaded (OIHW is already the `[c_out, K]` matrix) for the `gemm` crate
 //! (which burn-flex itself uses), with im2col rows built in parallel straight from NCHW.
 //! Everything else (pools, concatenation, the taps) stays burn's.
@@ -21,7 +23,7 @@ use rayon::prelude::*;
 
 use super::cpu_gemm::{Dst, MR, NR, Operand, Packed};
 use super::cpu_winograd::{Epilogue, Winograd};
-use super::host::{HostView, fill_planes, tensor_like};
+use super::host::{HostView, fill_planes, padded_planes, tensor_like};
 
 /// A folded conv's weights and geometry, on the host.
 #[derive(Clone, Debug)]
@@ -85,9 +87,7 @@ impl Geometry {
         let wp = self.w + 2 * self.padding[1];
         (self.stride == [1, 1] && !self.pointwise() && wp <= self.wo + self.wo / 8).then_some(wp)
     }
-}
 
-impl Geometry {
     /// The width of the phase planes a stride-2 conv reads straight from (see
     /// [`phase_rows`]): its output is computed on rows of that width, so only where
     /// that adds at most a sixteenth (`Conv2d_1a_3x3`, `Mixed_6a`; the 17 → 8 convs of
@@ -331,13 +331,7 @@ impl CpuConv {
             let rows = kh * kw * hw;
             let plane = g.h * g.w;
             let one = |(col, image): (&mut [f32], &[f32])| im2col(image, g, 0..hw, col);
-            match parallel {
-                true => col
-                    .par_chunks_mut(rows)
-                    .zip(image.par_chunks(plane))
-                    .for_each(one),
-                false => col.chunks_mut(rows).zip(image.chunks(plane)).for_each(one),
-            }
+            fill_planes(&mut col, rows, image, plane, parallel, one);
             self.products(packed, Source::Matrix(&col), &job);
         }
     }
@@ -372,18 +366,8 @@ impl CpuConv {
             hw: wide_len,
             ..job
         };
-        let hw = g.ho * g.wo;
         self.products(packed, source, &job);
-        match job.parallel {
-            true => out
-                .par_chunks_mut(hw)
-                .zip(wide.par_chunks(wide_len))
-                .for_each(dropped),
-            false => out
-                .chunks_mut(hw)
-                .zip(wide.chunks(wide_len))
-                .for_each(dropped),
-        }
+        fill_planes(out, g.ho * g.wo, &wide, wide_len, job.parallel, dropped);
     }
 
     /// The items of one image's packed conv: its pixel tiles times, when there are fewer tiles
@@ -720,21 +704,14 @@ fn transpose_planes<T: Copy + Send + Sync>(
     [rows, cols]: [usize; 2],
     parallel: bool,
 ) {
-    let one = |(from, to): (&[T], &mut [T])| {
+    let one = |(to, from): (&mut [T], &[T])| {
         for (r, row) in from.chunks_exact(cols).enumerate() {
             for (c, &v) in row.iter().enumerate() {
                 to[c * rows + r] = v;
             }
         }
     };
-    let plane = rows * cols;
-    match parallel {
-        true => from
-            .par_chunks(plane)
-            .zip(to.par_chunks_mut(plane))
-            .for_each(one),
-        false => from.chunks(plane).zip(to.chunks_mut(plane)).for_each(one),
-    }
+    fill_planes(to, rows * cols, from, rows * cols, parallel, one);
 }
 
 /// A stride-1 conv's `A` without im2col: row `(c, i, j)` is the zero-padded input plane `c`
@@ -746,20 +723,8 @@ fn padded_rows(image: &[f32], g: &Geometry, wp: usize, parallel: bool) -> (Vec<f
     let c_in = image.len() / (g.h * g.w);
     let plane = (g.h + 2 * ph) * wp;
     // The last row of the last plane reads up to kw − 1 values past the planes.
-    let mut padded = vec![0.0f32; c_in * plane + kw];
-    let fill = |(padded, image): (&mut [f32], &[f32])| {
-        for (y, row) in image.chunks_exact(g.w).enumerate() {
-            padded[(y + ph) * wp + pw..][..g.w].copy_from_slice(row);
-        }
-    };
-    fill_planes(
-        &mut padded[..c_in * plane],
-        plane,
-        image,
-        g.h * g.w,
-        parallel,
-        fill,
-    );
+    let shape = [g.h + 2 * ph, wp];
+    let padded = padded_planes(image, [g.h, g.w], [ph, pw], shape, kw, parallel);
     let offsets = (0..c_in)
         .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| c * plane + i * wp + j)))
         .collect();

@@ -2,8 +2,9 @@
 //! epilogue (bias, ReLU) applied in registers before the one store, on x86-64 with AVX-512.
 //!
 //! `out[c, p] = relu(Σ_k W[c, k] · A[k, p] + bias[c])`, with `A` an im2col tile, a 1x1 conv's
-//! image itself, or a stride-1 conv's padded input read at per-row offsets. The microkernel holds 64 pixels × 6 output channels in 24
-//! registers: per `k` it loads 64 values of `A` and broadcasts 6 of the packed weights. `k` runs
+//! image itself, a padded input (or a stride-2 conv's phase planes) read at per-row offsets, or
+//! one of Winograd's transformed inputs. The microkernel holds 64 pixels × 6 output channels in
+//! 24 registers: per `k` it loads 64 values of `A` and broadcasts 6 of the packed weights. `k` runs
 //! in blocks of [`KC`] so that one 64-pixel panel of `A` stays in L1 while every channel group
 //! passes over it; partial sums between blocks go to the output itself.
 //!

@@ -18,7 +18,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::cpu_gemm::{Dst, MR, Operand, Packed};
-use super::host::fill_planes;
+use super::host::padded_planes;
 
 /// Transformed values per tile.
 const XI: usize = 16;
@@ -84,22 +84,9 @@ impl Winograd {
             hp: 2 * ho.div_ceil(2) + 2,
             wp: 2 * wo.div_ceil(2) + 2,
         };
-        let plane = grid.hp * grid.wp;
         // The vector loads of the last tiles read up to 48 values from a row's start.
-        let mut padded = vec![0.0f32; self.c_in * plane + 3 * 16];
-        let fill = |(padded, image): (&mut [f32], &[f32])| {
-            for (y, row) in image.chunks_exact(w).enumerate() {
-                padded[(y + ph) * grid.wp + pw..][..w].copy_from_slice(row);
-            }
-        };
-        fill_planes(
-            &mut padded[..self.c_in * plane],
-            plane,
-            image,
-            h * w,
-            parallel,
-            fill,
-        );
+        let shape = [grid.hp, grid.wp];
+        let padded = padded_planes(image, [h, w], [ph, pw], shape, 3 * 16, parallel);
         let tiles = grid.tw * ho.div_ceil(2);
         let dst = OutPtr(out.as_mut_ptr().cast::<f32>());
         let block = |b: usize| {
