@@ -311,6 +311,7 @@ impl Network {
             target,
             options,
             progress,
+            pass: None,
         }
     }
 

@@ -11,7 +11,7 @@ use common::*;
 use featurescope_net::attribution::engine::{BackwardOptions, Recorded, Target};
 use featurescope_net::attribution::sanity::{self, Randomize};
 use featurescope_net::attribution::visualize::{VisualizeOptions, visualize};
-use featurescope_net::attribution::{Method, Options, RawKind, channel_source, read};
+use featurescope_net::attribution::{Method, Options, Pass, RawKind, channel_source, read};
 use featurescope_net::catalogue::INPUT_SIZE;
 use featurescope_net::{BackendChoice, ComputeDevice, InputImage, Network, ReluRule, TapRequest};
 use safetensors::SafeTensors;
@@ -202,6 +202,7 @@ fn standard_rule_equals_burn_autodiff() {
                 target: &target,
                 options: &options,
                 progress: &mut progress,
+                pass: None,
             })
             .unwrap();
         let x: Tensor<4> = Tensor::from_data(
@@ -822,4 +823,93 @@ fn influences_equal_unit_targets_at_each_nodes_maximum() {
             );
         }
     }
+}
+
+/// The largest difference between two results, relative to the first's largest magnitude.
+fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let max = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    diff / max.max(f32::MIN_POSITIVE)
+}
+
+/// What the app does: the image's pass already ran with every tap read back; an explanation
+/// walks back from its taps with no forward of its own, and gives what it gives from the image.
+/// A pass missing a layer the walk needs runs the forward after all, and the sanity check's
+/// re-initialised network never takes the (trained) pass.
+#[test]
+fn walks_on_the_apps_pass_equal_walks_from_the_image() {
+    let net = cpu_network();
+    let input = preprocess_sample("chelsea_299.png");
+    let acts = net.run(&input, &TapRequest::all()).unwrap();
+    let partial = net
+        .run(&input, &TapRequest::layers(["Mixed_5b"]).unwrap())
+        .unwrap();
+    let options = Options::default();
+    let targets = [Target::channel("Mixed_6e", 100).unwrap(), Target::Class(2)];
+    let methods = [
+        Method::Saliency,
+        Method::Guided,
+        Method::Deconv,
+        Method::GradCam,
+        Method::GuidedGradCam,
+    ];
+    for target in &targets {
+        for method in methods {
+            let from_image = explain(&net, &input, target, method, &options);
+            for pass in [Pass::Host(&acts), Pass::Host(&partial)] {
+                let mut progress = no_progress();
+                let job = net.job(&input, target, &options, &mut progress);
+                let on_pass = method
+                    .implementation()
+                    .compute(&mut job.on_pass(pass))
+                    .unwrap();
+                assert_eq!(from_image.shape, on_pass.shape);
+                assert!(
+                    from_image.data == on_pass.data,
+                    "{} of {}: {} apart on the pass",
+                    method.title(),
+                    target.describe(),
+                    relative_difference(&from_image.data, &on_pass.data)
+                );
+                assert_eq!(from_image.target_value, on_pass.target_value);
+            }
+        }
+    }
+    let target = &targets[0];
+    let scope = Randomize::From("Mixed_6a".into());
+    let mut progress = no_progress();
+    let mut job = net.job(&input, target, &options, &mut progress);
+    let plain = sanity::check(&mut job, Method::Guided, &scope, 7).unwrap();
+    let mut progress = no_progress();
+    let mut job = net
+        .job(&input, target, &options, &mut progress)
+        .on_pass(Pass::Host(&acts));
+    let on_pass = sanity::check(&mut job, Method::Guided, &scope, 7).unwrap();
+    assert!(plain.original.data == on_pass.original.data);
+    assert!(plain.randomized.data == on_pass.randomized.data);
+}
+
+/// On wgpu the app keeps the taps on the device: guided backprop from them equals guided
+/// backprop from the image.
+#[test]
+fn walks_on_a_resident_pass_equal_walks_from_the_image_on_wgpu() {
+    let Some(dev) = device(BackendChoice::Wgpu) else {
+        return;
+    };
+    let net = Network::load(&bundled_weights(), dev).unwrap();
+    let input = preprocess_sample("chelsea_299.png");
+    let taps = net.run_resident(&input, &TapRequest::all()).unwrap();
+    let target = Target::channel("Mixed_5d", 40).unwrap();
+    let options = Options::default();
+    let from_image = explain(&net, &input, &target, Method::Guided, &options);
+    let mut progress = no_progress();
+    let job = net.job(&input, &target, &options, &mut progress);
+    let on_pass = Method::Guided
+        .implementation()
+        .compute(&mut job.on_pass(Pass::Device(&taps)))
+        .unwrap();
+    let d = relative_difference(&from_image.data, &on_pass.data);
+    eprintln!("guided on the resident pass: {d:e} of max apart");
+    assert!(d <= 1e-5, "{d}");
 }

@@ -8,7 +8,7 @@ use featurescope_maps::Colormap;
 use featurescope_maps::attribution::{Look, render_attribution};
 use featurescope_net::attribution::sanity::{self, Randomize};
 use featurescope_net::attribution::visualize::{VisualizeOptions, visualize as optimise};
-use featurescope_net::attribution::{Attribution, Baseline, Method, Options, Target};
+use featurescope_net::attribution::{Attribution, Baseline, Method, Options, Pass, Target};
 use featurescope_net::{InputImage, Network};
 use image::RgbImage;
 
@@ -159,16 +159,20 @@ fn summary(a: &Attribution) -> String {
     s
 }
 
-/// Compute and draw an explanation (on the worker); `progress(done, total)` returns false to
-/// cancel.
+/// Compute and draw an explanation (on the worker), walking back from `pass` (the image's pass
+/// with `net`) where one is given; `progress(done, total)` returns false to cancel.
 pub fn explain(
     net: &Network,
     input: &InputImage,
+    pass: Option<Pass<'_>>,
     key: &ExplainKey,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Explained, String> {
     let t = std::time::Instant::now();
     let mut job = net.job(input, &key.target, &key.options, progress);
+    if let Some(pass) = pass {
+        job = job.on_pass(pass);
+    }
     let (result, rank_correlation) = match &key.sanity {
         None => (
             key.method

@@ -10,6 +10,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Instant;
 
 use featurescope_atlas::{BuildEvent, BuildOptions, BuildSummary};
+use featurescope_net::attribution::Pass;
 use featurescope_net::{
     Activations, Backend, BackendChoice, ComputeDevice, InputImage, LayerData, Network,
     ResidentTaps, TapRequest, WeightsInfo, WeightsSource, preprocess,
@@ -743,10 +744,25 @@ impl WorkerState {
                         done,
                         total,
                     });
-                super::attribution::explain(net, input, &key, &mut progress).map(Box::new)
+                let pass = self.pass_of(key.generation, key.weights);
+                super::attribution::explain(net, input, pass, &key, &mut progress).map(Box::new)
             }
         };
         self.emit(Event::Explained { key, result });
+    }
+
+    /// The current image's pass, when `(generation, weights)` is the current analysis: its
+    /// taps on the GPU, or every tap read back on the CPU. An explanation walks back from it
+    /// without running the forward again.
+    fn pass_of(&self, generation: u64, weights: u64) -> Option<Pass<'_>> {
+        if (generation, weights) != (self.generation, self.weights_serial) {
+            return None;
+        }
+        match (&self.resident, &self.last) {
+            (Some(taps), _) => Some(Pass::Device(taps)),
+            (None, Some((acts, _))) => Some(Pass::Host(acts)),
+            (None, None) => None,
+        }
     }
 
     fn visualize(&mut self, key: VisKey, cancel: &AtomicBool) {

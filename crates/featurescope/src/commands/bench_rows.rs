@@ -1,6 +1,7 @@
 //! The rows of `featurescope bench` past the forward itself, each a ratio from the same run:
-//! `--methods` times Grad-CAM and guided backprop for one filter against the forward, and one
-//! feature-visualization step against a plain forward + backward at its size; `--folder`
+//! `--methods` times Grad-CAM and guided backprop for one filter against the forward, each from
+//! the image and on the image's pass as the app runs them (the taps of the forward it already
+//! ran for the image: only the backward walk is new), and one feature-visualization step against a plain forward + backward at its size; `--folder`
 //! builds an atlas of a folder (every tap) and sets its images/s against the single-image
 //! forward rate.
 
@@ -11,8 +12,12 @@ use anyhow::{Context, Result};
 use burn::tensor::{Distribution, Tensor};
 use featurescope_atlas::{BuildOptions, BuildSummary};
 use featurescope_net::attribution::visualize::{Objective, VisualizeOptions, objective, visualize};
-use featurescope_net::attribution::{BackwardOptions, Method, Options, Recorded, Target, read};
-use featurescope_net::{InputImage, Network, ReluRule, WeightsSource};
+use featurescope_net::attribution::{
+    BackwardOptions, Method, Options, Pass, Recorded, Target, read,
+};
+use featurescope_net::{
+    Activations, Backend, InputImage, Network, ReluRule, ResidentTaps, TapRequest, WeightsSource,
+};
 
 use super::bench::{min_median, time_ms};
 
@@ -49,6 +54,9 @@ pub(crate) struct MethodTimes {
     pub(crate) filter: Filter,
     pub(crate) gradcam: (f64, f64),
     pub(crate) guided: (f64, f64),
+    /// Grad-CAM and guided backprop on the image's pass (as the app runs them).
+    pub(crate) gradcam_on_pass: (f64, f64),
+    pub(crate) guided_on_pass: (f64, f64),
     /// One feature-visualization step at `fvis_size`.
     pub(crate) fvis_step: (f64, f64),
     /// One recorded forward to the filter + backward to the input at `fvis_size`.
@@ -66,7 +74,33 @@ pub(crate) struct MethodRuns<'a> {
     /// What each feature-visualization step walks (the filter's source channel).
     fvis_target: Target,
     fvis_walk: BackwardOptions,
-    times: [Vec<f64>; 4],
+    /// The image's pass with every tap, kept as the app keeps it.
+    pass: Kept,
+    times: [Vec<f64>; 6],
+}
+
+/// A pass kept as the app keeps the image on screen: on the GPU its taps stay on the device, on
+/// the CPU every tap is read back.
+enum Kept {
+    Device(ResidentTaps),
+    Host(Activations),
+}
+
+impl Kept {
+    fn run(net: &Network, input: &InputImage) -> Result<Self> {
+        let all = TapRequest::all();
+        Ok(match net.device().backend {
+            Backend::Wgpu => Self::Device(net.run_resident(input, &all)?),
+            _ => Self::Host(net.run(input, &all)?),
+        })
+    }
+
+    fn pass(&self) -> Pass<'_> {
+        match self {
+            Self::Device(taps) => Pass::Device(taps),
+            Self::Host(acts) => Pass::Host(acts),
+        }
+    }
 }
 
 impl<'a> MethodRuns<'a> {
@@ -87,6 +121,7 @@ impl<'a> MethodRuns<'a> {
             filter,
             fvis_target: Objective::target(&objective.source),
             fvis_walk: objective.backward,
+            pass: Kept::run(net, input)?,
             target,
             fvis,
             times: Default::default(),
@@ -102,15 +137,26 @@ impl<'a> MethodRuns<'a> {
     pub(crate) fn run_once(&mut self) -> Result<()> {
         let no_progress = &mut |_: usize, _: usize| true;
         let options = Options::default();
-        let mut method = |m: Method| {
+        let mut method = |m: Method, on_pass: bool| {
             time_ms(|| {
-                Ok(self
+                let mut job = self
                     .net
-                    .attribute(self.input, &self.target, m, &options, no_progress)?)
+                    .job(self.input, &self.target, &options, no_progress);
+                if on_pass {
+                    job = job.on_pass(self.pass.pass());
+                }
+                Ok(m.implementation().compute(&mut job)?)
             })
             .map(|(ms, _)| ms)
         };
-        let (gradcam, guided) = (method(Method::GradCam)?, method(Method::Guided)?);
+        let (gradcam, guided) = (
+            method(Method::GradCam, false)?,
+            method(Method::Guided, false)?,
+        );
+        let (gradcam_on_pass, guided_on_pass) = (
+            method(Method::GradCam, true)?,
+            method(Method::Guided, true)?,
+        );
         let (fvis, _) = time_ms(|| {
             let f = &self.filter;
             let (model, device) = (self.net.model(), &self.net.device().device);
@@ -124,7 +170,15 @@ impl<'a> MethodRuns<'a> {
             )?)
         })?;
         let (plain, _) = time_ms(|| self.forward_backward())?;
-        for (list, ms) in self.times.iter_mut().zip([gradcam, guided, fvis, plain]) {
+        let all = [
+            gradcam,
+            guided,
+            fvis,
+            plain,
+            gradcam_on_pass,
+            guided_on_pass,
+        ];
+        for (list, ms) in self.times.iter_mut().zip(all) {
             list.push(ms);
         }
         Ok(())
@@ -144,7 +198,14 @@ impl<'a> MethodRuns<'a> {
 
     /// Min and median of each row.
     pub(crate) fn finish(self) -> MethodTimes {
-        let [gradcam, guided, fvis, plain] = self.times.map(min_median);
+        let [
+            gradcam,
+            guided,
+            fvis,
+            plain,
+            gradcam_on_pass,
+            guided_on_pass,
+        ] = self.times.map(min_median);
         // Feature visualization was timed FVIS_STEPS steps at a time.
         let per_step =
             |(min, median): (f64, f64)| (min / FVIS_STEPS as f64, median / FVIS_STEPS as f64);
@@ -152,6 +213,8 @@ impl<'a> MethodRuns<'a> {
             filter: self.filter,
             gradcam,
             guided,
+            gradcam_on_pass,
+            guided_on_pass,
             fvis_step: per_step(fvis),
             forward_backward: plain,
             fvis_size: self.fvis.size,
@@ -170,6 +233,10 @@ impl MethodTimes {
             "guided_ms_min": self.guided.0,
             "guided_ms_median": self.guided.1,
             "guided_ratio_to_forward": self.guided.1 / forward_median,
+            "gradcam_on_pass_ms_median": self.gradcam_on_pass.1,
+            "gradcam_on_pass_ratio_to_forward": self.gradcam_on_pass.1 / forward_median,
+            "guided_on_pass_ms_median": self.guided_on_pass.1,
+            "guided_on_pass_ratio_to_forward": self.guided_on_pass.1 / forward_median,
             "fvis_size": self.fvis_size,
             "fvis_step_ms_median": self.fvis_step.1,
             "forward_backward_ms_median": self.forward_backward.1,
@@ -181,12 +248,14 @@ impl MethodTimes {
         let f = format!("{}:{}", self.filter.layer, self.filter.channel);
         let row = |name: &str, (min, median): (f64, f64)| {
             println!(
-                "{name:<9} min {min:.1} ms, median {median:.1} ms ({f}) = {:.2}x the forward",
+                "{name:<17} min {min:.1} ms, median {median:.1} ms ({f}) = {:.2}x the forward",
                 median / forward_median
             );
         };
         row("grad-cam", self.gradcam);
         row("guided", self.guided);
+        row("grad-cam on pass", self.gradcam_on_pass);
+        row("guided on pass", self.guided_on_pass);
         let s = self.fvis_size;
         println!(
             "fvis      {:.1} ms a step at {s}x{s} ({FVIS_STEPS} steps a sample, set-up included) \

@@ -34,6 +34,8 @@ use crate::model::host::{HostView, tensor_like};
 use crate::model::{BasicConv2d, Folded, HeadStep, InceptionV3, cpu_pool};
 use crate::taps::{ReluRule, TapRequest};
 
+use super::Pass;
+
 /// What a gradient is taken of.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -146,6 +148,30 @@ pub fn ancestors(top: usize) -> BTreeSet<usize> {
     set
 }
 
+/// The layers a recorded pass for `target` keeps: its ancestors; `extra` must lie among them,
+/// and a class target needs the model's head.
+fn needed_for(
+    model: &InceptionV3,
+    target: &Target,
+    extra: &[usize],
+) -> Result<BTreeSet<usize>, NetError> {
+    let cat = Catalogue::inception_v3();
+    let needed = ancestors(target.top()?);
+    if let Some(&e) = extra.iter().find(|e| !needed.contains(e)) {
+        return Err(NetError::Attribution(format!(
+            "`{}` does not lie below {}: its gradient is zero",
+            cat.layers[e].id,
+            target.describe()
+        )));
+    }
+    if matches!(target, Target::Class(_)) && !model.has_head() {
+        return Err(NetError::Attribution(
+            "these weights have no classifier head: a class target needs one".into(),
+        ));
+    }
+    Ok(needed)
+}
+
 /// One forward pass kept for backward walks: the input and every layer the target needs.
 pub struct Recorded<'m> {
     model: &'m InceptionV3,
@@ -204,23 +230,8 @@ impl<'m> Recorded<'m> {
         target: &Target,
         extra: &[usize],
     ) -> Result<Self, NetError> {
+        let needed = needed_for(model, target, extra)?;
         let cat = Catalogue::inception_v3();
-        let top = target.top()?;
-        let needed = ancestors(top);
-        for &e in extra {
-            if !needed.contains(&e) {
-                return Err(NetError::Attribution(format!(
-                    "`{}` does not lie below {}: its gradient is zero",
-                    cat.layers[e].id,
-                    target.describe()
-                )));
-            }
-        }
-        if matches!(target, Target::Class(_)) && !model.has_head() {
-            return Err(NetError::Attribution(
-                "these weights have no classifier head: a class target needs one".into(),
-            ));
-        }
         let request =
             TapRequest::layers(needed.iter().map(|&i| cat.layers[i].id.as_str()))?.with_head(false);
         let taps = model.forward_taps(input.clone(), &request, ReluRule::Standard);
@@ -230,6 +241,42 @@ impl<'m> Recorded<'m> {
                 values.insert(i, t);
             }
         }
+        Self::with_values(model, input, target, needed, values)
+    }
+
+    /// [`Recorded::new`] from the taps of a pass already run on `input` with `model`, with no
+    /// forward pass of its own; when the pass lacks a layer the target needs, the forward pass
+    /// runs after all. The values are the pass's own, so every walk gives what it gives after
+    /// [`Recorded::new`].
+    pub fn from_pass(
+        model: &'m InceptionV3,
+        input: Tensor<4>,
+        target: &Target,
+        extra: &[usize],
+        pass: &Pass<'_>,
+    ) -> Result<Self, NetError> {
+        let needed = needed_for(model, target, extra)?;
+        let cat = Catalogue::inception_v3();
+        let device = input.device();
+        let values: Option<HashMap<usize, Tensor<4>>> = needed
+            .iter()
+            .map(|&i| Some((i, pass.tap(&cat.layers[i].id, &device)?)))
+            .collect();
+        match values {
+            Some(values) => Self::with_values(model, input, target, needed, values),
+            None => Self::new(model, input, target, extra),
+        }
+    }
+
+    /// A recorded pass from its values (and the head's forward for a class target).
+    fn with_values(
+        model: &'m InceptionV3,
+        input: Tensor<4>,
+        target: &Target,
+        needed: BTreeSet<usize>,
+        values: HashMap<usize, Tensor<4>>,
+    ) -> Result<Self, NetError> {
+        let top = target.top()?;
         let head = match target {
             Target::Class(_) => {
                 let pooled = values

@@ -102,8 +102,7 @@ impl AttributionMethod for GradCam {
     fn compute(&self, job: &mut Job<'_>) -> Result<Attribution, NetError> {
         let a = layer_for(job)?;
         job.tick(0, 1)?;
-        let x = job.batch(&[&job.image.tensor]);
-        let rec = Recorded::new(job.model, x, job.target, &[a])?;
+        let rec = job.record(job.target, &[a])?;
         let value = read(rec.target_value(job.target)?)?[0];
         let map = cam(&rec, job.target, a)?;
         let [_, _, h, w] = map.dims();

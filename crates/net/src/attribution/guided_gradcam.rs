@@ -4,7 +4,7 @@
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
-use super::{AttributionMethod, BackwardOptions, Job, Method, Recorded, gradcam, read};
+use super::{AttributionMethod, BackwardOptions, Job, Method, gradcam, read};
 use crate::catalogue::{Catalogue, INPUT_SIZE};
 use crate::error::NetError;
 use crate::taps::ReluRule;
@@ -32,8 +32,7 @@ impl AttributionMethod for GuidedGradCam {
     fn compute(&self, job: &mut Job<'_>) -> Result<super::Attribution, NetError> {
         let a = gradcam::layer_for(job)?;
         job.tick(0, 2)?;
-        let x = job.batch(&[&job.image.tensor]);
-        let rec = Recorded::new(job.model, x, job.target, &[a])?;
+        let rec = job.record(job.target, &[a])?;
         let value = read(rec.target_value(job.target)?)?[0];
         let map = gradcam::cam(&rec, job.target, a)?;
         let up = interpolate(

@@ -21,12 +21,14 @@ mod gradcam;
 mod guided;
 mod guided_gradcam;
 mod integrated;
+mod pass;
 mod saliency;
 mod smoothgrad;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
 pub use engine::{BackwardOptions, Recorded, Target};
+pub use pass::Pass;
 
 use crate::catalogue::{Catalogue, INPUT_SIZE, LayerKind};
 use crate::error::NetError;
@@ -246,9 +248,12 @@ pub struct Job<'a> {
     pub options: &'a Options,
     /// Progress and cancellation.
     pub progress: &'a mut dyn FnMut(usize, usize) -> bool,
+    /// A pass already run on the image with this model, whose taps the methods walking the
+    /// photo itself take instead of running the forward again.
+    pub pass: Option<Pass<'a>>,
 }
 
-impl Job<'_> {
+impl<'a> Job<'a> {
     /// Report progress; `Err(Cancelled)` when the person cancelled.
     pub fn tick(&mut self, done: usize, total: usize) -> Result<(), NetError> {
         if (self.progress)(done, total) {
@@ -271,12 +276,29 @@ impl Job<'_> {
         )
     }
 
+    /// The same job on a pass already run on the image with this model.
+    pub fn on_pass(self, pass: Pass<'a>) -> Self {
+        Self {
+            pass: Some(pass),
+            ..self
+        }
+    }
+
+    /// The photo's forward pass recorded for `target` (and the layers in `extra`): the taps of
+    /// the job's pass when it has one, else a forward pass now.
+    pub fn record(&self, target: &Target, extra: &[usize]) -> Result<Recorded<'a>, NetError> {
+        let x = self.batch(&[&self.image.tensor]);
+        match &self.pass {
+            Some(pass) => Recorded::from_pass(self.model, x, target, extra, pass),
+            None => Recorded::new(self.model, x, target, extra),
+        }
+    }
+
     /// The photo's input gradient under `rule`, and the target's value.
     pub fn input_gradient(&mut self, rule: ReluRule) -> Result<(Vec<f32>, f32), NetError> {
         self.tick(0, 1)?;
-        let x = self.batch(&[&self.image.tensor]);
         let target = self.target.source();
-        let rec = Recorded::new(self.model, x, &target, &[])?;
+        let rec = self.record(&target, &[])?;
         let value = read(rec.target_value(&target)?)?;
         let grad = rec.backward(&target, rule, &BackwardOptions::default())?;
         let out = read(grad.input)?;

@@ -159,6 +159,8 @@ pub fn compare(
         target: job.target,
         options: job.options,
         progress: &mut *job.progress,
+        // The pass ran with the original weights.
+        pass: None,
     };
     let randomized = original.method.implementation().compute(&mut shuffled)?;
     let rank_correlation = spearman(&original.magnitude().0, &randomized.magnitude().0);
