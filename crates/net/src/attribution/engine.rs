@@ -420,6 +420,11 @@ impl<'m> Recorded<'m> {
     /// The backward pass itself: every recorded layer from the top down, each sending its
     /// gradient to its inputs ([`Recorded::layer_backward`]), until the floor or the input.
     fn walk(&self, walk: Walk<'_>, rule: ReluRule) -> Result<Backward, NetError> {
+        // On one of rayon's threads, as the forward pass (`InceptionV3::forward_taps`).
+        rayon::scope(|_| self.walk_in_pool(walk, rule))
+    }
+
+    fn walk_in_pool(&self, walk: Walk<'_>, rule: ReluRule) -> Result<Backward, NetError> {
         let cat = Catalogue::inception_v3();
         let mut grads: HashMap<usize, Tensor<4>> = HashMap::new();
         for (i, g) in walk.seeds {

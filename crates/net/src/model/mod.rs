@@ -319,7 +319,10 @@ impl InceptionV3 {
     ) -> DeviceTaps {
         let mut rec = Recorder::new(request, relu_rule, self.avg_pool_counts_padding);
         rec.cpu_kernels = !self.burn_ops_only;
-        let logits = self.forward_inner(x, &mut rec);
+        // The pass runs on one of rayon's threads: each kernel's parallel loop then splits
+        // from inside the pool (work stealing), not as a job injected from outside, which
+        // wakes the pool's threads and puts the caller to sleep at every kernel.
+        let logits = rayon::scope(|_| self.forward_inner(x, &mut rec));
         let mut taps = rec.taps;
         taps.logits = logits;
         taps
