@@ -18,13 +18,14 @@ type Geometry = (
     usize,
 );
 
-const LAYERS: [Geometry; 8] = [
+const LAYERS: [Geometry; 9] = [
     ("Conv2d_2b_3x3", 32, 64, [3, 3], 1, [1, 1], 147),
     ("Conv2d_4a_3x3", 80, 192, [3, 3], 1, [0, 0], 73),
     ("Mixed_5b.branch1x1", 192, 64, [1, 1], 1, [0, 0], 35),
     ("Mixed_5b.branch3x3dbl_3", 96, 96, [3, 3], 1, [1, 1], 35),
     ("Mixed_6b.branch1x1", 768, 192, [1, 1], 1, [0, 0], 17),
     ("Mixed_6b.branch7x7_2", 128, 128, [1, 7], 1, [0, 3], 17),
+    ("Mixed_6b.branch7x7dbl_2", 128, 128, [7, 1], 1, [3, 0], 17),
     ("Mixed_7b.branch3x3_2a", 384, 384, [1, 3], 1, [0, 1], 8),
     ("Mixed_7b.branch1x1", 1280, 320, [1, 1], 1, [0, 0], 8),
 ];

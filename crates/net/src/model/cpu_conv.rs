@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use super::cpu_gemm::{Dst, MR, NR, Operand, Packed};
 use super::cpu_winograd::{Epilogue, Winograd};
-use super::host::{HostView, fill_planes, padded_planes, tensor_like};
+use super::host::{HostView, Planes, fill_planes, padded_planes, tensor_like, unwritten, written};
 
 /// A folded conv's weights and geometry, on the host.
 #[derive(Clone, Debug)]
@@ -301,7 +301,7 @@ impl CpuConv {
         } else if g.pointwise() {
             self.products(packed, Source::Matrix(image), &job);
         } else if let Some(wp) = g.padded_width() {
-            let (rows, offsets) = padded_rows(image, g, wp, job.parallel);
+            let (rows, offsets) = padded_rows(image, g, wp, Planes::AsIs, job.parallel);
             self.wide_products(packed, Source::Gathered(&rows, &offsets), out, g, wp, job);
         } else if let Some(wp) = g.phase_width() {
             let (rows, offsets) = phase_rows(image, g, wp, job.parallel);
@@ -310,11 +310,10 @@ impl CpuConv {
             // A 1xN whose padded width would add too much (the 1x7s on 17x17 maps, the 1x3s on
             // 8x8) is an Nx1 on transposed planes, whose padding adds rows instead. The packed
             // weights serve as they are: row `(c, 0, j)` of the 1xN is row `(c, j, 0)` of the Nx1.
-            let mut planes = vec![0.0f32; image.len()];
-            transpose_planes(image, &mut planes, [g.h, g.w], parallel);
+            // The input's planes go into the padded buffer transposed, in one pass.
             let mut flipped = unwritten(out.len());
             let t = g.transposed();
-            let (rows, offsets) = padded_rows(&planes, &t, wp, job.parallel);
+            let (rows, offsets) = padded_rows(image, &t, wp, Planes::Transposed, job.parallel);
             self.wide_products(
                 packed,
                 Source::Gathered(&rows, &offsets),
@@ -451,32 +450,6 @@ struct Products {
 thread_local! {
     /// Each thread's im2col tile, kept between tiles and convs.
     static COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The convs' output before the kernels write it: every value is written (by the GEMM, which
-/// does not read its destination, or the packed kernel) before anything reads it, so it is
-/// not zeroed first.
-fn unwritten(len: usize) -> Vec<MaybeUninit<f32>> {
-    let mut out = Vec::with_capacity(len);
-    // SAFETY: the capacity holds `len` elements, and `MaybeUninit` needs no initialisation.
-    #[allow(unsafe_code)]
-    unsafe {
-        out.set_len(len);
-    }
-    out
-}
-
-/// [`unwritten`]'s buffer once the kernels have written all of it.
-///
-/// # Safety
-/// Every element must have been written.
-#[allow(unsafe_code)]
-unsafe fn written(out: Vec<MaybeUninit<f32>>) -> Vec<f32> {
-    let mut out = std::mem::ManuallyDrop::new(out);
-    let (ptr, len, capacity) = (out.as_mut_ptr(), out.len(), out.capacity());
-    // SAFETY: `MaybeUninit<f32>` and `f32` have one layout; the allocation is handed over
-    // whole (pointer, length, capacity) and every element is initialised (the contract).
-    unsafe { Vec::from_raw_parts(ptr.cast::<f32>(), len, capacity) }
 }
 
 /// Output columns per task of a 1x1 conv's epilogue.
@@ -718,13 +691,19 @@ fn transpose_planes<T: Copy + Send + Sync>(
 /// from row `i`, column `j`, when the output is laid out on the padded width `wp`
 /// (`[c_out, ho·wp]`; the columns past `wo` are dropped later). The padded planes, and each
 /// row's offset into them.
-fn padded_rows(image: &[f32], g: &Geometry, wp: usize, parallel: bool) -> (Vec<f32>, Vec<usize>) {
+fn padded_rows(
+    image: &[f32],
+    g: &Geometry,
+    wp: usize,
+    layout: Planes,
+    parallel: bool,
+) -> (Vec<f32>, Vec<usize>) {
     let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
     let c_in = image.len() / (g.h * g.w);
     let plane = (g.h + 2 * ph) * wp;
     // The last row of the last plane reads up to kw − 1 values past the planes.
     let shape = [g.h + 2 * ph, wp];
-    let padded = padded_planes(image, [g.h, g.w], [ph, pw], shape, kw, parallel);
+    let padded = padded_planes(image, [g.h, g.w], [ph, pw], shape, kw, layout, parallel);
     let offsets = (0..c_in)
         .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| c * plane + i * wp + j)))
         .collect();

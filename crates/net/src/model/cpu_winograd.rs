@@ -18,7 +18,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::cpu_gemm::{Dst, MR, Operand, Packed};
-use super::host::padded_planes;
+use super::host::{Planes, padded_planes};
 
 /// Transformed values per tile.
 const XI: usize = 16;
@@ -86,7 +86,15 @@ impl Winograd {
         };
         // The vector loads of the last tiles read up to 48 values from a row's start.
         let shape = [grid.hp, grid.wp];
-        let padded = padded_planes(image, [h, w], [ph, pw], shape, 3 * 16, parallel);
+        let padded = padded_planes(
+            image,
+            [h, w],
+            [ph, pw],
+            shape,
+            3 * 16,
+            Planes::AsIs,
+            parallel,
+        );
         let tiles = grid.tw * ho.div_ceil(2);
         let dst = OutPtr(out.as_mut_ptr().cast::<f32>());
         let block = |b: usize| {

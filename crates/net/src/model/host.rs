@@ -10,6 +10,8 @@
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Tensor, TensorData};
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 /// A flex tensor's contiguous float32 values, shared with the tensor, read in place.
@@ -57,31 +59,89 @@ pub fn fill_planes<T: Send, U: Sync>(
     }
 }
 
-/// The `[h, w]` planes of `image` zero-padded into planes of `rows × cols` (the image at row
-/// `ph`, column `pw` of each), with `slack` zeros after the last plane for reads that run past
-/// it.
+/// How an image's planes lie in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Planes {
+    /// Row-major `[h, w]` planes.
+    AsIs,
+    /// Each plane stored transposed (`[w, h]` row-major): its row `y` is the stored column `y`.
+    Transposed,
+}
+
+/// The `[h, w]` planes of `image` (stored as `layout` says) zero-padded into planes of
+/// `rows × cols` (the image at row `ph`, column `pw` of each), with `slack` zeros after the
+/// last plane for reads that run past it. Each value is written once: the padding as zeros,
+/// the image where it goes (no zeroing of the whole buffer first).
 pub fn padded_planes(
     image: &[f32],
     [h, w]: [usize; 2],
     [ph, pw]: [usize; 2],
     [rows, cols]: [usize; 2],
     slack: usize,
+    layout: Planes,
     parallel: bool,
 ) -> Vec<f32> {
+    assert!(rows >= h + ph && cols >= w + pw);
     let (planes, plane) = (image.len() / (h * w), rows * cols);
-    let mut padded = vec![0.0f32; planes * plane + slack];
-    let fill = |(padded, image): (&mut [f32], &[f32])| {
-        for (y, row) in image.chunks_exact(w).enumerate() {
-            padded[(y + ph) * cols + pw..][..w].copy_from_slice(row);
+    let mut padded = unwritten(planes * plane + slack);
+    let zero = MaybeUninit::new(0.0f32);
+    let fill = |(padded, image): (&mut [MaybeUninit<f32>], &[f32])| {
+        let (top, rest) = padded.split_at_mut(ph * cols);
+        let (inside, bottom) = rest.split_at_mut(h * cols);
+        top.fill(zero);
+        bottom.fill(zero);
+        for (y, row) in inside.chunks_exact_mut(cols).enumerate() {
+            let (left, rest) = row.split_at_mut(pw);
+            let (values, right) = rest.split_at_mut(w);
+            left.fill(zero);
+            right.fill(zero);
+            match layout {
+                Planes::AsIs => {
+                    let from = &image[y * w..(y + 1) * w];
+                    for (d, &v) in values.iter_mut().zip(from) {
+                        *d = MaybeUninit::new(v);
+                    }
+                }
+                Planes::Transposed => {
+                    for (d, &v) in values.iter_mut().zip(image[y..].iter().step_by(h)) {
+                        *d = MaybeUninit::new(v);
+                    }
+                }
+            }
         }
     };
-    fill_planes(
-        &mut padded[..planes * plane],
-        plane,
-        image,
-        h * w,
-        parallel,
-        fill,
-    );
-    padded
+    let (body, tail) = padded.split_at_mut(planes * plane);
+    fill_planes(body, plane, image, h * w, parallel, fill);
+    tail.fill(zero);
+    // SAFETY: every plane was written whole (its padding rows, and each row's padding and
+    // values), and the tail as zeros.
+    #[allow(unsafe_code)]
+    unsafe {
+        written(padded)
+    }
+}
+
+/// A buffer every value of which is written before anything reads it, so it is not zeroed
+/// first.
+pub fn unwritten(len: usize) -> Vec<MaybeUninit<f32>> {
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: the capacity holds `len` elements, and `MaybeUninit` needs no initialisation.
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(len);
+    }
+    out
+}
+
+/// [`unwritten`]'s buffer once all of it has been written.
+///
+/// # Safety
+/// Every element must have been written.
+#[allow(unsafe_code)]
+pub unsafe fn written(out: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+    let mut out = std::mem::ManuallyDrop::new(out);
+    let (ptr, len, capacity) = (out.as_mut_ptr(), out.len(), out.capacity());
+    // SAFETY: `MaybeUninit<f32>` and `f32` have one layout; the allocation is handed over
+    // whole (pointer, length, capacity) and every element is initialised (the contract).
+    unsafe { Vec::from_raw_parts(ptr.cast::<f32>(), len, capacity) }
 }
