@@ -11,6 +11,12 @@
 /// Blocks up to this size come from the heap (glibc's largest allowed threshold on 64-bit).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+/// One arena for every thread: the passes allocate on rayon's threads (they run inside its
+/// pool), and glibc's default of an arena per thread made each keep its own freed feature maps
+/// (an atlas in batches of 8 peaked at 1.19 GB instead of 0.75 GB; the forward's speed is the
+/// same with one).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const ARENAS: libc::c_int = 1;
 /// Freed memory at the heap's top is returned to the kernel only above this.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TRIM_THRESHOLD: libc::c_int = 512 << 20;
@@ -26,6 +32,7 @@ pub fn keep_freed_memory() -> bool {
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
                 && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+                && libc::mallopt(libc::M_ARENA_MAX, ARENAS) == 1
         }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
