@@ -76,7 +76,22 @@ pub(crate) struct MethodRuns<'a> {
     fvis_walk: BackwardOptions,
     /// The image's pass with every tap, kept as the app keeps it.
     pass: Kept,
-    times: [Vec<f64>; 6],
+    times: [Vec<f64>; Row::COUNT],
+}
+
+/// The rows `--methods` samples, each one's index into [`MethodRuns`]' samples.
+#[derive(Clone, Copy)]
+enum Row {
+    GradCam,
+    Guided,
+    Fvis,
+    ForwardBackward,
+    GradCamOnPass,
+    GuidedOnPass,
+}
+
+impl Row {
+    const COUNT: usize = 6;
 }
 
 /// A pass kept as the app keeps the image on screen: on the GPU its taps stay on the device, on
@@ -170,16 +185,15 @@ impl<'a> MethodRuns<'a> {
             )?)
         })?;
         let (plain, _) = time_ms(|| self.forward_backward())?;
-        let all = [
-            gradcam,
-            guided,
-            fvis,
-            plain,
-            gradcam_on_pass,
-            guided_on_pass,
-        ];
-        for (list, ms) in self.times.iter_mut().zip(all) {
-            list.push(ms);
+        for (row, ms) in [
+            (Row::GradCam, gradcam),
+            (Row::Guided, guided),
+            (Row::Fvis, fvis),
+            (Row::ForwardBackward, plain),
+            (Row::GradCamOnPass, gradcam_on_pass),
+            (Row::GuidedOnPass, guided_on_pass),
+        ] {
+            self.times[row as usize].push(ms);
         }
         Ok(())
     }
@@ -198,25 +212,19 @@ impl<'a> MethodRuns<'a> {
 
     /// Min and median of each row.
     pub(crate) fn finish(self) -> MethodTimes {
-        let [
-            gradcam,
-            guided,
-            fvis,
-            plain,
-            gradcam_on_pass,
-            guided_on_pass,
-        ] = self.times.map(min_median);
+        let times = self.times.map(min_median);
+        let row = |r: Row| times[r as usize];
         // Feature visualization was timed FVIS_STEPS steps at a time.
         let per_step =
             |(min, median): (f64, f64)| (min / FVIS_STEPS as f64, median / FVIS_STEPS as f64);
         MethodTimes {
             filter: self.filter,
-            gradcam,
-            guided,
-            gradcam_on_pass,
-            guided_on_pass,
-            fvis_step: per_step(fvis),
-            forward_backward: plain,
+            gradcam: row(Row::GradCam),
+            guided: row(Row::Guided),
+            gradcam_on_pass: row(Row::GradCamOnPass),
+            guided_on_pass: row(Row::GuidedOnPass),
+            fvis_step: per_step(row(Row::Fvis)),
+            forward_backward: row(Row::ForwardBackward),
             fvis_size: self.fvis.size,
         }
     }
