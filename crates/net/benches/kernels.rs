@@ -18,11 +18,12 @@ type Geometry = (
     usize,
 );
 
-const LAYERS: [Geometry; 9] = [
+const LAYERS: [Geometry; 10] = [
     ("Conv2d_2b_3x3", 32, 64, [3, 3], 1, [1, 1], 147),
     ("Conv2d_4a_3x3", 80, 192, [3, 3], 1, [0, 0], 73),
     ("Mixed_5b.branch1x1", 192, 64, [1, 1], 1, [0, 0], 35),
     ("Mixed_5b.branch3x3dbl_3", 96, 96, [3, 3], 1, [1, 1], 35),
+    ("Mixed_6a.branch3x3", 288, 384, [3, 3], 2, [0, 0], 35),
     ("Mixed_6b.branch1x1", 768, 192, [1, 1], 1, [0, 0], 17),
     ("Mixed_6b.branch7x7_2", 128, 128, [1, 7], 1, [0, 3], 17),
     ("Mixed_6b.branch7x7dbl_2", 128, 128, [7, 1], 1, [3, 0], 17),
