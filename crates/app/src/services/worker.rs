@@ -471,6 +471,7 @@ impl Worker {
                     source: None,
                     resident: None,
                     last: None,
+                    analysed: None,
                     pinned: None,
                     shown_layer: String::new(),
                     generation: 0,
@@ -535,6 +536,9 @@ struct WorkerState {
     resident: Option<ResidentTaps>,
     /// What the last analysis sent: its layers read back and its previews.
     last: Option<(Arc<Activations>, Previews)>,
+    /// The `(generation, weights)` whose pass `resident` and `last` hold; `None` when the last
+    /// pass failed (`last` is then an older pass, kept on screen, not one to explain from).
+    analysed: Option<(u64, u64)>,
     /// The pinned analysis' input and network, for its explanations.
     pinned: Option<pin::PinnedSide>,
     /// The layer on screen, read back first.
@@ -632,6 +636,7 @@ impl WorkerState {
             self.backend = BackendChoice::Cpu;
             self.network = None;
             self.resident = None;
+            self.analysed = None;
             // The pinned network was on the lost device too.
             self.pinned = None;
             if matches!(redo, Some(Job::Analyse { .. })) {
@@ -751,11 +756,11 @@ impl WorkerState {
         self.emit(Event::Explained { key, result });
     }
 
-    /// The current image's pass, when `(generation, weights)` is the current analysis: its
-    /// taps on the GPU, or every tap read back on the CPU. An explanation walks back from it
-    /// without running the forward again.
+    /// The pass of `(generation, weights)` when the last analysis ran it: its taps on the
+    /// GPU, or every tap read back on the CPU. An explanation walks back from it without
+    /// running the forward again.
     fn pass_of(&self, generation: u64, weights: u64) -> Option<Pass<'_>> {
-        if (generation, weights) != (self.generation, self.weights_serial) {
+        if self.analysed != Some((generation, weights)) {
             return None;
         }
         match (&self.resident, &self.last) {
@@ -839,6 +844,7 @@ impl WorkerState {
     fn run_input(&mut self, generation: u64, source: Option<ImageSource>, input: InputImage) {
         // A new pass replaces the old one's taps: free them first.
         self.resident = None;
+        self.analysed = None;
         let Some(net) = &self.network else {
             return self.emit(Event::AnalyseFailed {
                 generation,
@@ -866,6 +872,7 @@ impl WorkerState {
                 let previews = Arc::new((preview(&input.original), input.crop.clone()));
                 let activations = Arc::new(acts);
                 self.last = Some((activations.clone(), previews.clone()));
+                self.analysed = Some((generation, self.weights_serial));
                 self.emit(Event::Analysed(Box::new(Analysis {
                     generation,
                     source,

@@ -1,8 +1,9 @@
 //! The CPU path's 3x3 pools (burn's `flex` device, no autodiff), as two separable passes per
 //! channel plane (a 3-wide pass along each row, then a 3-tall pass over those rows) that the
 //! compiler vectorises (for AVX-512 where the CPU has it: the same operations per element, so
-//! the same bits, 16 lanes wide), runs of planes in parallel. burn-flex 0.22 pools with a scalar loop per output
-//! element, which took a quarter of the CPU forward (docs/PERFORMANCE.md). Max pools give the
+//! the same bits, 16 lanes wide), runs of planes in parallel. burn-flex 0.22 pools with a
+//! scalar loop per output element, which took a quarter of the CPU forward
+//! (docs/PERFORMANCE.md). Max pools give the
 //! same values bit for bit (a max is exact); average pools differ from burn's by float rounding
 //! only (the same nine values, summed in another order).
 
