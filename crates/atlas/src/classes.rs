@@ -274,7 +274,7 @@ fn count_pass(
     });
     let mut batch = Batch::default();
     let mut classes = Vec::new();
-    for (rel, input) in decoders(&opts.root, todo).iter() {
+    for (rel, input) in decoders(&opts.root, todo, opts.batch).iter() {
         if stop.load(Ordering::SeqCst) || opts.stop_after.is_some_and(|n| run.analysed >= n) {
             return Ok(true);
         }
@@ -365,7 +365,7 @@ fn edges_of_class(
     event: &mut dyn FnMut(BuildEvent),
 ) -> Result<bool> {
     let mut batch = Batch::default();
-    let rx = decoders(&opts.root, todo);
+    let rx = decoders(&opts.root, todo, opts.batch);
     let mut inputs = rx.iter().peekable();
     while let Some((rel, input)) = inputs.next() {
         if stop.load(Ordering::SeqCst) {

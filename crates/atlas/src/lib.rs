@@ -14,13 +14,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use featurescope_maps::atlas::{self, Atlas, LayerSpec, RfGeometry};
+use featurescope_maps::atlas::{
+    self, Atlas, AtlasShapes, ChannelSummary, ImageSummaries, LayerSpec, RfGeometry,
+};
 use featurescope_maps::{Overwrite, write_atomic};
 use featurescope_net::catalogue::INPUT_SIZE;
 use featurescope_net::geometry::receptive_fields;
 use featurescope_net::{
     Catalogue, InputImage, LayerInfo, NetError, Network, TapRequest, WeightsSource, preprocess,
 };
+use image::RgbImage;
+use rayon::prelude::*;
 
 pub use featurescope_maps::atlas::{Atlas as FilterAtlas, AtlasHit, Rank};
 pub use merge::{MergeOptions, MergeSummary, find_atlases, merge_atlases};
@@ -216,13 +220,18 @@ pub struct BuildSummary {
 }
 
 /// Decoded images, produced by a pool of threads while the network runs (in about the order
-/// of `todo`; each with its path, or the reason it is not an image).
-pub fn decoders(root: &Path, todo: Vec<String>) -> Receiver<(String, Result<InputImage, String>)> {
+/// of `todo`; each with its path, or the reason it is not an image). Up to two batches of
+/// `batch` images wait decoded, so that the next batch is ready when a pass ends.
+pub fn decoders(
+    root: &Path,
+    todo: Vec<String>,
+    batch: usize,
+) -> Receiver<(String, Result<InputImage, String>)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .saturating_sub(1)
         .max(1);
-    let (tx, rx) = sync_channel(threads * 4);
+    let (tx, rx) = sync_channel((threads * 4).max(2 * batch));
     let queue = Arc::new(Mutex::new(todo.into_iter()));
     for _ in 0..threads {
         let (tx, queue, root) = (tx.clone(), queue.clone(), root.to_path_buf());
@@ -278,54 +287,137 @@ impl Batch {
 
 struct Run {
     atlas: Atlas,
+    shapes: AtlasShapes,
     out: PathBuf,
     request: TapRequest,
+    /// Images whose pass has run (the last batch's may still wait in `pending`).
     analysed: usize,
+    /// The last batch, reduced, entering the atlas while the next batch's pass runs.
+    pending: Option<Reduced>,
     last_save: Instant,
 }
 
+/// A batch its pass reduced, waiting to enter the atlas: each image's path, crop and summaries.
+struct Reduced {
+    names: Vec<String>,
+    crops: Vec<RgbImage>,
+    summaries: Vec<ImageSummaries>,
+}
+
 impl Run {
-    /// Add a batch's activations to the atlas and keep their network inputs for crops.
-    fn add(&mut self, net: &Network, batch: &Batch) -> Result<()> {
+    /// Run a batch's pass, each tap reduced to its images' summaries as soon as the pass has
+    /// computed it (while it is in cache) and let go; meanwhile, on the same threads, the
+    /// previous batch enters the atlas (its rankings, its crops written). The batch's crops
+    /// move into the pending batch.
+    fn add(&mut self, net: &Network, batch: &mut Batch) -> Result<()> {
         if batch.inputs.is_empty() {
             return Ok(());
         }
-        // The batch's layers whole; each image's summaries read its own slice of them.
-        let layers = net.run_batch_layers(&batch.inputs, &self.request)?;
-        for (i, (rel, input)) in batch.names.iter().zip(&batch.inputs).enumerate() {
-            let values = layers
-                .iter()
-                .map(|l| {
-                    let [n, c, h, w] = l.shape;
-                    let per = c * h * w;
-                    let values = l.data.get(i * per..(i + 1) * per);
-                    let values = values
-                        .with_context(|| format!("layer {} holds no image {i} of {n}", l.id))?;
-                    Ok((l.id.as_str(), [c, h, w], values))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            self.atlas.add_image_values(rel, &values)?;
-            let path = atlas::input_image_path(&self.out, rel);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            input
-                .crop
-                .save(&path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            self.analysed += 1;
-        }
+        let pending = self.pending.take();
+        let (atlas, out) = (&mut self.atlas, &self.out);
+        let (shapes, request, done) = (&self.shapes, &self.request, &*batch);
+        let (reduced, entered) = rayon::join(
+            || reduce(net, shapes, request, done),
+            || enter(atlas, out, pending),
+        );
+        entered?;
+        let summaries = reduced?;
+        self.analysed += batch.inputs.len();
+        self.pending = Some(Reduced {
+            names: std::mem::take(&mut batch.names),
+            crops: batch.inputs.drain(..).map(|input| input.crop).collect(),
+            summaries,
+        });
         Ok(())
     }
 
-    /// Write the atlas and drop the inputs no ranking uses any more.
+    /// Write the atlas (with the pending batch in it) and drop the inputs no ranking uses any
+    /// more.
     fn checkpoint(&mut self) -> Result<()> {
+        enter(&mut self.atlas, &self.out, self.pending.take())?;
         self.atlas.save(&self.out)?;
         atlas::prune_inputs(&self.out, &self.atlas)?;
         self.last_save = Instant::now();
         Ok(())
     }
+}
+
+/// One pass over `batch`, each tap reduced to its images' summaries as the pass computes it.
+fn reduce(
+    net: &Network,
+    shapes: &AtlasShapes,
+    request: &TapRequest,
+    batch: &Batch,
+) -> Result<Vec<ImageSummaries>> {
+    let mut images: Vec<ImageSummaries> = batch
+        .inputs
+        .iter()
+        .map(|_| shapes.image_summaries())
+        .collect();
+    let mut failed = None;
+    let mut reduce = |id: &str, shape: [usize; 4], values: &[f32]| {
+        if failed.is_some() {
+            return;
+        }
+        let reduced = summarize_tap(shapes, &batch.names, (id, shape, values));
+        let added = reduced.and_then(|sums| {
+            images
+                .iter_mut()
+                .zip(sums)
+                .try_for_each(|(image, (index, sums))| image.insert(index, sums))
+                .map_err(anyhow::Error::from)
+        });
+        if let Err(e) = added {
+            failed = Some(e);
+        }
+    };
+    net.visit_batch_layers(&batch.inputs, request, &mut reduce)?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(images),
+    }
+}
+
+/// The images of a reduced batch into the atlas, their crops beside it (for the rankings'
+/// receptive-field crops).
+fn enter(atlas: &mut Atlas, out: &Path, reduced: Option<Reduced>) -> Result<()> {
+    let Some(reduced) = reduced else {
+        return Ok(());
+    };
+    let images = reduced.names.iter().zip(&reduced.crops);
+    for ((rel, crop), summaries) in images.zip(reduced.summaries) {
+        atlas.add_image_summaries(rel, summaries)?;
+        let path = atlas::input_image_path(out, rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        crop.save(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// One `[N, C, H, W]` tap of a batch reduced image by image (the images in parallel): each
+/// image's layer index in the atlas and its channel summaries.
+fn summarize_tap(
+    shapes: &AtlasShapes,
+    names: &[String],
+    (id, [n, c, h, w], values): (&str, [usize; 4], &[f32]),
+) -> Result<Vec<(usize, Vec<ChannelSummary>)>> {
+    let per = c * h * w;
+    if n != names.len() || values.len() != n * per || per == 0 {
+        bail!(
+            "layer {id} came back as {n} x {c} x {h} x {w} with {} values for {} images",
+            values.len(),
+            names.len()
+        );
+    }
+    let sums = names
+        .par_iter()
+        .zip(values.par_chunks_exact(per))
+        .map(|(rel, values)| shapes.summarize_layer(rel, (id, [c, h, w], values)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(sums)
 }
 
 /// The files of the collection (in the shard, if one is asked for) that `atlas` does not hold
@@ -378,16 +470,18 @@ pub fn build(
         .unwrap_or_else(|_| opts.root.clone());
     write_root(&opts.out, &root)?;
     let mut run = Run {
+        shapes: atlas.shapes(),
         atlas,
         out: opts.out.clone(),
         request: TapRequest::layers(ids.iter().map(String::as_str))?.with_head(false),
         analysed: 0,
+        pending: None,
         last_save: Instant::now(),
     };
     let started = Instant::now();
     let mut stopped = false;
     let mut batch = Batch::default();
-    for (rel, input) in decoders(&opts.root, todo).iter() {
+    for (rel, input) in decoders(&opts.root, todo, opts.batch).iter() {
         if stop.load(Ordering::SeqCst) || opts.stop_after.is_some_and(|n| run.analysed >= n) {
             stopped = true;
             break;
@@ -404,7 +498,7 @@ pub fn build(
         }
         event(BuildEvent::Advanced);
         if batch.full(opts.batch, run.analysed, opts.stop_after) {
-            run.add(net, &batch)?;
+            run.add(net, &mut batch)?;
             batch.clear();
         }
         if run.last_save.elapsed() >= CHECKPOINT_EVERY {
@@ -412,7 +506,7 @@ pub fn build(
         }
     }
     if !stopped {
-        run.add(net, &batch)?;
+        run.add(net, &mut batch)?;
     }
     run.checkpoint()?;
     Ok(BuildSummary {

@@ -235,7 +235,7 @@ pub fn build(
         last_save: Instant::now(),
     };
     let started = Instant::now();
-    let decoded = featurescope_atlas::decoders(&opts.root, plan.names());
+    let decoded = featurescope_atlas::decoders(&opts.root, plan.names(), opts.batch);
     let mut pending: BTreeMap<String, Result<InputImage, String>> = BTreeMap::new();
     for (index, names) in &plan.batches {
         let stop_now = || {

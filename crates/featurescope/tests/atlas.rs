@@ -256,6 +256,12 @@ fn resumed_and_merged_atlases_equal_a_straight_run() {
     assert_eq!(index(&resumed), index(&straight));
     assert_eq!(inputs(&resumed), inputs(&straight));
 
+    // Batches of two: each batch enters the atlas while the next one's pass runs.
+    let pairs = dir.path().join("pairs");
+    ok(&build(&root, &pairs, &["--batch", "2"]));
+    assert_eq!(index(&pairs), index(&straight));
+    assert_eq!(inputs(&pairs), inputs(&straight));
+
     // Three shards, merged two steps: the first, missing a shard, only on purpose.
     let parts: Vec<PathBuf> = (0..3)
         .map(|i| dir.path().join(format!("part{i}")))

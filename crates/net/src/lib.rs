@@ -30,11 +30,15 @@ pub use weights::{WeightsFormat, WeightsInfo, WeightsSource};
 
 use crate::catalogue::INPUT_SIZE;
 use crate::model::InceptionV3;
+use crate::model::host::HostView;
 
 /// Where the bundled default weights live in the source tree, relative to the repository root.
 /// The binary does not read them from there: `build.rs` compiles them in
 /// ([`WeightsSource::Bundled`]).
 pub const DEFAULT_WEIGHTS: &str = "weights/inception_v3_nsfwjs/model.json";
+
+/// What [`Network::visit_batch_layers`] hands each tap to: `(id, [N, C, H, W], values)`.
+pub type LayerVisitor<'a> = &'a mut (dyn FnMut(&str, [usize; 4], &[f32]) + Send);
 
 /// One layer's values on the host.
 #[derive(Clone, Debug, PartialEq)]
@@ -228,37 +232,67 @@ impl Network {
         Ok(out)
     }
 
-    /// [`Network::run_batch`]'s layers read back whole, `[N, C, H, W]` each, not split per
-    /// image (no copy: a folder command reads each image's slice); no pre-ReLU taps, no head.
-    pub fn run_batch_layers(
+    /// [`Network::run_batch`]'s layers, not kept: each requested tap goes to `visit` whole, as
+    /// `(id, [N, C, H, W], values)` (each image's slice in turn), and is then let go; no
+    /// pre-ReLU taps, no head. On the CPU each comes as
+    /// soon as the pass has computed it, borrowed where it lies (still in cache; the batch's
+    /// memory holds only what the network needs next); on a GPU after the pass, read back one
+    /// at a time.
+    pub fn visit_batch_layers(
         &self,
         inputs: &[InputImage],
         request: &TapRequest,
-    ) -> Result<Vec<LayerData>, NetError> {
+        visit: LayerVisitor,
+    ) -> Result<(), NetError> {
         if inputs.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        let request = request.clone().with_head(false);
-        let taps = self.batch_taps(inputs, &request);
-        taps.layers
-            .into_iter()
-            .map(|(id, t)| read_back(id, t))
-            .collect()
+        let request = self.request_for(&request.clone().with_head(false));
+        let x = self.batch_input(inputs);
+        if self.device.backend != Backend::Cpu {
+            let taps = self.model.forward_taps(x, &request, ReluRule::Standard);
+            for (id, t) in taps.layers {
+                let layer = read_back(id, t)?;
+                visit(&layer.id, layer.shape, &layer.data);
+            }
+            return Ok(());
+        }
+        let mut failed = None;
+        let mut on_tap = |id: &str, t: &Tensor<4>| {
+            if failed.is_some() {
+                return;
+            }
+            match HostView::of(t) {
+                Some(view) => visit(id, t.dims(), view.values()),
+                None => match read_back(id.to_string(), t.clone()) {
+                    Ok(layer) => visit(id, layer.shape, &layer.data),
+                    Err(e) => failed = Some(e),
+                },
+            }
+        };
+        self.model
+            .forward_visiting(x, &request, ReluRule::Standard, &mut on_tap);
+        failed.map_or(Ok(()), Err)
     }
 
     /// One recorded pass over a (non-empty) batch.
     fn batch_taps(&self, inputs: &[InputImage], request: &TapRequest) -> DeviceTaps {
+        let x = self.batch_input(inputs);
+        self.model
+            .forward_taps(x, &self.request_for(request), ReluRule::Standard)
+    }
+
+    /// A (non-empty) batch's inputs as one `[N, 3, H, W]` tensor on this network's device.
+    fn batch_input(&self, inputs: &[InputImage]) -> Tensor<4> {
         let n = inputs.len();
         let mut data = Vec::with_capacity(n * 3 * INPUT_SIZE * INPUT_SIZE);
         for input in inputs {
             data.extend_from_slice(&input.tensor);
         }
-        let x = Tensor::from_data(
+        Tensor::from_data(
             TensorData::new(data, [n, 3, INPUT_SIZE, INPUT_SIZE]),
             &self.device.device,
-        );
-        self.model
-            .forward_taps(x, &self.request_for(request), ReluRule::Standard)
+        )
     }
 
     /// Softmax and read back a `[N, classes]` head output, one [`HeadOutput`] per image.

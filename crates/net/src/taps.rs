@@ -180,9 +180,16 @@ pub struct DeviceTaps {
     pub logits: Option<Tensor<2>>,
 }
 
+/// What a pass hands each requested post-activation tap to instead of keeping it:
+/// `(id, tensor)`, called as soon as the tap is computed (while its values are still in cache),
+/// on the pass's thread.
+pub type TapVisitor<'a> = &'a mut (dyn FnMut(&str, &Tensor<4>) + Send);
+
 /// The recorder the blocks write into during a pass.
 pub struct Recorder<'a> {
     request: &'a TapRequest,
+    /// Where the taps go instead of [`DeviceTaps::layers`], when set.
+    visit: Option<TapVisitor<'a>>,
     remaining: usize,
     /// The ReLU rule of this pass.
     pub relu: ReluRule,
@@ -201,6 +208,7 @@ impl<'a> Recorder<'a> {
         let remaining = request.layer_count() + request.pre_relu.len();
         Self {
             request,
+            visit: None,
             remaining,
             relu,
             avg_pool_counts_padding,
@@ -209,10 +217,20 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    /// Record a post-activation output if it was asked for.
+    /// Hand the requested post-activation taps to `visit` instead of keeping them: each is
+    /// dropped once the network no longer needs it.
+    pub fn visiting(mut self, visit: TapVisitor<'a>) -> Self {
+        self.visit = Some(visit);
+        self
+    }
+
+    /// Record a post-activation output if it was asked for (or hand it to the visitor).
     pub fn tap(&mut self, id: &str, x: &Tensor<4>) {
         if self.request.wants(id) {
-            self.taps.layers.push((id.to_string(), x.clone()));
+            match self.visit.as_mut() {
+                Some(visit) => visit(id, x),
+                None => self.taps.layers.push((id.to_string(), x.clone())),
+            }
             self.remaining = self.remaining.saturating_sub(1);
         }
     }

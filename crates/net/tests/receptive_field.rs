@@ -139,16 +139,22 @@ fn batched_pass_equals_single_passes() {
             assert!((u - v).abs() < 1e-5);
         }
     }
-    // The same pass read back whole (what the atlas slices per image): the same bits.
-    let whole = net.run_batch_layers(&[a, b], &request).unwrap();
-    assert_eq!(whole.len(), batch[0].layers.len());
-    for layer in &whole {
-        let [n, c, h, w] = layer.shape;
-        assert_eq!(n, 2, "{}", layer.id);
+    // Each tap handed over whole as the pass computes it (what the atlas reduces): the same
+    // layers, in the same order, the same bits as the split.
+    let mut visited = Vec::new();
+    net.visit_batch_layers(&[a, b], &request, &mut |id, shape, data| {
+        visited.push((id.to_string(), shape, data.to_vec()));
+    })
+    .unwrap();
+    let ids: Vec<&str> = visited.iter().map(|(id, ..)| id.as_str()).collect();
+    let order: Vec<&str> = batch[0].layers.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, order);
+    for (id, [n, c, h, w], data) in &visited {
+        assert_eq!(*n, 2, "{id}");
         for (i, acts) in batch.iter().enumerate() {
-            let split = acts.layers.iter().find(|l| l.id == layer.id).unwrap();
-            assert_eq!(split.shape, [1, c, h, w]);
-            assert_eq!(split.data, layer.data[i * c * h * w..(i + 1) * c * h * w]);
+            let split = acts.layers.iter().find(|l| &l.id == id).unwrap();
+            assert_eq!(split.shape, [1, *c, *h, *w]);
+            assert_eq!(split.data, data[i * c * h * w..(i + 1) * c * h * w]);
         }
     }
 }

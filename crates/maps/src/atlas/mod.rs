@@ -39,8 +39,8 @@ pub use geometry::{CropBox, RfGeometry};
 pub use inputs::{INPUTS_DIR, crop_image, fnv1a64, input_image_path, merge_dirs, prune_inputs};
 pub use layers::LayerAtlas;
 pub use store::{ATLAS_FILE, MAX_FILE_BYTES};
-use summary::summaries_of;
-pub use summary::{ChannelSummary, channel_summaries};
+use summary::image_error;
+pub use summary::{AtlasShapes, ChannelSummary, ImageSummaries, channel_summaries};
 
 /// One layer of one image for [`Atlas::add_image_values`]: its id, `[channels, height,
 /// width]` and its channel-major values.
@@ -192,16 +192,61 @@ impl Atlas {
         path: &str,
         layers: &[LayerValues],
     ) -> Result<(), MapsError> {
-        check_text("image path", path).map_err(MapsError::Atlas)?;
-        if self.has_image(path) {
-            return Err(MapsError::Atlas(format!(
-                "image {path:?} is already in the atlas"
-            )));
+        self.check_new_image(path)?;
+        for (i, (id, ..)) in layers.iter().enumerate() {
+            if layers[..i].iter().any(|(other, ..)| other == id) {
+                return Err(image_error(path, format!("layer {id:?} is given twice")));
+            }
         }
-        if self.images.len() >= MAX_IMAGES {
-            return Err(MapsError::Atlas(format!("more than {MAX_IMAGES} images")));
+        // Layers in parallel; each channel's reduction keeps its own order, so the summaries
+        // are the same as one thread's.
+        let shapes = self.shapes();
+        let reduced = layers
+            .par_iter()
+            .map(|&values| shapes.summarize_layer(path, values))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut summaries = shapes.image_summaries();
+        for (index, sums) in reduced {
+            summaries.insert(index, sums)?;
         }
-        let summaries = self.summaries_for(path, layers)?;
+        self.add_image_summaries(path, summaries)
+    }
+
+    /// The ids and shapes of the atlas' layers, for reducing images apart from the atlas (a
+    /// pass can reduce one batch while the atlas takes the previous one).
+    pub fn shapes(&self) -> AtlasShapes {
+        AtlasShapes::new(
+            self.layers
+                .iter()
+                .map(|l| (l.id.clone(), l.shape()))
+                .collect(),
+        )
+    }
+
+    /// Adds image `path` from its summaries, every layer of the atlas filled once. Adding an
+    /// image twice is an error; adding a skipped image removes it from the skipped list. On
+    /// error the atlas is unchanged.
+    pub fn add_image_summaries(
+        &mut self,
+        path: &str,
+        summaries: ImageSummaries,
+    ) -> Result<(), MapsError> {
+        self.check_new_image(path)?;
+        let missing = |i: usize| {
+            let id = self.layers.get(i).map_or("?", |l| l.id.as_str());
+            image_error(path, format!("layer {id:?} is missing"))
+        };
+        let summaries = summaries.complete().map_err(missing)?;
+        if summaries.len() != self.layers.len() {
+            return Err(image_error(
+                path,
+                format!(
+                    "summaries of {} layers, the atlas has {}",
+                    summaries.len(),
+                    self.layers.len()
+                ),
+            ));
+        }
         let id = self.images.len() as u32;
         self.images.push(path.to_string());
         self.index.insert(path.to_string(), id);
@@ -215,43 +260,18 @@ impl Atlas {
         Ok(())
     }
 
-    /// Per-layer channel summaries in atlas layer order, after checking ids and shapes.
-    fn summaries_for(
-        &self,
-        path: &str,
-        given: &[LayerValues],
-    ) -> Result<Vec<Vec<ChannelSummary>>, MapsError> {
-        let err = |msg: String| MapsError::Atlas(format!("image {path:?}: {msg}"));
-        for (i, (id, ..)) in given.iter().enumerate() {
-            if self.layer(id).is_none() {
-                return Err(err(format!("layer {id:?} is not in the atlas")));
-            }
-            if given[..i].iter().any(|(other, ..)| other == id) {
-                return Err(err(format!("layer {id:?} is given twice")));
-            }
+    /// Whether image `path` may be added: a usable path, not in the atlas yet, room for it.
+    fn check_new_image(&self, path: &str) -> Result<(), MapsError> {
+        check_text("image path", path).map_err(MapsError::Atlas)?;
+        if self.has_image(path) {
+            return Err(MapsError::Atlas(format!(
+                "image {path:?} is already in the atlas"
+            )));
         }
-        // Layers in parallel; each channel's reduction keeps its own order, so the summaries
-        // are the same as one thread's.
-        self.layers
-            .par_iter()
-            .map(|layer| {
-                let Some(&(_, got, values)) = given.iter().find(|(id, ..)| *id == layer.id) else {
-                    return Err(err(format!("layer {:?} is missing", layer.id)));
-                };
-                let consistent =
-                    got.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) == Some(values.len());
-                if got != layer.shape() || !consistent {
-                    return Err(err(format!(
-                        "layer {:?} has shape {:?} with {} values, the atlas expects {:?}",
-                        layer.id,
-                        got,
-                        values.len(),
-                        layer.shape()
-                    )));
-                }
-                Ok(summaries_of(got, values))
-            })
-            .collect()
+        if self.images.len() >= MAX_IMAGES {
+            return Err(MapsError::Atlas(format!("more than {MAX_IMAGES} images")));
+        }
+        Ok(())
     }
 
     /// Records that `path` could not be used; control characters in `reason` become spaces.

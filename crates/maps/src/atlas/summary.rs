@@ -1,6 +1,9 @@
 //! Per-image reduction of a layer: each channel's maximum, its position, and its mean.
 
+use super::LayerValues;
+use crate::error::MapsError;
 use crate::layer::LayerMaps;
+use rayon::prelude::*;
 
 /// One channel of one image, reduced to what the atlas ranks.
 ///
@@ -31,6 +34,101 @@ impl ChannelSummary {
     }
 }
 
+/// An atlas' layers' ids and shapes, in its order ([`super::Atlas::shapes`]): what reducing
+/// an image's layers to their [`ImageSummaries`] needs.
+#[derive(Clone, Debug)]
+pub struct AtlasShapes {
+    layers: Vec<(String, [usize; 3])>,
+}
+
+impl AtlasShapes {
+    pub(crate) fn new(layers: Vec<(String, [usize; 3])>) -> Self {
+        Self { layers }
+    }
+
+    /// An image's summaries before any layer: filled by [`Self::summarize_layer`] layer by
+    /// layer (as a pass computes them), then added by [`super::Atlas::add_image_summaries`].
+    pub fn image_summaries(&self) -> ImageSummaries {
+        ImageSummaries::new(self.layers.len())
+    }
+
+    /// One layer of image `path` reduced to its channel summaries: the layer's index in the
+    /// atlas and its summaries (for [`ImageSummaries::insert`]), after checking its id and
+    /// shape.
+    pub fn summarize_layer(
+        &self,
+        path: &str,
+        (id, got, values): LayerValues,
+    ) -> Result<(usize, Vec<ChannelSummary>), MapsError> {
+        let Some(index) = self.layers.iter().position(|(l, _)| l == id) else {
+            return Err(image_error(
+                path,
+                format!("layer {id:?} is not in the atlas"),
+            ));
+        };
+        let shape = self.layers[index].1;
+        let consistent =
+            got.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) == Some(values.len());
+        if got != shape || !consistent {
+            return Err(image_error(
+                path,
+                format!(
+                    "layer {id:?} has shape {got:?} with {} values, the atlas expects {shape:?}",
+                    values.len(),
+                ),
+            ));
+        }
+        Ok((index, summaries_of(got, values)))
+    }
+}
+
+/// An error about one image of an atlas.
+pub(crate) fn image_error(path: &str, msg: String) -> MapsError {
+    MapsError::Atlas(format!("image {path:?}: {msg}"))
+}
+
+/// One image's channel summaries, layer by layer in the atlas' layer order, as
+/// [`AtlasShapes::summarize_layer`] gives them (a pass's taps arrive one at a time).
+#[derive(Clone, Debug)]
+pub struct ImageSummaries {
+    layers: Vec<Option<Vec<ChannelSummary>>>,
+}
+
+impl ImageSummaries {
+    /// None of `layers` layers yet.
+    pub(crate) fn new(layers: usize) -> Self {
+        Self {
+            layers: vec![None; layers],
+        }
+    }
+
+    /// Layer `index`'s summaries (as [`AtlasShapes::summarize_layer`] returns them); a layer
+    /// given twice, or one the atlas does not have, is an error.
+    pub fn insert(&mut self, index: usize, sums: Vec<ChannelSummary>) -> Result<(), MapsError> {
+        match self.layers.get_mut(index) {
+            Some(slot @ None) => {
+                *slot = Some(sums);
+                Ok(())
+            }
+            Some(Some(_)) => Err(MapsError::Atlas(format!(
+                "layer number {index} is given twice"
+            ))),
+            None => Err(MapsError::Atlas(format!(
+                "layer number {index} is not in the atlas"
+            ))),
+        }
+    }
+
+    /// Every layer's summaries, or the index of the first layer missing.
+    pub(crate) fn complete(self) -> Result<Vec<Vec<ChannelSummary>>, usize> {
+        self.layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| l.ok_or(i))
+            .collect()
+    }
+}
+
 /// Summaries of every channel of `maps`, in channel order. Eight channels at a time go through
 /// vector lanes where the CPU has AVX-512 (one lane per channel, each in the scalar order: the
 /// same bits), the rest one by one.
@@ -44,6 +142,36 @@ pub(crate) fn summaries_of(
     [channels, height, width]: [usize; 3],
     values: &[f32],
 ) -> Vec<ChannelSummary> {
+    let plane = height * width;
+    if plane == 0 || channels * plane <= TASK_VALUES {
+        return summaries_run([channels, height, width], values);
+    }
+    // Runs of whole lane groups in parallel: each channel is reduced alone, so the result is
+    // the same whatever the split.
+    let per = (TASK_VALUES / plane).max(1).next_multiple_of(LANES_PER_RUN);
+    let runs: Vec<Vec<ChannelSummary>> = (0..channels)
+        .into_par_iter()
+        .step_by(per)
+        .map(|c| {
+            let n = per.min(channels - c);
+            let part = values.get(c * plane..).unwrap_or_default();
+            summaries_run([n, height, width], &part[..(n * plane).min(part.len())])
+        })
+        .collect();
+    runs.concat()
+}
+
+/// Values per parallel task of [`summaries_of`].
+const TASK_VALUES: usize = 1 << 16;
+
+/// Channels per vector run: a multiple of the AVX-512 lanes' count, so that a split leaves no
+/// channel to the scalar loop that one run would have given the lanes.
+const LANES_PER_RUN: usize = 8;
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(LANES_PER_RUN.is_multiple_of(lanes::LANES));
+
+/// [`summaries_of`] on the calling thread.
+fn summaries_run([channels, height, width]: [usize; 3], values: &[f32]) -> Vec<ChannelSummary> {
     let plane = height * width;
     let channel = |c: usize| values.get(c * plane..(c + 1) * plane).unwrap_or(&[]);
     let mut out = Vec::with_capacity(channels);
@@ -290,7 +418,7 @@ mod tests {
     }
 
     /// The lanes give the scalar reduction's bits: every plane size around the blocks of eight,
-    /// channel counts around the lanes, with NaN, ±∞, ±0, ties and one channel without finite
+    /// channel counts around the lanes and past a parallel split, with NaN, ±∞, ±0, ties and one channel without finite
     /// values.
     #[test]
     fn lanes_match_the_scalar_reduction_bit_for_bit() {
@@ -311,9 +439,13 @@ mod tests {
             (8, 8),
             (17, 17),
             (35, 35),
+            (73, 73),
         ] {
-            for channels in [1, 7, 8, 9, 17] {
-                let plane = height * width;
+            let plane = height * width;
+            // Past `TASK_VALUES`, the runs split between threads: counts that are not whole
+            // runs or lane groups.
+            let split = [TASK_VALUES / plane + 5, 3 * TASK_VALUES / plane + 3];
+            for channels in [1, 7, 8, 9, 17].into_iter().chain(split) {
                 let data: Vec<f32> = (0..channels * plane)
                     .map(|i| match next() % 16 {
                         0 => specials[(next() % 6) as usize],

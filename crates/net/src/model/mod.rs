@@ -19,7 +19,7 @@ pub use blocks::{
 };
 
 use crate::catalogue::{Catalogue, LayerKind};
-use crate::taps::{DeviceTaps, Recorder, ReluRule, TapRequest};
+use crate::taps::{DeviceTaps, Recorder, ReluRule, TapRequest, TapVisitor};
 
 /// Whether the CPU path's own kernels (`cpu_conv`, `cpu_pool`) run on `device`: burn's `flex`
 /// CPU device without autodiff (an autodiff pass needs burn's own ops to record the graph).
@@ -317,8 +317,30 @@ impl InceptionV3 {
         request: &TapRequest,
         relu_rule: ReluRule,
     ) -> DeviceTaps {
+        self.run(x, self.recorder(request, relu_rule))
+    }
+
+    /// [`Self::forward_taps`] handing each requested post-activation tap to `visit` as soon as
+    /// it is computed instead of keeping it (the returned taps hold no layers): a pass over a
+    /// batch then holds only what the network still needs, and `visit` reads each tap while it
+    /// is in cache.
+    pub fn forward_visiting(
+        &self,
+        x: Tensor<4>,
+        request: &TapRequest,
+        relu_rule: ReluRule,
+        visit: TapVisitor,
+    ) -> DeviceTaps {
+        self.run(x, self.recorder(request, relu_rule).visiting(visit))
+    }
+
+    fn recorder<'a>(&self, request: &'a TapRequest, relu_rule: ReluRule) -> Recorder<'a> {
         let mut rec = Recorder::new(request, relu_rule, self.avg_pool_counts_padding);
         rec.cpu_kernels = !self.burn_ops_only;
+        rec
+    }
+
+    fn run(&self, x: Tensor<4>, mut rec: Recorder) -> DeviceTaps {
         // The pass runs on one of rayon's threads: each kernel's parallel loop then splits
         // from inside the pool (work stealing), not as a job injected from outside, which
         // wakes the pool's threads and puts the caller to sleep at every kernel.
