@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use featurescope_maps::Overwrite;
 use featurescope_maps::compare::{Batch, BatchLayer, Peak, Report, Settings};
-use featurescope_net::{
-    Catalogue, InputImage, LayerData, NetError, Network, TapRequest, WeightsSource,
-};
+use featurescope_net::{Catalogue, InputImage, NetError, Network, TapRequest, WeightsSource};
 use rayon::prelude::*;
 
 pub use featurescope_maps::compare::{ChannelChange, LayerCompare, Side};
@@ -428,19 +426,22 @@ fn pass(
     let position: BTreeMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let t = Instant::now();
     for part in inputs.chunks(chunk.max(1)) {
-        for acts in net.run_batch(part, request)? {
-            for layer in acts.layers {
-                let Some(&i) = position.get(layer.id.as_str()) else {
-                    continue;
-                };
-                if rows[i].is_empty() {
-                    rows[i].reserve_exact(n * layer.data.len());
-                }
-                peaks[i].extend(layer_peaks(&layer));
-                rows[i].extend_from_slice(&layer.data);
+        // Each tap of the part, whole, as the pass computes it: its images' rows in order.
+        let mut keep = |id: &str, [_, c, h, w]: [usize; 4], values: &[f32]| {
+            let Some(&i) = position.get(id) else {
+                return;
+            };
+            let per = c * h * w;
+            if rows[i].is_empty() {
+                rows[i].reserve_exact(n * per);
             }
-            done();
-        }
+            for image in values.chunks_exact(per.max(1)) {
+                peaks[i].extend(map_peaks(image, [c, h, w]));
+            }
+            rows[i].extend_from_slice(values);
+        };
+        net.visit_batch_layers(part, request, &mut keep)?;
+        part.iter().for_each(|_| done());
     }
     let forward_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -458,10 +459,9 @@ fn pass(
     })
 }
 
-/// Each channel's peak in one image's layer.
-fn layer_peaks(layer: &LayerData) -> impl Iterator<Item = Option<Peak>> + '_ {
-    let [_, c, h, w] = layer.shape;
-    (0..c).map(move |ch| Peak::of(&layer.data[ch * h * w..(ch + 1) * h * w], w))
+/// Each channel's peak in one image's `[c, h, w]` layer.
+fn map_peaks(values: &[f32], [c, h, w]: [usize; 3]) -> impl Iterator<Item = Option<Peak>> + '_ {
+    (0..c).map(move |ch| Peak::of(&values[ch * h * w..(ch + 1) * h * w], w))
 }
 
 /// Merge reports into `out` (exactly: equal to one run over all their batches, in any order).
