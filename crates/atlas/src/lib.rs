@@ -220,8 +220,10 @@ pub struct BuildSummary {
 }
 
 /// Decoded images, produced by a pool of threads while the network runs (in about the order
-/// of `todo`; each with its path, or the reason it is not an image). Up to two batches of
-/// `batch` images wait decoded, so that the next batch is ready when a pass ends.
+/// of `todo`; each with its path, or the reason it is not an image). A batch of `batch` images
+/// waits decoded, so that the next batch is ready when a pass ends; without their full-size
+/// originals, which no folder command uses (a folder of 24-megapixel photos would otherwise
+/// hold 72 MB an image).
 pub fn decoders(
     root: &Path,
     todo: Vec<String>,
@@ -231,7 +233,7 @@ pub fn decoders(
         .map_or(1, usize::from)
         .saturating_sub(1)
         .max(1);
-    let (tx, rx) = sync_channel((threads * 4).max(2 * batch));
+    let (tx, rx) = sync_channel((threads * 4).max(batch));
     let queue = Arc::new(Mutex::new(todo.into_iter()));
     for _ in 0..threads {
         let (tx, queue, root) = (tx.clone(), queue.clone(), root.to_path_buf());
@@ -251,9 +253,14 @@ pub fn decoders(
     rx
 }
 
-/// Decode and prepare one image; the reason in one line without the path on failure.
+/// Decode and prepare one image, its original dropped; the reason in one line without the
+/// path on failure.
 fn decode(path: &Path) -> Result<InputImage, String> {
-    preprocess::load_input(path).map_err(|e| {
+    let input = preprocess::load_input(path).map(|mut input| {
+        input.original = RgbImage::new(0, 0);
+        input
+    });
+    input.map_err(|e| {
         let text = e.to_string();
         let prefix = format!("{}: ", path.display());
         text.strip_prefix(&prefix)
@@ -521,6 +528,31 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The decoders hand over what a pass and its crops need, not the full-size original; a
+    /// file that is not an image comes with its reason.
+    #[test]
+    fn decoded_images_come_without_their_originals() -> Result<()> {
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/samples");
+        let dir = tempfile::tempdir()?;
+        std::fs::copy(samples.join("chelsea.png"), dir.path().join("cat.png"))?;
+        std::fs::write(dir.path().join("notes.txt"), "not an image")?;
+        let todo = vec!["cat.png".to_string(), "notes.txt".to_string()];
+        let mut got: Vec<_> = decoders(dir.path(), todo, 8).iter().collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let [(cat, Ok(input)), (notes, Err(reason))] = got.as_slice() else {
+            panic!("one image and one refusal");
+        };
+        assert_eq!((cat.as_str(), notes.as_str()), ("cat.png", "notes.txt"));
+        assert_eq!(input.original.dimensions(), (0, 0));
+        assert_eq!(
+            input.crop.dimensions(),
+            (INPUT_SIZE as u32, INPUT_SIZE as u32)
+        );
+        assert_eq!(input.tensor.len(), 3 * INPUT_SIZE * INPUT_SIZE);
+        assert!(!reason.is_empty());
+        Ok(())
+    }
 
     /// `collection.json` is replaced, never rewritten in place: a file that shares its inode
     /// (a hard link, as a copy made with `cp -al` or a backup tool leaves it) keeps its bytes,
