@@ -234,10 +234,9 @@ impl Network {
 
     /// [`Network::run_batch`]'s layers, not kept: each requested tap goes to `visit` whole, as
     /// `(id, [N, C, H, W], values)` (each image's slice in turn), and is then let go; no
-    /// pre-ReLU taps, no head. On the CPU each comes as
-    /// soon as the pass has computed it, borrowed where it lies (still in cache; the batch's
-    /// memory holds only what the network needs next); on a GPU after the pass, read back one
-    /// at a time.
+    /// pre-ReLU taps, no head. On the CPU each comes as soon as the pass has computed it,
+    /// borrowed where it lies (still in cache; the batch's memory holds only what the network
+    /// needs next); on a GPU after the pass, read back one at a time.
     pub fn visit_batch_layers(
         &self,
         inputs: &[InputImage],
@@ -247,7 +246,7 @@ impl Network {
         if inputs.is_empty() {
             return Ok(());
         }
-        let request = self.request_for(&request.clone().with_head(false));
+        let request = request.clone().with_head(false);
         let x = self.batch_input(inputs);
         if self.device.backend != Backend::Cpu {
             let taps = self.model.forward_taps(x, &request, ReluRule::Standard);

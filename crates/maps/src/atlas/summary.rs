@@ -418,8 +418,8 @@ mod tests {
     }
 
     /// The lanes give the scalar reduction's bits: every plane size around the blocks of eight,
-    /// channel counts around the lanes and past a parallel split, with NaN, ±∞, ±0, ties and one channel without finite
-    /// values.
+    /// channel counts around the lanes and past a parallel split, with NaN, ±∞, ±0, ties and
+    /// one channel without finite values.
     #[test]
     fn lanes_match_the_scalar_reduction_bit_for_bit() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
