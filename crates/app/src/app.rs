@@ -14,6 +14,8 @@ use crate::state::AppState;
 
 /// The featurescope viewer.
 pub struct FeaturescopeApp {
+    /// The context this app is drawn in (to let go of its renderer on exit).
+    ctx: egui::Context,
     core: Core,
     panels: Vec<Box<dyn Panel>>,
     /// Start-up timings being taken (`--startup-report`).
@@ -36,6 +38,7 @@ impl FeaturescopeApp {
             core.state_mut().warn(n);
         }
         Self {
+            ctx: ctx.clone(),
             core,
             panels: crate::panels::all(),
             startup: launch.startup_report.map(StartupReport::new),
@@ -155,5 +158,14 @@ impl eframe::App for FeaturescopeApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, STORAGE_KEY, &self.core.state().settings);
+    }
+
+    /// Closing: the worker stops and ends before the process does, and the renderer stays
+    /// with the window (nothing graphical is let go on another thread while the process exits).
+    fn on_exit(&mut self) {
+        if !self.core.shut_down() {
+            eprintln!("featurescope: the network was still busy on close; not waiting for it");
+        }
+        crate::gpu_textures::forget_renderer(&self.ctx);
     }
 }

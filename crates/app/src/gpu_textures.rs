@@ -19,6 +19,13 @@ pub fn use_renderer(ctx: &egui::Context, render_state: RenderState) {
     ctx.data_mut(|d| d.insert_temp(key(), render_state));
 }
 
+/// Let go of the renderer given to [`use_renderer`] (the window is closing): the context
+/// lives on in the threads that repaint it, and whichever lets it go last would otherwise
+/// drop the renderer, and with it the graphics instance, there.
+pub fn forget_renderer(ctx: &egui::Context) {
+    ctx.data_mut(|d| d.remove::<RenderState>(key()));
+}
+
 /// The renderer given to [`use_renderer`], if any.
 pub fn renderer(ctx: &egui::Context) -> Option<RenderState> {
     ctx.data(|d| d.get_temp::<RenderState>(key()))

@@ -27,7 +27,7 @@ use eframe::egui_wgpu::{WgpuSetup, WgpuSetupExisting};
 
 pub use action::Action;
 pub use app::FeaturescopeApp;
-pub use gpu_textures::use_renderer;
+pub use gpu_textures::{renderer, use_renderer};
 pub use launch::{Launch, SAMPLE_PHOTO};
 pub use services::paths::data_home;
 pub use state::{AppState, LayerRef, Notice, NoticeLevel};

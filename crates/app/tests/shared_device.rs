@@ -183,4 +183,21 @@ fn the_window_and_the_network_share_one_gpu_device_and_read_back_only_the_shown_
         frame.pixels().any(|p| p.0 != frame.get_pixel(0, 0).0),
         "a drawn frame, not a blank one"
     );
+
+    // Closing: the worker (which holds the shared device) has ended when `on_exit` returns,
+    // and the renderer is let go of here, not by whichever repainting thread drops the
+    // context last while the process exits.
+    let ctx = h.ctx.clone();
+    let app = h.state_mut().as_mut().unwrap();
+    eframe::App::on_exit(app);
+    assert!(featurescope_app::renderer(&ctx).is_none());
+    app.apply(Action::Select(LayerRef::named("Mixed_5b")));
+    assert!(
+        app.state()
+            .notices
+            .iter()
+            .any(|n| n.is_error() && n.text.contains("stopped")),
+        "{:?}",
+        app.state().notices
+    );
 }

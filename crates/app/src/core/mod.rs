@@ -19,7 +19,7 @@ use featurescope_net::WeightsSource;
 use crate::action::{Action, Cancel};
 use crate::launch::{Launch, SAMPLE_PHOTO};
 use crate::services::tasks::Tasks;
-use crate::services::worker::{ImageSource, Job, Worker};
+use crate::services::worker::{ImageSource, Job, SHUTDOWN_WAIT, Worker};
 use crate::settings::Settings;
 use crate::state::{AppState, LayerRef};
 
@@ -77,6 +77,14 @@ impl Core {
     /// The state, to read.
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The window is closing: what runs on the worker is told to stop, and the worker is
+    /// stopped and waited for ([`Worker::stop`], at most [`SHUTDOWN_WAIT`]). Whether it ended
+    /// in time.
+    pub fn shut_down(&mut self) -> bool {
+        self.state.cancel_all();
+        self.worker.stop(SHUTDOWN_WAIT)
     }
 
     /// The state, to change in ways no action covers (a setting a test wants, a notice).
@@ -196,6 +204,14 @@ impl Core {
             Cancel::Explain(key) => self.state.explain.cache.get(key).map(|e| e.cancel()),
             Cancel::Visualize(key) => self.state.visual.cache.get(key).map(|e| e.cancel()),
         };
+    }
+}
+
+/// A core let go of (the window closed, or a test ended) stops its worker, cancelling what it
+/// runs, rather than leaving the thread to run on.
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.shut_down();
     }
 }
 

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::time::Instant;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
 
 use featurescope_atlas::{BuildEvent, BuildOptions, BuildSummary};
 use featurescope_net::attribution::Pass;
@@ -24,6 +24,8 @@ use super::layer_views::{SpatialDrawn, SpatialKey};
 
 mod classes;
 mod pin;
+#[cfg(test)]
+mod tests;
 mod tiles;
 
 pub use pin::PinnedAnalysis;
@@ -421,11 +423,20 @@ impl std::fmt::Display for RunsOn {
     }
 }
 
-/// The UI's handle on the worker thread.
+/// The UI's handle on the worker thread. Dropping it stops the worker ([`Worker::stop`]).
 pub struct Worker {
     jobs: SyncSender<Job>,
     events: Receiver<Event>,
+    /// Disconnected once the thread has ended and its state (model, device, the window's
+    /// context it repaints) is dropped; `None` once waited for, or when there is no thread.
+    ended: Option<Receiver<()>>,
+    /// Set by [`Worker::stop`]: the jobs still queued are not run.
+    stopping: Arc<AtomicBool>,
 }
+
+/// How long closing the window waits for the worker to end (the job it is running told to stop
+/// first). A pass cannot stop midway; one is well within this, even on lavapipe.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
 /// Capacity of the job queue; the UI reports "busy" beyond it rather than blocking.
 const JOB_QUEUE: usize = 32;
@@ -454,9 +465,14 @@ impl Worker {
     ) -> Self {
         let (jobs, job_rx) = sync_channel(JOB_QUEUE);
         let (event_tx, events) = sync_channel(EVENT_QUEUE);
+        let (ended_tx, ended) = sync_channel::<()>(0);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop_flag = stopping.clone();
         let spawned = std::thread::Builder::new()
             .name("featurescope-network".into())
             .spawn(move || {
+                // Dropped last, after the state: `ended` then says everything is let go.
+                let _ended = ended_tx;
                 let mut state = WorkerState {
                     network: None,
                     weights_source: None,
@@ -479,15 +495,50 @@ impl Worker {
                     repaint: Box::new(repaint),
                 };
                 state.load(weights);
-                state.serve(&job_rx);
+                state.serve(&job_rx, &stop_flag);
             });
         if let Err(e) = spawned {
             // Without a thread there is no network; the UI shows this as the weights error.
             let (tx, rx) = sync_channel(1);
             let _ = tx.try_send(Event::WeightsFailed(format!("cannot start worker: {e}")));
-            return Self { jobs, events: rx };
+            return Self {
+                jobs,
+                events: rx,
+                ended: None,
+                stopping,
+            };
         }
-        Self { jobs, events }
+        Self {
+            jobs,
+            events,
+            ended: Some(ended),
+            stopping,
+        }
+    }
+
+    /// Stop the worker: its queue closes (jobs queued and not started are dropped, and every
+    /// later one is refused), events it still sends are dropped rather than queued (a full
+    /// queue cannot hold it up), and this waits up to `wait` for its thread to end, with its
+    /// model, device and buffers let go. The caller first tells the running job to stop
+    /// ([`crate::AppState::cancel_all`]). Returns whether the thread ended in time; one still
+    /// busy is left to end on its own. Stopping again returns at once.
+    ///
+    /// The window stops it on close so that nothing runs on the network's thread while the
+    /// process exits: the graphics drivers' exit handlers raced with it there (a crash at exit
+    /// in about one run in ten under load, when that thread let go of the window's renderer).
+    pub fn stop(&mut self, wait: Duration) -> bool {
+        self.stopping.store(true, Ordering::SeqCst);
+        let (refused, _) = sync_channel(0);
+        drop(std::mem::replace(&mut self.jobs, refused));
+        let (_, nothing) = sync_channel(0);
+        drop(std::mem::replace(&mut self.events, nothing));
+        match self.ended.take() {
+            Some(ended) => matches!(
+                ended.recv_timeout(wait),
+                Err(RecvTimeoutError::Disconnected)
+            ),
+            None => true,
+        }
     }
 
     /// Queue a job without waiting; `Err` if the queue is full or the worker is gone.
@@ -509,7 +560,18 @@ impl Worker {
         let (jobs, job_rx) = sync_channel(1);
         let (_, events) = sync_channel(1);
         drop(job_rx);
-        Self { jobs, events }
+        Self {
+            jobs,
+            events,
+            ended: None,
+            stopping: Arc::default(),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop(SHUTDOWN_WAIT);
     }
 }
 
@@ -555,8 +617,12 @@ impl WorkerState {
         (self.repaint)();
     }
 
-    fn serve(&mut self, jobs: &Receiver<Job>) {
+    /// Run jobs as they come until the queue closes or `stopping` is set.
+    fn serve(&mut self, jobs: &Receiver<Job>, stopping: &AtomicBool) {
         while let Ok(mut job) = jobs.recv() {
+            if stopping.load(Ordering::SeqCst) {
+                return;
+            }
             // Skip analyses that a newer queued one supersedes.
             while let Job::Analyse { .. } = job {
                 match jobs.try_recv() {

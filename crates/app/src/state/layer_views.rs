@@ -115,6 +115,16 @@ impl LayerViews {
         });
     }
 
+    /// Cancel what runs (the window is closing): the groups and spatial attributions still
+    /// being computed, and the icon being made.
+    pub fn cancel_all(&self) {
+        self.groups.values().for_each(Entry::cancel);
+        self.spatial.values().for_each(Entry::cancel);
+        if let Some((_, cancel)) = &self.icons.running {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// New weights: their icons live elsewhere; what was loaded or queued is forgotten and the
     /// running one cancelled.
     pub fn new_weights(&mut self, dir: Option<PathBuf>) {

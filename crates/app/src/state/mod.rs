@@ -218,6 +218,22 @@ impl AppState {
         }
     }
 
+    /// Tell every computation in flight on the worker to stop (the window is closing): the
+    /// folder builds, explanations, visualisations, spatial attributions and the icon being
+    /// made.
+    pub fn cancel_all(&self) {
+        let builds = [&self.atlas_build, &self.report_build]
+            .into_iter()
+            .flatten()
+            .chain(self.class_build.as_ref().map(|b| &b.folder));
+        for build in builds {
+            build.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.explain.cache.values().for_each(Entry::cancel);
+        self.visual.cache.values().for_each(Entry::cancel);
+        self.layer_views.cancel_all();
+    }
+
     /// Whether the loaded weights have a classifier head.
     pub fn has_head(&self) -> bool {
         self.weights
