@@ -23,9 +23,7 @@ impl Core {
             state.settings.remember(p.clone());
         }
         let image = source.name();
-        if let Some((_, cancel)) = &state.layer_views.icons.running {
-            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        state.layer_views.icons.cancel_running();
         let job = Job::Analyse {
             generation: state.generation,
             source,

@@ -4,7 +4,6 @@
 //! worker for something.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use image::RgbImage;
 
@@ -202,8 +201,6 @@ impl Core {
     /// A person asked the worker for something: the icon being made stops (and is made again
     /// later).
     pub(super) fn pause_icons(&mut self) {
-        if let Some((_, cancel)) = &self.state.layer_views.icons.running {
-            cancel.store(true, Ordering::Relaxed);
-        }
+        self.state.layer_views.icons.cancel_running();
     }
 }

@@ -47,6 +47,13 @@ pub struct Icons {
 }
 
 impl Icons {
+    /// The icon being made on the worker stops (it is asked for again later).
+    pub fn cancel_running(&self) {
+        if let Some((_, cancel)) = &self.running {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// A channel's icon, when it is here.
     pub fn get(&self, layer: &str, channel: usize) -> Option<&Arc<RgbImage>> {
         match self.images.get(&(layer.to_string(), channel)) {
@@ -120,17 +127,13 @@ impl LayerViews {
     pub fn cancel_all(&self) {
         self.groups.values().for_each(Entry::cancel);
         self.spatial.values().for_each(Entry::cancel);
-        if let Some((_, cancel)) = &self.icons.running {
-            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.icons.cancel_running();
     }
 
     /// New weights: their icons live elsewhere; what was loaded or queued is forgotten and the
     /// running one cancelled.
     pub fn new_weights(&mut self, dir: Option<PathBuf>) {
-        if let Some((_, cancel)) = &self.icons.running {
-            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.icons.cancel_running();
         let (background_off, no_disk) = (self.icons.background_off, self.icons.no_disk);
         self.icons = Icons {
             dir: dir.filter(|_| !no_disk),
