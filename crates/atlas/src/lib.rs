@@ -24,7 +24,6 @@ use featurescope_net::{
     Catalogue, InputImage, LayerInfo, NetError, Network, TapRequest, WeightsSource, preprocess,
 };
 use image::RgbImage;
-use rayon::prelude::*;
 
 pub use featurescope_maps::atlas::{Atlas as FilterAtlas, AtlasHit, Rank};
 pub use merge::{MergeOptions, MergeSummary, find_atlases, merge_atlases};
@@ -312,8 +311,8 @@ struct Reduced {
 }
 
 impl Run {
-    /// Run a batch's pass, each tap reduced to its images' summaries as soon as the pass has
-    /// computed it (while it is in cache) and let go; meanwhile, on the same threads, the
+    /// Run a batch's pass, each image's taps reduced to its summaries as soon as the pass has
+    /// computed them (while they are in cache) and let go; meanwhile, on rayon's threads, the
     /// previous batch enters the atlas (its rankings, its crops written). The batch's crops
     /// move into the pending batch.
     fn add(&mut self, net: &Network, batch: &mut Batch) -> Result<()> {
@@ -349,40 +348,42 @@ impl Run {
     }
 }
 
-/// One pass over `batch`, each tap reduced to its images' summaries as the pass computes it.
+/// One pass over `batch`, each image's taps reduced to its summaries as the pass computes them
+/// (on the thread that computed them, while they are in its cache).
 fn reduce(
     net: &Network,
     shapes: &AtlasShapes,
     request: &TapRequest,
     batch: &Batch,
 ) -> Result<Vec<ImageSummaries>> {
-    let mut images: Vec<ImageSummaries> = batch
+    let images: Vec<Mutex<ImageSummaries>> = batch
         .inputs
         .iter()
-        .map(|_| shapes.image_summaries())
+        .map(|_| Mutex::new(shapes.image_summaries()))
         .collect();
-    let mut failed = None;
-    let mut reduce = |id: &str, shape: [usize; 4], values: &[f32]| {
-        if failed.is_some() {
-            return;
-        }
-        let reduced = summarize_tap(shapes, &batch.names, (id, shape, values));
-        let added = reduced.and_then(|sums| {
-            images
-                .iter_mut()
-                .zip(sums)
-                .try_for_each(|(image, (index, sums))| image.insert(index, sums))
-                .map_err(anyhow::Error::from)
-        });
+    let failed = Mutex::new(None);
+    let reduce = |image: usize, id: &str, shape: [usize; 3], values: &[f32]| {
+        let added = summarize_tap(shapes, &batch.names, image, (id, shape, values)).and_then(
+            |(index, sums)| {
+                let mut summaries = images[image].lock().unwrap_or_else(|p| p.into_inner());
+                summaries.insert(index, sums).map_err(anyhow::Error::from)
+            },
+        );
         if let Err(e) = added {
-            failed = Some(e);
+            failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
         }
     };
-    net.visit_batch_layers(&batch.inputs, request, &mut reduce)?;
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(images),
+    net.visit_batch_layers(&batch.inputs, request, &reduce)?;
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
     }
+    Ok(images
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect())
 }
 
 /// The images of a reduced batch into the atlas, their crops beside it (for the rankings'
@@ -404,27 +405,21 @@ fn enter(atlas: &mut Atlas, out: &Path, reduced: Option<Reduced>) -> Result<()> 
     Ok(())
 }
 
-/// One `[N, C, H, W]` tap of a batch reduced image by image (the images in parallel): each
-/// image's layer index in the atlas and its channel summaries.
+/// One image's `[C, H, W]` tap reduced: its layer index in the atlas and its channel
+/// summaries.
 fn summarize_tap(
     shapes: &AtlasShapes,
     names: &[String],
-    (id, [n, c, h, w], values): (&str, [usize; 4], &[f32]),
-) -> Result<Vec<(usize, Vec<ChannelSummary>)>> {
-    let per = c * h * w;
-    if n != names.len() || values.len() != n * per || per == 0 {
+    image: usize,
+    (id, shape, values): (&str, [usize; 3], &[f32]),
+) -> Result<(usize, Vec<ChannelSummary>)> {
+    let Some(rel) = names.get(image) else {
         bail!(
-            "layer {id} came back as {n} x {c} x {h} x {w} with {} values for {} images",
-            values.len(),
+            "layer {id} came back for image {image} of a batch of {}",
             names.len()
         );
-    }
-    let sums = names
-        .par_iter()
-        .zip(values.par_chunks_exact(per))
-        .map(|(rel, values)| shapes.summarize_layer(rel, (id, [c, h, w], values)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(sums)
+    };
+    Ok(shapes.summarize_layer(rel, (id, shape, values))?)
 }
 
 /// The files of the collection (in the shard, if one is asked for) that `atlas` does not hold

@@ -10,6 +10,7 @@ pub mod gram;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -421,42 +422,86 @@ fn pass(
     done: &mut dyn FnMut(),
 ) -> Result<Pass> {
     let n = inputs.len();
-    let mut rows: Vec<Vec<f32>> = vec![Vec::new(); ids.len()];
-    let mut peaks: Vec<Vec<Option<Peak>>> = vec![Vec::new(); ids.len()];
+    let kept: Vec<Mutex<Kept>> = ids.iter().map(|_| Mutex::default()).collect();
+    let failed = Mutex::new(None);
     let position: BTreeMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let t = Instant::now();
-    for part in inputs.chunks(chunk.max(1)) {
-        // Each tap of the part, whole, as the pass computes it: its images' rows in order.
-        let mut keep = |id: &str, [_, c, h, w]: [usize; 4], values: &[f32]| {
+    for (part, first) in inputs.chunks(chunk.max(1)).zip((0..).step_by(chunk.max(1))) {
+        // Each image's taps as the pass computes them: its rows and peaks in its place.
+        let keep = |image: usize, id: &str, shape: [usize; 3], values: &[f32]| {
             let Some(&i) = position.get(id) else {
                 return;
             };
-            let per = c * h * w;
-            if rows[i].is_empty() {
-                rows[i].reserve_exact(n * per);
+            let peaks: Vec<Option<Peak>> = map_peaks(values, shape).collect();
+            let mut layer = kept[i].lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = layer.put([n, first + image], shape, values, peaks) {
+                let e = e.context(format!("layer {id}"));
+                failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
             }
-            for image in values.chunks_exact(per.max(1)) {
-                peaks[i].extend(map_peaks(image, [c, h, w]));
-            }
-            rows[i].extend_from_slice(values);
         };
-        net.visit_batch_layers(part, request, &mut keep)?;
+        net.visit_batch_layers(part, request, &keep)?;
         part.iter().for_each(|_| done());
+    }
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
     }
     let forward_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let grams: Vec<Vec<f64>> = rows
+    let layers: Vec<(Vec<f64>, Vec<Option<Peak>>)> = kept
         .into_par_iter()
-        .map(|x| {
-            let d = x.len().checked_div(n).unwrap_or(0);
-            gram::gram(&x, n, d)
+        .map(|k| {
+            let k = k.into_inner().unwrap_or_else(|p| p.into_inner());
+            let d = k.rows.len().checked_div(n).unwrap_or(0);
+            (gram::gram(&k.rows, n, d), k.peaks)
         })
         .collect();
     Ok(Pass {
-        layers: grams.into_iter().zip(peaks).collect(),
+        layers,
         forward_seconds,
         gram_seconds: t.elapsed().as_secs_f64(),
     })
+}
+
+/// One layer's activations of a model's batch, image by image in batch order: its flattened
+/// rows and its channels' peaks.
+#[derive(Default)]
+struct Kept {
+    rows: Vec<f32>,
+    peaks: Vec<Option<Peak>>,
+}
+
+impl Kept {
+    /// Image `at` of `n`: its `[c, h, w]` values and its `c` peaks into their places.
+    fn put(
+        &mut self,
+        [n, at]: [usize; 2],
+        [c, h, w]: [usize; 3],
+        values: &[f32],
+        peaks: Vec<Option<Peak>>,
+    ) -> Result<()> {
+        let per = c * h * w;
+        if self.rows.is_empty() && self.peaks.is_empty() {
+            // Fresh pages, written once (not zeroed here and then written again).
+            self.rows = vec![0.0; n * per];
+            self.peaks = vec![None; n * c];
+        }
+        let rows = self.rows.get_mut(at * per..(at + 1) * per);
+        let slots = self.peaks.get_mut(at * c..(at + 1) * c);
+        match (rows, slots) {
+            (Some(rows), Some(slots)) if values.len() == per && peaks.len() == c => {
+                rows.copy_from_slice(values);
+                slots.copy_from_slice(&peaks);
+                Ok(())
+            }
+            _ => bail!(
+                "image {at} of {n} came back as {c} x {h} x {w} with {} values, unlike the others",
+                values.len()
+            ),
+        }
+    }
 }
 
 /// Each channel's peak in one image's `[c, h, w]` layer.

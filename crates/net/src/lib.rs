@@ -3,6 +3,7 @@
 //! layer catalogue, image preprocessing and backend selection. Depends on burn only (no UI).
 
 pub mod attribution;
+mod batch;
 pub mod catalogue;
 pub mod device;
 pub mod device_buffer;
@@ -30,15 +31,13 @@ pub use weights::{WeightsFormat, WeightsInfo, WeightsSource};
 
 use crate::catalogue::INPUT_SIZE;
 use crate::model::InceptionV3;
-use crate::model::host::HostView;
 
 /// Where the bundled default weights live in the source tree, relative to the repository root.
 /// The binary does not read them from there: `build.rs` compiles them in
 /// ([`WeightsSource::Bundled`]).
 pub const DEFAULT_WEIGHTS: &str = "weights/inception_v3_nsfwjs/model.json";
 
-/// What [`Network::visit_batch_layers`] hands each tap to: `(id, [N, C, H, W], values)`.
-pub type LayerVisitor<'a> = &'a mut (dyn FnMut(&str, [usize; 4], &[f32]) + Send);
+pub use batch::LayerVisitor;
 
 /// One layer's values on the host.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,6 +109,8 @@ pub struct Network {
     model: InceptionV3,
     device: ComputeDevice,
     weights: WeightsInfo,
+    /// Where a batch's images run on the CPU ([`Network::visit_batch_layers`]).
+    image_threads: batch::ImageThreads,
 }
 
 fn read_back(id: String, t: Tensor<4>) -> Result<LayerData, NetError> {
@@ -160,6 +161,7 @@ impl Network {
             model,
             device,
             weights,
+            image_threads: Default::default(),
         })
     }
 
@@ -230,48 +232,6 @@ impl Network {
             }
         }
         Ok(out)
-    }
-
-    /// [`Network::run_batch`]'s layers, not kept: each requested tap goes to `visit` whole, as
-    /// `(id, [N, C, H, W], values)` (each image's slice in turn), and is then let go; no
-    /// pre-ReLU taps, no head. On the CPU each comes as soon as the pass has computed it,
-    /// borrowed where it lies (still in cache; the batch's memory holds only what the network
-    /// needs next); on a GPU after the pass, read back one at a time.
-    pub fn visit_batch_layers(
-        &self,
-        inputs: &[InputImage],
-        request: &TapRequest,
-        visit: LayerVisitor,
-    ) -> Result<(), NetError> {
-        if inputs.is_empty() {
-            return Ok(());
-        }
-        let request = request.clone().with_head(false);
-        let x = self.batch_input(inputs);
-        if self.device.backend != Backend::Cpu {
-            let taps = self.model.forward_taps(x, &request, ReluRule::Standard);
-            for (id, t) in taps.layers {
-                let layer = read_back(id, t)?;
-                visit(&layer.id, layer.shape, &layer.data);
-            }
-            return Ok(());
-        }
-        let mut failed = None;
-        let mut on_tap = |id: &str, t: &Tensor<4>| {
-            if failed.is_some() {
-                return;
-            }
-            match HostView::of(t) {
-                Some(view) => visit(id, t.dims(), view.values()),
-                None => match read_back(id.to_string(), t.clone()) {
-                    Ok(layer) => visit(id, layer.shape, &layer.data),
-                    Err(e) => failed = Some(e),
-                },
-            }
-        };
-        self.model
-            .forward_visiting(x, &request, ReluRule::Standard, &mut on_tap);
-        failed.map_or(Ok(()), Err)
     }
 
     /// One recorded pass over a (non-empty) batch.

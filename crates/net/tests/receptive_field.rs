@@ -139,22 +139,23 @@ fn batched_pass_equals_single_passes() {
             assert!((u - v).abs() < 1e-5);
         }
     }
-    // Each tap handed over whole as the pass computes it (what the atlas reduces): the same
-    // layers, in the same order, the same bits as the split.
-    let mut visited = Vec::new();
-    net.visit_batch_layers(&[a, b], &request, &mut |id, shape, data| {
-        visited.push((id.to_string(), shape, data.to_vec()));
+    // Each image's taps handed over as the pass computes them (what the atlas reduces): the
+    // same layers, in the same order, the same bits as the split. Three images: two run whole
+    // side by side (one per thread on two cores), the third alone split over the threads.
+    let visited = std::sync::Mutex::new(vec![Vec::new(); 3]);
+    let three = [a.clone(), b, a];
+    net.visit_batch_layers(&three, &request, &|image, id, shape, data| {
+        visited.lock().unwrap()[image].push((id.to_string(), shape, data.to_vec()));
     })
     .unwrap();
-    let ids: Vec<&str> = visited.iter().map(|(id, ..)| id.as_str()).collect();
-    let order: Vec<&str> = batch[0].layers.iter().map(|l| l.id.as_str()).collect();
-    assert_eq!(ids, order);
-    for (id, [n, c, h, w], data) in &visited {
-        assert_eq!(*n, 2, "{id}");
-        for (i, acts) in batch.iter().enumerate() {
-            let split = acts.layers.iter().find(|l| &l.id == id).unwrap();
-            assert_eq!(split.shape, [1, *c, *h, *w]);
-            assert_eq!(split.data, data[i * c * h * w..(i + 1) * c * h * w]);
+    let batch = [&batch[0], &batch[1], &batch[0]];
+    for (acts, visited) in batch.into_iter().zip(visited.into_inner().unwrap()) {
+        let ids: Vec<&str> = visited.iter().map(|(id, ..)| id.as_str()).collect();
+        let order: Vec<&str> = acts.layers.iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(ids, order);
+        for ((id, [c, h, w], data), split) in visited.iter().zip(&acts.layers) {
+            assert_eq!(split.shape, [1, *c, *h, *w], "{id}");
+            assert_eq!(&split.data, data, "{id}");
         }
     }
 }

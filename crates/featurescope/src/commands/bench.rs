@@ -212,7 +212,7 @@ fn measure(image: &std::path::Path, a: &BenchArgs) -> Result<BenchReport> {
     // the rest.
     let batch = (a.batch > 1 && read_only.is_none()).then(|| vec![input.clone(); a.batch]);
     let batch_pass =
-        |inputs: &[InputImage]| net.visit_batch_layers(inputs, &request, &mut |_, _, _| {});
+        |inputs: &[InputImage]| net.visit_batch_layers(inputs, &request, &|_, _, _, _| {});
     if let Some(inputs) = &batch {
         batch_pass(inputs)?;
     }

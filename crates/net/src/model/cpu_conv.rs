@@ -162,8 +162,9 @@ impl CpuConv {
         }
         let mut out = unwritten(n * c_out * g.ho * g.wo);
         // One image: its conv split over the threads. A batch: images in parallel, each conv on
-        // one thread (no fork and join per tile: what the folder commands' batches buy).
-        let split_image = n == 1;
+        // one thread (no fork and join per tile). An image on a pool of one thread (a batch's
+        // image on its own thread, `visit_batch_layers`) runs as one of a batch: the same bits.
+        let split_image = n == 1 && rayon::current_num_threads() > 1;
         view.values()
             .par_chunks_exact(c * h * w)
             .zip(out.par_chunks_exact_mut(c_out * g.ho * g.wo))
