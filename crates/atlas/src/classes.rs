@@ -12,7 +12,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use featurescope_maps::classes::{ClassSummary, Filed, LayerObservation, resolve_class};
 use featurescope_net::attribution::classes::{ClassValues, class_pass, influences};
-use featurescope_net::{Catalogue, Network, WeightsSource};
+use featurescope_net::{
+    Backend, Catalogue, InputImage, LeftOver, NetError, Network, WeightsSource,
+};
 
 use super::{Batch, BuildEvent, BuildSummary, CHECKPOINT_EVERY, Shard, collection, decoders};
 
@@ -153,15 +155,7 @@ impl Run<'_> {
         if batch.inputs.is_empty() {
             return Ok(());
         }
-        let wanted = (!self.predicted).then_some(classes);
-        let device = &self.net.device().device;
-        let found = class_pass(
-            self.net.model(),
-            device,
-            &batch.inputs,
-            wanted,
-            &self.layer_index,
-        )?;
+        let found = self.class_values(&batch.inputs, (!self.predicted).then_some(classes))?;
         for (rel, values) in batch.names.iter().zip(found) {
             let ClassValues {
                 predicted,
@@ -183,6 +177,38 @@ impl Run<'_> {
             self.analysed += 1;
         }
         Ok(())
+    }
+
+    /// Each image's values (filed under `wanted`'s class, else its predicted one). On the CPU
+    /// each image is a pass of its own on one thread, the images side by side
+    /// ([`Network::map_images`]): an image gives the same bytes whichever batch or shard it
+    /// falls in, on any number of cores. On a GPU one pass over the batch.
+    fn class_values(
+        &self,
+        inputs: &[InputImage],
+        wanted: Option<&[usize]>,
+    ) -> Result<Vec<ClassValues>> {
+        let (model, device) = (self.net.model(), &self.net.device().device);
+        if self.net.device().backend != Backend::Cpu {
+            return Ok(class_pass(
+                model,
+                device,
+                inputs,
+                wanted,
+                &self.layer_index,
+            )?);
+        }
+        let one = |i: usize, input: &InputImage| {
+            let no_class = || NetError::Attribution(format!("no class given for image {i}"));
+            let wanted = wanted
+                .map(|w| w.get(i..=i).ok_or_else(no_class))
+                .transpose()?;
+            let image = std::slice::from_ref(input);
+            class_pass(model, device, image, wanted, &self.layer_index)?
+                .pop()
+                .ok_or_else(|| NetError::Attribution("a class pass gave no values".into()))
+        };
+        Ok(self.net.map_images(inputs, LeftOver::OneThread, one)?)
     }
 
     fn checkpoint(&mut self) -> Result<()> {
@@ -393,12 +419,18 @@ fn add_edges(
     nodes: &[(usize, Vec<u32>)],
     batch: &Batch,
 ) -> Result<()> {
-    let found = influences(
-        run.net.model(),
-        &run.net.device().device,
-        &batch.inputs,
-        nodes,
-    )?;
+    let (model, device) = (run.net.model(), &run.net.device().device);
+    // As the counting pass: on the CPU each image alone, the images side by side.
+    let found = match run.net.device().backend {
+        Backend::Cpu => run
+            .net
+            .map_images(&batch.inputs, LeftOver::OneThread, |_, input| {
+                influences(model, device, std::slice::from_ref(input), nodes)?
+                    .pop()
+                    .ok_or_else(|| NetError::Attribution("an edge pass gave no values".into()))
+            })?,
+        _ => influences(model, device, &batch.inputs, nodes)?,
+    };
     let graph = run
         .summary
         .class_mut(class)

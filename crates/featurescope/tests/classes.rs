@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use featurescope_maps::classes::ClassSummary;
 
@@ -211,6 +211,23 @@ fn sharded_merged_and_resumed_summaries_equal_a_straight_run() {
     );
     ok(&build(&root, &resumed, &layers));
     assert!(std::fs::read(&resumed).unwrap() == whole, "resumed differs");
+
+    // On the CPU each image is a pass of its own on one thread: the same bytes in batches of
+    // three (an image left over in each) on a machine of one core as in batches of eight on
+    // this one's cores.
+    let one_core = dir.path().join("one_core.json");
+    let mut batched = layers.to_vec();
+    batched.extend(["--batch", "3"]);
+    let o = Command::new(env!("CARGO_BIN_EXE_featurescope"))
+        .args(args(&root, &one_core, &batched))
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    ok(&o);
+    assert!(
+        std::fs::read(&one_core).unwrap() == whole,
+        "batch 3 on one core differs"
+    );
 
     let parts: Vec<PathBuf> = (0..3)
         .map(|i| {

@@ -10,7 +10,7 @@
 //! dispatch per layer for all the images), its taps read back one at a time after it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use burn::tensor::Tensor;
 use rayon::ThreadPool;
@@ -28,9 +28,9 @@ impl Network {
     /// [`Network::run_batch`]'s layers, not kept: each requested tap of each image goes to
     /// `visit` and is then let go; no pre-ReLU taps, no head. On the CPU each comes as soon as
     /// the pass has computed it, borrowed where it lies (still in cache; memory holds only what
-    /// the network needs next), the images run whole, one per thread; on a GPU after the
-    /// batch's pass, read back one at a time. The values equal [`Network::run_batch`]'s, bit for
-    /// bit.
+    /// the network needs next), the images side by side ([`Network::map_images`]); on a GPU
+    /// after the batch's pass, read back one at a time. The values equal
+    /// [`Network::run_batch`]'s, bit for bit.
     pub fn visit_batch_layers(
         &self,
         inputs: &[InputImage],
@@ -44,59 +44,39 @@ impl Network {
         if self.device.backend != Backend::Cpu {
             return self.visit_read_back(inputs, &request, visit);
         }
-        // Whole images one per thread while every thread gets one; an image left over runs
-        // split over all of them (else one thread would wait for the other).
-        let pools = self.image_threads.pools();
-        let threads = pools.len().min(inputs.len());
-        let apart = match threads {
-            0 | 1 => 0,
-            t => inputs.len() - inputs.len() % t,
-        };
-        self.visit_images_apart(&inputs[..apart], &pools[..threads], &request, visit)?;
-        for (i, input) in inputs.iter().enumerate().skip(apart) {
-            self.visit_image(i, input, &request, visit)?;
-        }
+        self.map_images(inputs, LeftOver::Split, |i, input| {
+            self.visit_image(i, input, &request, visit)
+        })?;
         Ok(())
     }
 
-    /// `inputs`, each whole on one of `pools` (one thread each), as many at once as there are
-    /// pools.
-    fn visit_images_apart(
+    /// `work` on each image of a batch (its index, the image), the results in the batch's
+    /// order. On the CPU the images run side by side, each whole on one thread of its own (a
+    /// one-thread pool, so every kernel's parallel loop in `work` stays on it), as many at once
+    /// as rayon has threads; an image left over (the batch not a multiple of the threads) runs
+    /// as `left_over` says. On a GPU one after another. The first error stops the images not
+    /// started yet and is returned.
+    pub fn map_images<T: Send>(
         &self,
         inputs: &[InputImage],
-        pools: &[ThreadPool],
-        request: &TapRequest,
-        visit: LayerVisitor,
-    ) -> Result<(), NetError> {
-        let next = AtomicUsize::new(0);
-        let failed = Mutex::new(None);
-        let run = || {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(input) = inputs.get(i) else {
-                    return;
-                };
-                if let Err(e) = self.visit_image(i, input, request, visit) {
-                    failed
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .get_or_insert(e);
-                    // The others stop at their next image.
-                    next.store(inputs.len(), Ordering::Relaxed);
-                    return;
-                }
-            }
+        left_over: LeftOver,
+        work: impl Fn(usize, &InputImage) -> Result<T, NetError> + Sync,
+    ) -> Result<Vec<T>, NetError> {
+        let pools = match self.device.backend {
+            Backend::Cpu => self.image_threads.pools(),
+            _ => &[],
         };
-        // Each pool's thread runs images while a thread of ours waits for it.
-        std::thread::scope(|scope| {
-            for pool in pools {
-                scope.spawn(|| pool.install(run));
-            }
-        });
-        failed
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .map_or(Ok(()), Err)
+        let threads = pools.len().min(inputs.len());
+        let apart = match (threads, left_over) {
+            (0, _) | (1, LeftOver::Split) => 0,
+            (_, LeftOver::OneThread) => inputs.len(),
+            (t, LeftOver::Split) => inputs.len() - inputs.len() % t,
+        };
+        let mut out = map_apart(&inputs[..apart], &pools[..threads], &work)?;
+        for (i, input) in inputs.iter().enumerate().skip(apart) {
+            out.push(work(i, input)?);
+        }
+        Ok(out)
     }
 
     /// One pass over image `index` of a batch, its taps handed to `visit` in place.
@@ -148,6 +128,19 @@ impl Network {
     }
 }
 
+/// How [`Network::map_images`] runs an image left over when a batch is not a multiple of the
+/// threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeftOver {
+    /// On the caller's thread, its kernels split over rayon's (no thread waits for another):
+    /// for a forward pass, whose values are the same bits either way.
+    Split,
+    /// On one thread like the others, the rest waiting: every image then gives the same bits
+    /// whatever batch it falls in and however many cores the machine has (the backward pass'
+    /// sums differ, in their last bits, when its kernels are split).
+    OneThread,
+}
+
 /// The one-thread pools a batch's images run on (a pool of one: every kernel's parallel loop
 /// stays on its thread), as many as rayon has threads, made the first time a batch runs on the
 /// CPU and kept with the network: no threads made and ended for every batch, and each thread's
@@ -171,4 +164,54 @@ impl ImageThreads {
                 .collect()
         })
     }
+}
+
+/// `work` on each of `inputs`, each whole on one of `pools` (one thread each), as many at once
+/// as there are pools; the results in `inputs`' order.
+fn map_apart<T: Send>(
+    inputs: &[InputImage],
+    pools: &[ThreadPool],
+    work: &(impl Fn(usize, &InputImage) -> Result<T, NetError> + Sync),
+) -> Result<Vec<T>, NetError> {
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(inputs.len()));
+    let failed = Mutex::new(None);
+    let run = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(input) = inputs.get(i) else {
+                return;
+            };
+            match work(i, input) {
+                Ok(value) => locked(&done).push((i, value)),
+                Err(e) => {
+                    locked(&failed).get_or_insert(e);
+                    // The others stop at their next image.
+                    next.store(inputs.len(), Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+    };
+    // Each pool's thread runs images while a thread of ours waits for it.
+    std::thread::scope(|scope| {
+        for pool in pools {
+            scope.spawn(|| pool.install(run));
+        }
+    });
+    if let Some(e) = into_inner(failed) {
+        return Err(e);
+    }
+    let mut done = into_inner(done);
+    done.sort_by_key(|(i, _)| *i);
+    Ok(done.into_iter().map(|(_, value)| value).collect())
+}
+
+/// What `m` holds, also after a panic elsewhere while it was held.
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn into_inner<T>(m: Mutex<T>) -> T {
+    m.into_inner().unwrap_or_else(PoisonError::into_inner)
 }

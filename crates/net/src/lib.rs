@@ -37,7 +37,7 @@ use crate::model::InceptionV3;
 /// ([`WeightsSource::Bundled`]).
 pub const DEFAULT_WEIGHTS: &str = "weights/inception_v3_nsfwjs/model.json";
 
-pub use batch::LayerVisitor;
+pub use batch::{LayerVisitor, LeftOver};
 
 /// One layer's values on the host.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use featurescope_atlas::BuildSummary;
 use featurescope_atlas::classes::ClassOptions;
 use featurescope_maps::classes::{ClassSummary, DEFAULT_MASS};
-use featurescope_net::Backend;
 
 use super::Core;
 use crate::action::Action;
@@ -81,12 +80,11 @@ impl Core {
                 .state
                 .notify_error("these weights have no classifier head: a class summary needs one");
         }
-        let on_gpu = weights.device.backend == Backend::Wgpu;
         let options = ClassOptions {
             out: out.unwrap_or_else(|| default_classes_path(&root)),
             root,
             layers: None,
-            batch: if on_gpu { 8 } else { 1 },
+            batch: featurescope_atlas::DEFAULT_BATCH,
             shard: None,
             predicted: false,
             mass: DEFAULT_MASS,

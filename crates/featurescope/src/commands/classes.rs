@@ -41,8 +41,10 @@ pub struct ClassesArgs {
     /// Only these layers (comma-separated ids or Keras aliases); default: all 123 taps.
     #[arg(long, value_delimiter = ',')]
     layers: Option<Vec<String>>,
-    /// Images per pass (default: 8 on a GPU, 1 on the CPU, where each image alone gives the
-    /// same bytes whichever shard or batch it falls in).
+    /// Images per batch (default 8). On a GPU a batch is one pass; on the CPU each image is a
+    /// pass of its own on one thread, the images side by side on the cores (a batch smaller
+    /// than the cores leaves some idle), so an image gives the same bytes whichever shard or
+    /// batch it falls in, on any number of cores.
     #[arg(long)]
     batch: Option<usize>,
     #[command(flatten)]
@@ -241,12 +243,11 @@ fn build(
         .context("installing the Ctrl-C handler")?;
     class_layers(a.layers.as_deref())?;
     let loaded = load_network(&a.net)?;
-    let gpu = loaded.net.device().backend == featurescope_net::Backend::Wgpu;
     let opts = ClassOptions {
         root: root.to_path_buf(),
         out: out.to_path_buf(),
         layers: a.layers.clone(),
-        batch: a.batch.unwrap_or(if gpu { 8 } else { 1 }).max(1),
+        batch: a.batch.unwrap_or(featurescope_atlas::DEFAULT_BATCH).max(1),
         shard,
         predicted: a.predicted,
         mass: a.mass,
