@@ -1,5 +1,6 @@
-//! A batch's taps handed over as the pass computes them, not kept
-//! ([`Network::visit_batch_layers`]: what the folder commands reduce).
+//! Work over a batch's images: the taps handed over as the pass computes them, not kept
+//! ([`Network::visit_batch_layers`]: what the atlas and `compare` reduce), and any per-image
+//! work side by side ([`Network::map_images`]: the class summary's passes).
 //!
 //! On the CPU a batch runs *image by image*, as many images at once as rayon has threads, each
 //! whole on one thread (a one-thread pool, so every kernel's parallel loop stays on it): no
@@ -149,8 +150,8 @@ pub enum LeftOver {
 pub(crate) struct ImageThreads(OnceLock<Vec<ThreadPool>>);
 
 impl ImageThreads {
-    /// The pools; fewer (none) where threads could not be made: the images left over then run
-    /// split over rayon's pool, the same values, only slower.
+    /// The pools; fewer where threads could not be made. With none, every image runs on the
+    /// caller's thread, split over rayon's pool (slower; a backward's last bits may differ).
     fn pools(&self) -> &[ThreadPool] {
         self.0.get_or_init(|| {
             (0..rayon::current_num_threads())
