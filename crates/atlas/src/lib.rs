@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -365,24 +365,24 @@ fn reduce(
     let reduce = |image: usize, id: &str, shape: [usize; 3], values: &[f32]| {
         let added = summarize_tap(shapes, &batch.names, image, (id, shape, values)).and_then(
             |(index, sums)| {
-                let mut summaries = images[image].lock().unwrap_or_else(|p| p.into_inner());
+                let mut summaries = images[image].lock().unwrap_or_else(PoisonError::into_inner);
                 summaries.insert(index, sums).map_err(anyhow::Error::from)
             },
         );
         if let Err(e) = added {
             failed
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(PoisonError::into_inner)
                 .get_or_insert(e);
         }
     };
     net.visit_batch_layers(&batch.inputs, request, &reduce)?;
-    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(e) = failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
         return Err(e);
     }
     Ok(images
         .into_iter()
-        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
         .collect())
 }
 

@@ -10,9 +10,9 @@ pub mod gram;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -433,19 +433,19 @@ fn pass(
                 return;
             };
             let peaks: Vec<Option<Peak>> = map_peaks(values, shape).collect();
-            let mut layer = kept[i].lock().unwrap_or_else(|p| p.into_inner());
+            let mut layer = kept[i].lock().unwrap_or_else(PoisonError::into_inner);
             if let Err(e) = layer.put([n, first + image], shape, values, peaks) {
                 let e = e.context(format!("layer {id}"));
                 failed
                     .lock()
-                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or_else(PoisonError::into_inner)
                     .get_or_insert(e);
             }
         };
         net.visit_batch_layers(part, request, &keep)?;
         part.iter().for_each(|_| done());
     }
-    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(e) = failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
         return Err(e);
     }
     let forward_seconds = t.elapsed().as_secs_f64();
@@ -453,7 +453,7 @@ fn pass(
     let layers: Vec<(Vec<f64>, Vec<Option<Peak>>)> = kept
         .into_par_iter()
         .map(|k| {
-            let k = k.into_inner().unwrap_or_else(|p| p.into_inner());
+            let k = k.into_inner().unwrap_or_else(PoisonError::into_inner);
             let d = k.rows.len().checked_div(n).unwrap_or(0);
             (gram::gram(&k.rows, n, d), k.peaks)
         })

@@ -109,7 +109,8 @@ pub struct Network {
     model: InceptionV3,
     device: ComputeDevice,
     weights: WeightsInfo,
-    /// Where a batch's images run on the CPU ([`Network::visit_batch_layers`]).
+    /// Where a batch's images run on the CPU ([`Network::map_images`], which
+    /// [`Network::visit_batch_layers`] runs on).
     image_threads: batch::ImageThreads,
 }
 
